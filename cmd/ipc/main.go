@@ -1,0 +1,89 @@
+// Command ipc is the command-line face of the toolkit: object commands for
+// semaphore sets, message queues and shared memory, ls/rm/mk that behave as
+// util-linux's ipcs/ipcrm/ipcmk, demos of the classic multiprocess patterns,
+// a prefork server, and benchmarks. It only parses and prints; everything it
+// does is a call into the library.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/urfave/cli/v2"
+)
+
+// commands is filled by the init functions of the files that define them,
+// so each command family lives in its own file.
+var commands []*cli.Command
+
+func register(c ...*cli.Command) { commands = append(commands, c...) }
+
+// personalities are the util-linux tools this binary can stand in for when
+// it is invoked through a link of that name. Each returns an exit status.
+var personalities = map[string]func(args []string, stdout, stderr io.Writer) int{}
+
+func main() {
+	dispatchChild()
+	os.Exit(run(os.Args, os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if p, ok := personalities[filepath.Base(args[0])]; ok {
+		return p(args, stdout, stderr)
+	}
+	app := newApp(stdout, stderr)
+	err := app.Run(args)
+	return exitStatus(err, stderr)
+}
+
+func newApp(stdout, stderr io.Writer) *cli.App {
+	return &cli.App{
+		Name:                 "ipc",
+		Usage:                "System V IPC for people and scripts: semaphores, message queues, shared memory, pipes",
+		Commands:             commands,
+		Writer:               stdout,
+		ErrWriter:            stderr,
+		EnableBashCompletion: true,
+		HideHelpCommand:      false,
+		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
+			return usageError{err}
+		},
+		ExitErrHandler: func(*cli.Context, error) {}, // exitStatus decides
+	}
+}
+
+// usageError marks an error in what the user typed: exit status 2.
+type usageError struct{ err error }
+
+func (u usageError) Error() string { return u.err.Error() }
+func (u usageError) Unwrap() error { return u.err }
+
+func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
+
+// exitCoder lets a command choose its exit status (the util-linux modes do).
+type exitCoder interface{ ExitCode() int }
+
+// exitStatus prints err as one line, "ipc: <what failed>: <why>", and
+// returns the status: 0 for none, 2 for a usage error, 1 for a failed
+// operation.
+func exitStatus(err error, stderr io.Writer) int {
+	if err == nil {
+		return 0
+	}
+	var ec exitCoder
+	if errors.As(err, &ec) {
+		if msg := err.Error(); msg != "" {
+			fmt.Fprintln(stderr, "ipc: "+msg)
+		}
+		return ec.ExitCode()
+	}
+	fmt.Fprintln(stderr, "ipc: "+err.Error())
+	var u usageError
+	if errors.As(err, &u) {
+		return 2
+	}
+	return 1
+}
