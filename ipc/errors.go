@@ -60,6 +60,10 @@ func (timeoutError) Timeout() bool        { return true }
 func (timeoutError) Is(target error) bool { return target == os.ErrDeadlineExceeded }
 func (timeoutError) Unwrap() error        { return nil }
 
+// AllObjects in Error.ID marks an operation on a whole family, such as
+// listing every queue or reading the limits, rather than on one object.
+const AllObjects = -2
+
 // Error is the error every operation of this module returns: which package
 // and operation failed, on which object, through which system call, and why.
 // Its text reads "msgq: send to queue 32769: message too large (8193 > msgmax
@@ -68,7 +72,7 @@ type Error struct {
 	Pkg    string // reporting package: "sem", "msgq", "shm", "ipc"
 	Op     string // the operation, in words: "open", "send to", "remove"
 	Kind   Kind   // the family of the object
-	ID     int    // the object's id, or -1 when it was addressed by key
+	ID     int    // the object's id, -1 when it was addressed by key, or AllObjects
 	Key    Key    // the key, when ID is -1
 	Call   string // the system call that failed ("msgsnd"), if one did
 	Err    error  // the cause: a unix.Errno, ErrTimeout or a context error
@@ -78,7 +82,9 @@ type Error struct {
 // Error formats the error on one line.
 func (e *Error) Error() string {
 	s := e.Pkg + ": " + e.Op + " " + e.Kind.String()
-	if e.ID >= 0 {
+	if e.ID == AllObjects {
+		s += "s"
+	} else if e.ID >= 0 {
 		s += " " + strconv.Itoa(e.ID)
 	} else if e.Key == Private {
 		s += " (private)"
