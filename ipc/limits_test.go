@@ -1,0 +1,138 @@
+package ipc
+
+import (
+	"math"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/ipctoolkit/ipc/internal/ipctest"
+)
+
+func sysctl(t *testing.T, name string) []uint64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/sys/kernel/" + name)
+	if err != nil {
+		t.Skipf("no /proc/sys/kernel/%s: %v", name, err)
+	}
+	var out []uint64
+	for _, f := range strings.Fields(string(b)) {
+		v, err := strconv.ParseUint(f, 10, 64)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+func TestReadLimits(t *testing.T) {
+	l, err := ReadLimits()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sem := sysctl(t, "sem")
+	want := Limits{
+		MSGMNI: sysctl(t, "msgmni")[0], MSGMAX: sysctl(t, "msgmax")[0], MSGMNB: sysctl(t, "msgmnb")[0],
+		SHMMNI: sysctl(t, "shmmni")[0], SHMMAX: sysctl(t, "shmmax")[0], SHMALL: sysctl(t, "shmall")[0], SHMMIN: 1,
+		SEMMSL: int(sem[0]), SEMMNS: int(sem[1]), SEMOPM: int(sem[2]), SEMMNI: int(sem[3]), SEMVMX: 32767,
+		PageSize: os.Getpagesize(),
+	}
+	if l != want {
+		t.Errorf("ReadLimits() = %+v\nwant          %+v", l, want)
+	}
+
+	// Without /proc/sys, IPC_INFO gives the same (except shmall/shmmax,
+	// which the kernel reports as they are, so equal too).
+	fallback, err := readLimits(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fallback != l {
+		t.Errorf("IPC_INFO limits = %+v\n/proc/sys limits = %+v", fallback, l)
+	}
+
+	// A malformed file is an error, not a silent zero.
+	dir := t.TempDir()
+	os.WriteFile(dir+"/sem", []byte("1 2 3\n"), 0o644)
+	if _, err := readLimits(dir); err == nil || !strings.Contains(err.Error(), "limits of semaphore sets") {
+		t.Errorf("readLimits with a 3-field sem file = %v", err)
+	}
+}
+
+func TestSHMTotal(t *testing.T) {
+	const max = math.MaxUint64
+	for _, c := range []struct {
+		shmall    uint64
+		page      int
+		bytes, kb uint64
+	}{
+		// The values util-linux.md captured: shmall 18446744073692774399,
+		// 4 KiB pages.
+		{18446744073692774399, 4096, 18446744073709547520, 18446744073709551612},
+		{2097152, 4096, 8589934592, 8388608},
+		{0, 4096, 0, 0},
+		{1, 65536, 65536, 64},
+		{max / 4096, 4096, max / 4096 * 4096, max / 4096 * 4},
+		{max/4096 + 1, 4096, max - max%4096, (max/4096 + 1) * 4},
+		{max/4 + 1, 4096, max - max%4096, max - max%4},
+	} {
+		l := Limits{SHMALL: c.shmall, PageSize: c.page}
+		if got := l.SHMTotalBytes(); got != c.bytes {
+			t.Errorf("SHMALL %d, page %d: SHMTotalBytes = %d, want %d", c.shmall, c.page, got, c.bytes)
+		}
+		if got := l.SHMTotalKB(); got != c.kb {
+			t.Errorf("SHMALL %d, page %d: SHMTotalKB = %d, want %d", c.shmall, c.page, got, c.kb)
+		}
+	}
+}
+
+func TestReadUsage(t *testing.T) {
+	page := os.Getpagesize()
+	newSemSet(t, 4, 0o600)
+	newSemSet(t, 2, 0o600)
+	q, _ := newQueue(t, 0o600)
+	sendMsg(t, q, 1, 300)
+	sendMsg(t, q, 1, 5)
+	newSegment(t, page+1, 0o600)
+	newSegment(t, 1, 0o600)
+
+	u, err := ReadUsage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sems, _ := Semaphores()
+	qs, _ := Queues()
+	segs, _ := Segments()
+	var want Usage
+	want.SemaphoreSets = len(sems)
+	for _, s := range sems {
+		want.Semaphores += s.Nsems
+	}
+	want.Queues = len(qs)
+	for _, q := range qs {
+		want.Messages += int(q.Qnum)
+		want.MessageBytes += q.Cbytes
+	}
+	want.Segments = len(segs)
+	for _, s := range segs {
+		want.SegmentPages += (s.Size + uint64(page) - 1) / uint64(page)
+	}
+	want.ResidentPages, want.SwappedPages = u.ResidentPages, u.SwappedPages // nothing touched; the kernel's to say
+	if !ipctest.PrivateNamespace() {
+		// Others may come and go in a shared namespace: only check ours is
+		// counted.
+		if u.SemaphoreSets < 2 || u.Semaphores < 6 || u.Queues < 1 || u.Messages < 2 || u.MessageBytes < 305 || u.Segments < 2 {
+			t.Errorf("ReadUsage() = %+v", u)
+		}
+		return
+	}
+	if u != want {
+		t.Errorf("ReadUsage() = %+v\nlisting says  %+v", u, want)
+	}
+	if u.SemaphoreSets != 2 || u.Semaphores != 6 || u.Queues != 1 || u.Messages != 2 || u.MessageBytes != 305 ||
+		u.Segments != 2 || u.SegmentPages != 3 {
+		t.Errorf("ReadUsage() in a private namespace = %+v", u)
+	}
+}
