@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/ipctoolkit/ipc/internal/ipctest"
+	"golang.org/x/sys/unix"
 )
 
 func sysctl(t *testing.T, name string) []uint64 {
@@ -95,8 +96,14 @@ func TestReadUsage(t *testing.T) {
 	q, _ := newQueue(t, 0o600)
 	sendMsg(t, q, 1, 300)
 	sendMsg(t, q, 1, 5)
-	newSegment(t, page+1, 0o600)
+	touched, _ := newSegment(t, page+1, 0o600)
 	newSegment(t, 1, 0o600)
+	mem, err := unix.SysvShmAttach(touched, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.SysvShmDetach(mem)
+	mem[page] = 1
 
 	u, err := ReadUsage()
 	if err != nil {
@@ -119,7 +126,11 @@ func TestReadUsage(t *testing.T) {
 	for _, s := range segs {
 		want.SegmentPages += (s.Size + uint64(page) - 1) / uint64(page)
 	}
-	want.ResidentPages, want.SwappedPages = u.ResidentPages, u.SwappedPages // nothing touched; the kernel's to say
+	for _, s := range segs {
+		// /proc gives bytes, SHM_INFO pages.
+		want.ResidentPages += s.RSS / uint64(page)
+		want.SwappedPages += s.Swap / uint64(page)
+	}
 	if !ipctest.PrivateNamespace() {
 		// Others may come and go in a shared namespace: only check ours is
 		// counted.
@@ -132,7 +143,7 @@ func TestReadUsage(t *testing.T) {
 		t.Errorf("ReadUsage() = %+v\nlisting says  %+v", u, want)
 	}
 	if u.SemaphoreSets != 2 || u.Semaphores != 6 || u.Queues != 1 || u.Messages != 2 || u.MessageBytes != 305 ||
-		u.Segments != 2 || u.SegmentPages != 3 {
+		u.Segments != 2 || u.SegmentPages != 3 || u.ResidentPages < 1 {
 		t.Errorf("ReadUsage() in a private namespace = %+v", u)
 	}
 }
