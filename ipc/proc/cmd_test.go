@@ -97,6 +97,63 @@ func TestStderrAndStdin(t *testing.T) {
 	}
 }
 
+func TestStdin(t *testing.T) {
+	for _, tc := range []struct {
+		in   io.Reader
+		want string
+	}{
+		{nil, "0 "}, // /dev/null
+		{strings.NewReader("through a pipe"), "14 THROUGH A PIPE"},
+	} {
+		var out bytes.Buffer
+		c := proc.Command("stdin")
+		c.Stdin, c.Stdout = tc.in, &out
+		if st, err := c.Run(); err != nil || !st.Success() || out.String() != tc.want {
+			t.Errorf("stdin %v: %v %v, output %q, want %q", tc.in, st, err, out.String(), tc.want)
+		}
+	}
+}
+
+// A child runs the parent's binary, not whatever a deploy has put at its
+// path since: the parent, run from a copy, replaces the copy with a script
+// and then starts a child.
+func TestChildRunsTheRunningBinary(t *testing.T) {
+	self, err := os.Open(proc.Self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer self.Close()
+	path := t.TempDir() + "/deployed"
+	copyTo, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o755)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = io.Copy(copyTo, self)
+	if cerr := copyTo.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	// Started by hand from the copy; it is our child, with a life pipe.
+	cmd := exec.Command(path, path)
+	cmd.Env = append(os.Environ(), proc.ChildEnvForTest(os.Getpid(), 3, "deployer"))
+	cmd.ExtraFiles = []*os.File{w}
+	out, err := cmd.CombinedOutput()
+	w.Close()
+	if err != nil {
+		t.Fatalf("deployer: %v: %s", err, out)
+	}
+	if want := "role=exit child=true parent-ok=true marker=false args=[]\nchild exited with status 0\n"; string(out) != want {
+		t.Errorf("deployer said %q, want %q", out, want)
+	}
+}
+
 func TestStartErrors(t *testing.T) {
 	c := proc.Command("no such role")
 	err := c.Start()
@@ -468,38 +525,43 @@ func reapWithin(t *testing.T, pid int, d time.Duration) (unix.WaitStatus, bool) 
 	}
 }
 
-// kill -9 of a middle process: its child gets the default parent-death
-// signal, SIGKILL, at once.
+// kill -9 of a middle process: its child gets its parent-death signal
+// (by default SIGKILL) at once.
 func TestPdeathsigKill9(t *testing.T) {
 	subreaper(t)
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
+	for _, tc := range []struct {
+		arg  string
+		want syscall.Signal
+	}{{"", syscall.SIGKILL}, {"term", syscall.SIGTERM}} {
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		mid := proc.Command("middle", tc.arg)
+		mid.ExtraFiles = []*os.File{w}
+		start(t, mid)
+		w.Close()
+		line := readLine(t, bufio.NewReader(r), 10*time.Second)
+		gpid, err := strconv.Atoi(strings.TrimPrefix(line, "grandchild "))
+		if err != nil {
+			t.Fatalf("middle said %q", line)
+		}
+		killed := time.Now()
+		mid.Signal(syscall.SIGKILL)
+		if st, err := mid.Wait(); err != nil || st.Signal() != syscall.SIGKILL {
+			t.Fatalf("middle: %v %v", st, err)
+		}
+		ws, ok := reapWithin(t, gpid, time.Second)
+		if !ok {
+			t.Fatal("the grandchild outlived its parent by a second")
+		}
+		st := proc.MakeStatus(gpid, syscall.WaitStatus(ws))
+		if st.Signal() != tc.want {
+			t.Errorf("grandchild %s, want killed by %v", st, tc.want)
+		}
+		t.Logf("grandchild %s %v after its parent was killed", st, time.Since(killed))
 	}
-	defer r.Close()
-	mid := proc.Command("middle")
-	mid.ExtraFiles = []*os.File{w}
-	start(t, mid)
-	w.Close()
-	line := readLine(t, bufio.NewReader(r), 10*time.Second)
-	gpid, err := strconv.Atoi(strings.TrimPrefix(line, "grandchild "))
-	if err != nil {
-		t.Fatalf("middle said %q", line)
-	}
-	killed := time.Now()
-	mid.Signal(syscall.SIGKILL)
-	if st, err := mid.Wait(); err != nil || st.Signal() != syscall.SIGKILL {
-		t.Fatalf("middle: %v %v", st, err)
-	}
-	ws, ok := reapWithin(t, gpid, time.Second)
-	if !ok {
-		t.Fatal("the grandchild outlived its parent by a second")
-	}
-	st := proc.MakeStatus(gpid, syscall.WaitStatus(ws))
-	if st.Signal() != syscall.SIGKILL {
-		t.Errorf("grandchild %s, want killed by SIGKILL", st)
-	}
-	t.Logf("grandchild %s %v after its parent was killed", st, time.Since(killed))
 }
 
 // A child with no parent-death signal learns of its parent's end through

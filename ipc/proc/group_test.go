@@ -3,6 +3,7 @@ package proc_test
 import (
 	"io"
 	"strconv"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -17,14 +18,23 @@ func TestGroupReapsEveryChild(t *testing.T) {
 	var g proc.Group
 	t.Cleanup(func() { g.Signal(syscall.SIGKILL) })
 	want := map[int]string{}
+	// Started from many goroutines at once.
+	var mu sync.Mutex
+	var wg sync.WaitGroup
 	for i := range exiters {
-		c := proc.Command("exit", strconv.Itoa(i%4))
-		c.Stdout = io.Discard
-		if err := g.Start(c); err != nil {
-			t.Fatal(err)
-		}
-		want[c.Pid()] = "exited with status " + strconv.Itoa(i%4)
+		wg.Go(func() {
+			c := proc.Command("exit", strconv.Itoa(i%4))
+			c.Stdout = io.Discard
+			if err := g.Start(c); err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			want[c.Pid()] = "exited with status " + strconv.Itoa(i%4)
+			mu.Unlock()
+		})
 	}
+	wg.Wait()
 	// Nobody reads Exits yet, and still every child is reaped: not a zombie,
 	// not there at all.
 	waitNoChildren(t)

@@ -2,8 +2,10 @@ package proc_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -61,6 +63,36 @@ func init() {
 		}
 		return 0
 	})
+	// stdin: echoes its standard input, upper-cased, with its length.
+	proc.Register("stdin", func(args []string) int {
+		b, err := io.ReadAll(os.Stdin)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		fmt.Printf("%d %s", len(b), bytes.ToUpper(b))
+		return 0
+	})
+	// deployer PATH: this binary, run from PATH, replaces PATH with another
+	// program (as a deploy would) and then starts a child, which must still
+	// be this binary.
+	proc.Register("deployer", func(args []string) int {
+		if err := os.Remove(args[0]); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		if err := os.WriteFile(args[0], []byte("#!/bin/sh\necho the new binary\nexit 42\n"), 0o755); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		st, err := proc.Command("exit", "0").Run()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		fmt.Println("child", st)
+		return 0
+	})
 	proc.Register("sleep", func(args []string) int {
 		time.Sleep(time.Minute)
 		return 0
@@ -90,8 +122,8 @@ func init() {
 		time.Sleep(time.Minute)
 		return 1
 	})
-	// middle [watch]: starts a grandchild and reports its pid on ExtraFiles[0]
-	// ("sleep", with the default Pdeathsig), or passes ExtraFiles[0] on to a
+	// middle [term|watch]: starts a grandchild and reports its pid on
+	// ExtraFiles[0] ("sleep", with the default Pdeathsig or SIGTERM), or passes ExtraFiles[0] on to a
 	// "watcher" grandchild that has no Pdeathsig; then sleeps.
 	proc.Register("middle", func(args []string) int {
 		out := proc.InheritedFile(0, "report")
@@ -102,6 +134,9 @@ func init() {
 			g.ExtraFiles = []*os.File{out}
 		} else {
 			g = proc.Command("sleep")
+			if len(args) > 0 && args[0] == "term" {
+				g.Pdeathsig = syscall.SIGTERM
+			}
 		}
 		if err := g.Start(); err != nil {
 			fmt.Fprintln(os.Stderr, err)
