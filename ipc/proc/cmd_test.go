@@ -441,13 +441,10 @@ func TestPdeathsigOutlivesCallingThread(t *testing.T) {
 		ctrl *exec.Cmd
 		err  error
 	}
-	ch := make(chan started, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread ends with this goroutine
-		var s started
+	var s started
+	onDyingThread(func() {
 		s.c = proc.Command("sleep")
 		if s.err = s.c.Start(); s.err != nil {
-			ch <- s
 			return
 		}
 		if path, err := exec.LookPath("sleep"); err == nil {
@@ -455,9 +452,7 @@ func TestPdeathsigOutlivesCallingThread(t *testing.T) {
 			s.ctrl.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 			s.err = s.ctrl.Start()
 		}
-		ch <- s
-	}()
-	s := <-ch
+	})
 	if s.err != nil {
 		t.Fatal(s.err)
 	}
@@ -487,6 +482,38 @@ func TestPdeathsigOutlivesCallingThread(t *testing.T) {
 	s.c.Signal(syscall.SIGTERM)
 	if st, err := s.c.Wait(); err != nil || st.Signal() != syscall.SIGTERM {
 		t.Errorf("proc child: %v %v", st, err)
+	}
+}
+
+// onDyingThread runs f on an OS thread that ends right after. Not the main
+// thread, which Go never ends (a goroutine that exits locked to it wedges it
+// instead): a goroutine that lands there holds it until f has run elsewhere.
+func onDyingThread(f func()) {
+	var held []chan struct{}
+	defer func() {
+		for _, h := range held {
+			close(h)
+		}
+	}()
+	for {
+		ran := make(chan bool)
+		hold := make(chan struct{})
+		go func() {
+			runtime.LockOSThread()
+			if unix.Gettid() == unix.Getpid() {
+				ran <- false
+				<-hold
+				runtime.UnlockOSThread()
+				return
+			}
+			f()
+			ran <- true
+			// Returns still locked: the runtime ends the thread.
+		}()
+		if <-ran {
+			return
+		}
+		held = append(held, hold)
 	}
 }
 
