@@ -103,7 +103,9 @@ func Dispatch() {
 		return
 	}
 	os.Unsetenv(childEnv)
-	if ppid := os.Getppid(); ppid != parentPID {
+	if ppid := os.Getppid(); (ppid != parentPID && ppid != 0) || lifePipeHungUp() {
+		// getppid is 0 when the parent is outside this process's pid
+		// namespace (Cloneflags CLONE_NEWPID); the life pipe still tells.
 		fmt.Fprintf(os.Stderr, "proc: child %q: started by pid %d, whose child it no longer is (parent is now %d); exiting\n", role, parentPID, ppid)
 		os.Exit(ExitOrphaned)
 	}
@@ -119,6 +121,14 @@ func Dispatch() {
 		os.Exit(ExitUnknownRole)
 	}
 	os.Exit(fn(os.Args[1:]))
+}
+
+// lifePipeHungUp reports whether the parent's end of the life pipe is
+// closed: the parent is gone (or exec'd another program).
+func lifePipeHungUp() bool {
+	fds := []unix.PollFd{{Fd: int32(lifeFD), Events: unix.POLLIN}}
+	n, err := unix.Poll(fds, 0)
+	return err == nil && n > 0 && fds[0].Revents&unix.POLLHUP != 0
 }
 
 // IsChild reports whether this process was started by Command.
@@ -177,7 +187,7 @@ func WatchParent(ctx context.Context) <-chan struct{} {
 	go func() {
 		fds := []unix.PollFd{{Fd: int32(lifeFD), Events: unix.POLLIN}}
 		for ctx.Err() == nil {
-			if os.Getppid() != parentPID {
+			if ppid := os.Getppid(); ppid != parentPID && ppid != 0 {
 				close(gone)
 				return
 			}

@@ -70,7 +70,8 @@ type Cmd struct {
 	// copy's Pdeathsig and PidFD itself. Note that the child is started from
 	// the package's own thread: per-thread state of the goroutine calling
 	// Start (a locked thread's namespaces or credentials) does not carry
-	// over.
+	// over. A child given another Credential must be able to execute this
+	// binary, and to reach the directory it sits in.
 	SysProcAttr *syscall.SysProcAttr
 
 	cmd     *exec.Cmd
@@ -118,6 +119,7 @@ type Error struct {
 	Err  error  // the cause
 }
 
+// Error formats the error on one line.
 func (e *Error) Error() string {
 	s := "proc: " + e.Op + " child "
 	if e.Pid > 0 {
@@ -162,19 +164,23 @@ func (c *Cmd) Start() error {
 		return c.err("start", err)
 	}
 
+	argv0 := Self
+	if len(os.Args) > 0 {
+		argv0 = os.Args[0]
+	}
 	cmd := &exec.Cmd{
 		Path:       Self,
-		Args:       append([]string{os.Args[0]}, c.Args...),
+		Args:       append([]string{argv0}, c.Args...),
 		Dir:        c.Dir,
 		Stdin:      c.Stdin,
 		Stdout:     c.Stdout,
 		Stderr:     c.Stderr,
 		ExtraFiles: append(c.ExtraFiles[:len(c.ExtraFiles):len(c.ExtraFiles)], life),
 	}
-	if cmd.Stdout == nil {
+	if cmd.Stdout == nil && os.Stdout != nil {
 		cmd.Stdout = os.Stdout
 	}
-	if cmd.Stderr == nil {
+	if cmd.Stderr == nil && os.Stderr != nil {
 		cmd.Stderr = os.Stderr
 	}
 	env := os.Environ()

@@ -420,14 +420,49 @@ func TestParentCheck(t *testing.T) {
 		t.Errorf("stderr %q", stderr.String())
 	}
 
-	// The same by hand with the right parent runs the role.
-	cmd = exec.Command(proc.Self, "0")
-	cmd.Env = append(os.Environ(), proc.ChildEnvForTest(os.Getpid(), 3, "exit"))
-	cmd.ExtraFiles = []*os.File{r}
-	stdout.Reset()
-	cmd.Stdout = &stdout
-	if err := cmd.Run(); err != nil || !strings.HasPrefix(stdout.String(), "role=exit") {
-		t.Errorf("right parent: %v, %q", err, stdout.String())
+	// By hand with the right parent, the role runs while the life pipe's
+	// writer is open, and not once it is closed.
+	for _, open := range []bool{true, false} {
+		lr, lw, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !open {
+			lw.Close()
+		}
+		cmd = exec.Command(proc.Self, "0")
+		cmd.Env = append(os.Environ(), proc.ChildEnvForTest(os.Getpid(), 3, "exit"))
+		cmd.ExtraFiles = []*os.File{lr}
+		stdout.Reset()
+		cmd.Stdout = &stdout
+		err = cmd.Run()
+		lr.Close()
+		lw.Close()
+		if open && (err != nil || !strings.HasPrefix(stdout.String(), "role=exit")) {
+			t.Errorf("right parent: %v, %q", err, stdout.String())
+		}
+		if !open && (!errors.As(err, &ee) || ee.ExitCode() != proc.ExitOrphaned || stdout.Len() != 0) {
+			t.Errorf("right parent, life pipe closed: %v, %q", err, stdout.String())
+		}
+	}
+}
+
+// In a new pid namespace the child's getppid is 0: it cannot check its
+// parent by pid, and runs its role on the word of the life pipe.
+func TestNewPIDNamespace(t *testing.T) {
+	var out bytes.Buffer
+	c := proc.Command("exit", "0")
+	c.Stdout = &out
+	c.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID}
+	st, err := c.Run()
+	if errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EINVAL) {
+		t.Skip("no new pid namespace:", err)
+	}
+	if err != nil || !st.Success() {
+		t.Fatalf("%v %v", st, err)
+	}
+	if want := `role=exit child=true parent-ok=false marker=false args=[]` + "\n"; out.String() != want {
+		t.Errorf("child said %q, want %q", out.String(), want)
 	}
 }
 
