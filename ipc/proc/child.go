@@ -88,8 +88,8 @@ func lookupRole(name string) func([]string) int {
 
 // Dispatch must be the first thing main does (and TestMain, in tests that
 // start children). In a process that Command started, it checks that the
-// process that started it is still its parent (else it exits at once with
-// ExitOrphaned), runs the role with the arguments given to Command, and
+// process that started it is still its parent, by pid and by the life pipe
+// (else it exits at once with ExitOrphaned), runs the role with the arguments given to Command, and
 // exits with the role's result; it never returns there. Anywhere else it
 // returns at once.
 //

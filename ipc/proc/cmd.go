@@ -100,10 +100,11 @@ func Command(role string, args ...string) *Cmd {
 	return &Cmd{Role: role, Args: args}
 }
 
-// Errors Start returns for a Cmd it cannot start, wrapped in an *Error.
+// Causes of the errors a Cmd's methods return, each wrapped in an *Error
+// (errors.Is finds them).
 var (
 	ErrUnknownRole     = errors.New("no such role is registered")
-	ErrNoDispatch      = errors.New("Dispatch was not called at the start of main, so the child would run main again")
+	ErrNoDispatch      = errors.New("proc.Dispatch was not called first in main, so the child would run main again")
 	ErrStarted         = errors.New("already started")
 	ErrNotStarted      = errors.New("not started")
 	ErrReapedElsewhere = errors.New("reaped by someone else (a wait4(-1) reaper?)")

@@ -22,6 +22,12 @@
 //		st, err := c.Wait() // "exited with status 0", "killed by signal 9 (killed)"
 //	}
 //
+// In the child, InheritedFile(i, name) returns ExtraFiles[i], ParentPID the
+// pid of the process that started it, and WatchParent a channel closed when
+// that process is gone. A Group starts many children for a supervisor and
+// delivers each one's end on a channel, reaping every child as soon as it
+// ends.
+//
 // # Traps this package is built around
 //
 //   - Pdeathsig is delivered when the thread that started the child exits,
