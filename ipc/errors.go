@@ -16,6 +16,11 @@ const (
 	Semaphore Kind = iota + 1
 	Queue
 	Segment
+	// Pipe and Socket are the descriptors of package pipe. In an Error
+	// about one, ID is the descriptor's number, or -1 when there is none
+	// (creating one failed).
+	Pipe
+	Socket
 )
 
 // String names the kind as error messages do: "semaphore set", "queue",
@@ -28,6 +33,10 @@ func (k Kind) String() string {
 		return "queue"
 	case Segment:
 		return "segment"
+	case Pipe:
+		return "pipe"
+	case Socket:
+		return "socket"
 	}
 	return "object"
 }
@@ -86,6 +95,8 @@ func (e *Error) Error() string {
 		s += "s"
 	} else if e.ID >= 0 {
 		s += " " + strconv.Itoa(e.ID)
+	} else if e.Kind == Pipe || e.Kind == Socket {
+		// A descriptor has no key.
 	} else if e.Key == Private {
 		s += " (private)"
 	} else {
