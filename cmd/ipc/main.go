@@ -52,6 +52,15 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			return usageError{err}
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // exitStatus decides
+		// Without a command the app shows its help; with a word that is not
+		// a command it is a usage error (exit 2), not urfave's "No help
+		// topic" (exit 3).
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return usagef("unknown command %q (see 'ipc help')", c.Args().First())
+			}
+			return cli.ShowAppHelp(c)
+		},
 	}
 }
 
