@@ -1,0 +1,210 @@
+package msgq_test
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"testing"
+
+	"github.com/ipctoolkit/ipc/ipc"
+	"github.com/ipctoolkit/ipc/ipc/proc"
+	"github.com/ipctoolkit/ipc/msgq"
+	"golang.org/x/sys/unix"
+)
+
+// The two-process benchmarks mirror ../shared/bench-ref's msgping and
+// msgstream: same queue usage, same message sizes, and (by default) both
+// processes pinned to CPU 0 as PIN=same does there. Compare ns/op with
+// msgping's ns_per_rtt and msgs/s with msgstream's msgs_per_s in the same
+// session.
+
+func init() {
+	// echo QUEUE SIZE CPU: receive type 1, send it back as type 2, until
+	// the queue is removed.
+	proc.Register("echo", func(args []string) int {
+		q, size, err := childSetup(args)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 2
+		}
+		buf := make([]byte, size)
+		for {
+			_, n, err := q.Receive(buf, msgq.Type(1), 0)
+			if err == nil {
+				err = q.Send(2, buf[:n])
+			}
+			if errors.Is(err, ipc.ErrRemoved) || errors.Is(err, unix.EINVAL) {
+				return 0
+			}
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return 1
+			}
+		}
+	})
+	// sink QUEUE SIZE CPU CONTROL: receive any message; a type 2 message
+	// ends a run, acknowledged with type 1 on the control queue (the
+	// first one, sent before the timing starts, says the child is ready).
+	proc.Register("sink", func(args []string) int {
+		q, size, err := childSetup(args)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 2
+		}
+		id, _ := strconv.Atoi(args[3])
+		ctl, err := msgq.FromID(id)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 2
+		}
+		buf := make([]byte, size)
+		for {
+			typ, _, err := q.Receive(buf, msgq.Any(), 0)
+			if err == nil && typ == 2 {
+				err = ctl.Send(1, nil)
+			}
+			if errors.Is(err, ipc.ErrRemoved) || errors.Is(err, unix.EINVAL) {
+				return 0
+			}
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return 1
+			}
+		}
+	})
+}
+
+func childSetup(args []string) (*msgq.Queue, int, error) {
+	if len(args) < 3 {
+		return nil, 0, errors.New("usage: QUEUE SIZE CPU")
+	}
+	id, _ := strconv.Atoi(args[0])
+	size, _ := strconv.Atoi(args[1])
+	cpu, _ := strconv.Atoi(args[2])
+	if cpu >= 0 {
+		if _, err := pinProcess(cpu); err != nil {
+			return nil, 0, err
+		}
+	}
+	q, err := msgq.FromID(id)
+	return q, size, err
+}
+
+// startChild starts role on q and stops it (by removing q) when the
+// benchmark ends.
+func startChild(b *testing.B, q *msgq.Queue, role string, args ...string) {
+	b.Helper()
+	c := proc.Command(role, args...)
+	c.Stdout = io.Discard
+	if err := c.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		q.Remove()
+		st, err := c.Wait()
+		if err != nil || !st.Success() {
+			b.Errorf("child %s: %v %v", role, st, err)
+		}
+	})
+}
+
+func pinParent(b *testing.B) {
+	if cpu := pinCPU(0); cpu >= 0 {
+		restore, err := pinProcess(cpu)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(restore)
+	}
+}
+
+var sizes = []int{64, 1024, 8000}
+
+// BenchmarkPingPong is a round trip between two processes on one queue:
+// type 1 there, type 2 back (msgping). ns/op is ns per round trip.
+func BenchmarkPingPong(b *testing.B) {
+	for _, size := range sizes {
+		b.Run(strconv.Itoa(size), func(b *testing.B) {
+			q := newQueue(b)
+			startChild(b, q, "echo", strconv.Itoa(q.ID()), strconv.Itoa(size), strconv.Itoa(pinCPU(1)))
+			pinParent(b)
+			msg := make([]byte, size)
+			buf := make([]byte, size)
+			rtt := func() {
+				if err := q.Send(1, msg); err != nil {
+					b.Fatal(err)
+				}
+				if _, n, err := q.Receive(buf, msgq.Type(2), 0); err != nil || n != size {
+					b.Fatal(n, err)
+				}
+			}
+			for range 1000 { // the child is up, both are warm
+				rtt()
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				rtt()
+			}
+		})
+	}
+}
+
+// BenchmarkStream sends one way (msgstream): type 1 messages that the child
+// receives with Any, so at most msg_qbytes of text are in flight. ns/op is
+// per message; msgs/s is reported for comparison with msgstream.
+func BenchmarkStream(b *testing.B) {
+	for _, size := range sizes {
+		b.Run(strconv.Itoa(size), func(b *testing.B) {
+			q, ctl := newQueue(b), newQueue(b)
+			startChild(b, q, "sink", strconv.Itoa(q.ID()), strconv.Itoa(size), strconv.Itoa(pinCPU(1)), strconv.Itoa(ctl.ID()))
+			pinParent(b)
+			msg := make([]byte, size)
+			end := func() {
+				if err := q.Send(2, nil); err != nil {
+					b.Fatal(err)
+				}
+				if _, _, err := ctl.Receive(nil, msgq.Any(), 0); err != nil {
+					b.Fatal(err)
+				}
+			}
+			end() // the child is up
+			b.ReportAllocs()
+			b.SetBytes(int64(size))
+			b.ResetTimer()
+			for range b.N {
+				if err := q.Send(1, msg); err != nil {
+					b.Fatal(err)
+				}
+			}
+			end()
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+		})
+	}
+}
+
+// BenchmarkSendReceive is one process sending and then receiving its own
+// message: the wrapper's cost over the two system calls, and proof that the
+// hot path allocates nothing.
+func BenchmarkSendReceive(b *testing.B) {
+	for _, size := range sizes {
+		b.Run(strconv.Itoa(size), func(b *testing.B) {
+			q := newQueue(b)
+			msg := make([]byte, size)
+			buf := make([]byte, size)
+			b.ReportAllocs()
+			b.SetBytes(int64(size))
+			for b.Loop() {
+				if err := q.Send(1, msg); err != nil {
+					b.Fatal(err)
+				}
+				if _, _, err := q.Receive(buf, msgq.Any(), 0); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

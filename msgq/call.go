@@ -1,0 +1,162 @@
+package msgq
+
+import (
+	"os"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/ipctoolkit/ipc/internal/sys"
+	"golang.org/x/sys/unix"
+)
+
+// How a blocking msgsnd or msgrcv is made.
+//
+// The plain way, unix.Syscall, tells the scheduler that the goroutine is in
+// a system call. When the call waits only a few microseconds, as in a
+// request/reply exchange with another process, that bookkeeping costs more
+// than the wait: sysmon keeps finding a P "in a syscall", takes it away and
+// wakes another thread to run it, and the goroutine has to get a P back when
+// the call returns. Measured here with both processes on one CPU it made a
+// round trip 1.6-1.8 times as long as in C.
+//
+// So a blocking call is first made with RawSyscall, keeping the P, as a
+// goroutine busy computing would. That cannot starve the program: the
+// runtime preempts a goroutine that has held its P for 10ms, and for
+// garbage collection at once, by signalling its thread; the signal makes
+// the call fail with EINTR (msgsnd and msgrcv are never restarted), and
+// then the call yields the P (runtime.Gosched) and goes on waiting the
+// plain way. A wait that turned out long (over longWait) is a strike
+// against the queue: its next 2^strikes blocking calls of that kind go the
+// plain way at once, so a queue that is mostly idle, or whose peer is a
+// goroutine of this process that needs the very P the waiter holds, soon
+// stops paying for the attempt; each short raw call takes one strike away.
+// Sends and receives keep separate counts: a send that had room at once
+// says nothing about how long receives wait.
+//
+// With GODEBUG=asyncpreemptoff=1 the runtime cannot interrupt such a call
+// (a garbage collection would wait for it for ever), so every blocking call
+// goes the plain way.
+
+const (
+	longWait   = time.Millisecond
+	maxStrikes = 16
+)
+
+var rawWaits = !asyncPreemptOff(os.Getenv("GODEBUG"))
+
+// asyncPreemptOff reports whether a GODEBUG value turns asynchronous
+// preemption off (the last setting wins, as in the runtime).
+func asyncPreemptOff(godebug string) bool {
+	off := false
+	for _, kv := range strings.Split(godebug, ",") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(kv), "asyncpreemptoff="); ok {
+			off = v == "1"
+		}
+	}
+	return off
+}
+
+// waitHint is what a queue remembers of its recent blocking calls.
+type waitHint struct {
+	plain   atomic.Int32 // blocking calls still to make the plain way
+	strikes atomic.Int32 // long raw waits since the last short one
+}
+
+// usePlain reports whether the next blocking call should go the plain way,
+// counting it down.
+func (h *waitHint) usePlain() bool {
+	if !rawWaits {
+		return true
+	}
+	if h.plain.Load() <= 0 {
+		return false
+	}
+	return h.plain.Add(-1) >= 0
+}
+
+// rawDone records a raw call that returned after waiting since t0.
+func (h *waitHint) rawDone(t0 time.Time) {
+	if time.Since(t0) >= longWait {
+		s := h.strikes.Add(1)
+		if s >= maxStrikes {
+			s = maxStrikes
+			h.strikes.Store(s)
+		}
+		h.plain.Store(1 << s)
+	} else if s := h.strikes.Load(); s > 0 {
+		h.strikes.CompareAndSwap(s, s-1)
+	}
+}
+
+// msgsnd sends, retrying EINTR: msgsnd is never restarted after a signal
+// handler ran, and a Go process handles signals all the time.
+func (q *Queue) msgsnd(b []byte, size, flags int) unix.Errno {
+	if flags&unix.IPC_NOWAIT != 0 {
+		// Never waits: nothing for the scheduler to know.
+		for {
+			if e := sys.MsgsndRaw(q.id, b, size, flags); e != unix.EINTR {
+				return e
+			}
+		}
+	}
+	if !q.sendHint.usePlain() {
+		t0 := time.Now()
+		e := sys.MsgsndRaw(q.id, b, size, flags)
+		q.sendHint.rawDone(t0)
+		if e != unix.EINTR {
+			return e
+		}
+		runtime.Gosched()
+	}
+	for {
+		if e := sys.Msgsnd(q.id, b, size, flags); e != unix.EINTR {
+			return e
+		}
+	}
+}
+
+// msgrcv receives, retrying EINTR, as msgsnd sends.
+func (q *Queue) msgrcv(b []byte, size int, msgtyp int64, flags int) (int, unix.Errno) {
+	if flags&unix.IPC_NOWAIT != 0 {
+		for {
+			if n, e := sys.MsgrcvRaw(q.id, b, size, msgtyp, flags); e != unix.EINTR {
+				return n, e
+			}
+		}
+	}
+	if !q.recvHint.usePlain() {
+		t0 := time.Now()
+		n, e := sys.MsgrcvRaw(q.id, b, size, msgtyp, flags)
+		q.recvHint.rawDone(t0)
+		if e != unix.EINTR {
+			return n, e
+		}
+		runtime.Gosched()
+	}
+	for {
+		if n, e := sys.Msgrcv(q.id, b, size, msgtyp, flags); e != unix.EINTR {
+			return n, e
+		}
+	}
+}
+
+// snd1 is one msgsnd, for the timed and cancellable paths, which handle
+// EINTR themselves: a call that cannot wait goes raw, one that can goes the
+// plain way so that the signal that ends it finds a goroutine the scheduler
+// knows is in a system call.
+func (q *Queue) snd1(b []byte, size, flags int) unix.Errno {
+	if flags&unix.IPC_NOWAIT != 0 {
+		return sys.MsgsndRaw(q.id, b, size, flags)
+	}
+	return sys.Msgsnd(q.id, b, size, flags)
+}
+
+// rcv1 is one msgrcv, as snd1 is one msgsnd.
+func (q *Queue) rcv1(b []byte, size int, msgtyp int64, flags int) (int, unix.Errno) {
+	if flags&unix.IPC_NOWAIT != 0 {
+		return sys.MsgrcvRaw(q.id, b, size, msgtyp, flags)
+	}
+	return sys.Msgrcv(q.id, b, size, msgtyp, flags)
+}

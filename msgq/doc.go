@@ -1,0 +1,42 @@
+// Package msgq wraps System V message queues (msgget, msgsnd, msgrcv,
+// msgctl): typed messages that any process knowing the queue's key or id can
+// send and receive, each taking the oldest message of the type it asks for.
+//
+//	q, err := msgq.Create(ipc.Private, ipc.DefaultMode)
+//	...
+//	err = q.Send(1, []byte("hello"))
+//	typ, n, err := q.Receive(buf, msgq.Any(), 0)
+//
+// # What this package takes care of
+//
+//   - EINTR. msgsnd and msgrcv fail with EINTR whenever a signal handler
+//     runs, SA_RESTART or not, and a Go process handles signals all the time
+//     (the scheduler's own SIGURG among them). Every call here retries.
+//   - Buffers. The kernel wants the type (a C long) and the text in one
+//     buffer; callers pass only the text. Each call borrows a scratch buffer
+//     from a per-size-class pool, so Send and Receive allocate nothing in
+//     steady state, and a Queue is safe for concurrent use.
+//   - Selection. Receive takes a Selector: Any (FIFO), Type(t) (exactly t),
+//     UpTo(t) (lowest type <= t: priorities) and Except(t) (MSG_EXCEPT).
+//     Types are int64: negative selectors never need a wrap-around cast.
+//   - Time limits. msgsnd and msgrcv have no timed form. SendTimeout and
+//     ReceiveTimeout, SendContext and ReceiveContext first try without
+//     waiting; only a call that must wait is made interruptible, by
+//     signalling its thread when the time is up or the context is done.
+//   - Errors. Every error is an *ipc.Error naming the call and the queue,
+//     and matches the errno, ipc.ErrRemoved (EIDRM), ipc.ErrWouldBlock,
+//     ipc.ErrNoMessage, ipc.ErrTooBig, fs.ErrExist, fs.ErrNotExist,
+//     fs.ErrPermission and os.ErrDeadlineExceeded as they apply.
+//   - IPC_SET. SetMaxBytes, SetOwner and SetMode read the queue's state and
+//     write it back with one field changed: the kernel assigns every
+//     settable field, so a fresh buffer would zero the others.
+//
+// # Limits worth knowing
+//
+// A message's text is at most kernel.msgmax bytes (8192 by default), and a
+// queue holds at most msg_qbytes bytes of text (kernel.msgmnb, 16384 by
+// default, at creation): two 8000-byte messages fill it. Raising a queue's
+// capacity above msgmnb needs CAP_SYS_RESOURCE. Each goroutine blocked in
+// Send or Receive holds an OS thread, and the Go runtime aborts past 10,000
+// threads: bound the number of waiters.
+package msgq

@@ -1,0 +1,28 @@
+package msgq
+
+import (
+	"github.com/ipctoolkit/ipc/ipc"
+	"golang.org/x/sys/unix"
+)
+
+const pkg = "msgq"
+
+func (q *Queue) err(op, call string, e error, detail string) error {
+	return &ipc.Error{Pkg: pkg, Op: op, Kind: ipc.Queue, ID: q.ID(), Call: call, Err: e, Detail: detail}
+}
+
+func nilQueue(op string) error {
+	return &ipc.Error{Pkg: pkg, Op: op, Kind: ipc.Queue, ID: -1, Key: ipc.Private, Err: unix.EINVAL, Detail: "nil *Queue"}
+}
+
+// noQueueDetail says what EINVAL and EIDRM mean for a call on an id, where
+// the errno alone reads as "bad argument".
+func noQueueDetail(e unix.Errno) string {
+	switch e {
+	case unix.EINVAL:
+		return "no queue with this id"
+	case unix.EIDRM:
+		return "the queue was removed"
+	}
+	return ""
+}
