@@ -35,7 +35,12 @@ func Register(role string, fn func(args []string) int) {
 // host's objects or another package's tests running beside them. In every
 // case it compares /proc/sysvipc before and after the tests and fails the
 // package if an object was left behind.
-func Main(m *testing.M) {
+func Main(m *testing.M) { os.Exit(Run(m)) }
+
+// Run is Main that returns the exit status instead of exiting, for a
+// TestMain that has to clean up after the tests (children it starts still
+// exit from here).
+func Run(m *testing.M) int {
 	if role := os.Getenv(roleEnv); role != "" {
 		fn, ok := roles[role]
 		if !ok {
@@ -54,7 +59,7 @@ func Main(m *testing.M) {
 	}
 	if os.Getenv(nsEnv) == "" {
 		if code, ok := runInPrivateNamespace(); ok {
-			os.Exit(code)
+			return code
 		}
 	}
 	before := Snapshot()
@@ -68,7 +73,7 @@ func Main(m *testing.M) {
 			code = 1
 		}
 	}
-	os.Exit(code)
+	return code
 }
 
 func runInPrivateNamespace() (int, bool) {
@@ -167,7 +172,9 @@ func Command(t testing.TB, role string, args ...string) *exec.Cmd {
 		t.Fatalf("ipctest: role %q is not registered", role)
 	}
 	cmd := exec.Command("/proc/self/exe")
-	cmd.Env = append(os.Environ(), roleEnv+"="+role, argsEnv+"="+strings.Join(args, "\x1f"))
+	// A race-enabled child would otherwise sleep a second at exit
+	// (atexit_sleep_ms), which adds up over a package's many children.
+	cmd.Env = append(os.Environ(), roleEnv+"="+role, argsEnv+"="+strings.Join(args, "\x1f"), "GORACE=atexit_sleep_ms=0 "+os.Getenv("GORACE"))
 	cmd.Stderr = os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	return cmd

@@ -1,0 +1,151 @@
+package sem_test
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"testing"
+
+	"github.com/ipctoolkit/ipc/internal/ipctest"
+	"github.com/ipctoolkit/ipc/sem"
+	"golang.org/x/sys/unix"
+)
+
+// BenchmarkDo is the cost of one uncontended semop from Go.
+func BenchmarkDo(b *testing.B) {
+	s := newSet(b, 1)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := s.Do(sem.Inc(0, 1)); err != nil {
+			b.Fatal(err)
+		}
+		if err := s.Do(sem.Dec(0, 1)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkDoTimeout(b *testing.B) {
+	s := newSet(b, 1)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := s.DoTimeout(1e9, sem.Inc(0, 1)); err != nil {
+			b.Fatal(err)
+		}
+		if err := s.DoTimeout(1e9, sem.Dec(0, 1)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkPingPong is a round trip between this process and a child, both
+// on CPU 0 ("same") or on CPUs 0 and 1 ("cross"), as ../shared/bench-ref's
+// semping with PIN=same and PIN=cross: "split" posts and waits in two
+// semops as semping does, "combined" waits for its turn and gives the other
+// one in a single semop, as MODE=combined semping does.
+func BenchmarkPingPong(b *testing.B) {
+	for _, mode := range []string{"split", "combined"} {
+		for _, place := range []string{"same", "cross"} {
+			b.Run(mode+"/"+place, func(b *testing.B) { pingPong(b, mode, place) })
+		}
+	}
+}
+
+func pingPong(b *testing.B, mode, place string) {
+	childCPU := "0"
+	if place == "cross" {
+		childCPU = "1"
+	}
+	s := newSet(b, 2)
+	pin(b, 0)
+	cmd := ipctest.Command(b, "pong", strconv.Itoa(s.ID()), mode, childCPU)
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	ping, pong := sem.Inc(1, 1), sem.Dec(0, 1)
+	if mode == "combined" {
+		// Kick once; then each call waits for the answer and pings again.
+		if err := s.Do(ping); err != nil {
+			b.Fatal(err)
+		}
+	}
+	roundTrip := func() error {
+		if mode == "split" {
+			if err := s.Do(ping); err != nil {
+				return err
+			}
+			return s.Do(pong)
+		}
+		return s.Do(pong, ping)
+	}
+	// Warm up, so the child's start is not timed (semping does the same).
+	for range 1000 {
+		if err := roundTrip(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if err := roundTrip(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	_ = s.Remove() // the child's wait fails with EIDRM and it exits
+	_ = cmd.Wait()
+}
+
+// childPong answers every post on semaphore 1 with one on semaphore 0 until
+// the set is removed.
+func childPong(args []string) int {
+	id, _ := strconv.Atoi(args[0])
+	cpu, _ := strconv.Atoi(args[2])
+	s, err := sem.FromID(id)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	var set unix.CPUSet
+	set.Set(cpu)
+	_ = unix.SchedSetaffinity(0, &set)
+	wait, post := sem.Dec(1, 1), sem.Inc(0, 1)
+	if args[1] == "split" {
+		for s.Do(wait) == nil && s.Do(post) == nil {
+		}
+		return 0
+	}
+	for s.Do(wait, post) == nil {
+	}
+	return 0
+}
+
+// pin moves the whole test process onto one CPU for the benchmark.
+func pin(b *testing.B, cpu int) {
+	var old, set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &old); err != nil {
+		b.Fatal(err)
+	}
+	set.Set(cpu)
+	if err := setAllThreads(&set); err != nil {
+		b.Skip("cannot pin:", err)
+	}
+	b.Cleanup(func() { _ = setAllThreads(&old) })
+}
+
+// setAllThreads applies an affinity to every thread of the process; the
+// scheduler may run the benchmark loop on any of them.
+func setAllThreads(set *unix.CPUSet) error {
+	ents, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		tid, _ := strconv.Atoi(e.Name())
+		if err := unix.SchedSetaffinity(tid, set); err != nil {
+			return err
+		}
+	}
+	return nil
+}

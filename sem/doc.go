@@ -1,0 +1,21 @@
+// Package sem wraps System V semaphore sets: semget, semop, semtimedop and
+// every semctl command, with a binary-semaphore Mutex and a counting
+// Semaphore built on them.
+//
+// A Set is just its kernel id, so it is cheap to copy and safe for concurrent
+// use; the kernel keeps all state. Several operations given to one Do call
+// are applied atomically, each with its own Undo and NoWait flags: that is
+// the one thing System V semaphores do that a futex cannot, and it halves the
+// cost of a hand-off between two processes (take mine and give yours in one
+// call).
+//
+// Blocking calls retry EINTR, which a Go process gets whenever any signal
+// handler runs (the kernel never restarts semop); DoTimeout retries with the
+// time that is left, not the whole timeout again. DoContext can be
+// cancelled: see package internal/intr for how. Do and DoTimeout allocate
+// nothing.
+//
+// Errors are *ipc.Error values. A waiter whose set is removed gets an error
+// matching ipc.ErrRemoved; an operation that asked not to wait, one matching
+// ipc.ErrWouldBlock; a timeout, one matching os.ErrDeadlineExceeded.
+package sem
