@@ -40,6 +40,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 func newApp(stdout, stderr io.Writer) *cli.App {
+	markUsageErrors(commands)
 	return &cli.App{
 		Name:                 "ipc",
 		Usage:                "System V IPC for people and scripts: semaphores, message queues, shared memory, pipes",
@@ -61,6 +62,17 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			}
 			return cli.ShowAppHelp(c)
 		},
+	}
+}
+
+// markUsageErrors makes a bad flag value of any command a usage error (exit
+// 2): urfave calls only the command's own OnUsageError, not the app's.
+func markUsageErrors(cmds []*cli.Command) {
+	for _, c := range cmds {
+		if c.OnUsageError == nil {
+			c.OnUsageError = func(_ *cli.Context, err error, _ bool) error { return usageError{err} }
+		}
+		markUsageErrors(c.Subcommands)
 	}
 }
 

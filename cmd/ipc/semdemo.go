@@ -1,0 +1,268 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/ipctoolkit/ipc/ipc"
+	"github.com/ipctoolkit/ipc/ipc/proc"
+	"github.com/ipctoolkit/ipc/sem"
+	"github.com/urfave/cli/v2"
+)
+
+const semDemoChild = "sem-demo-child"
+
+func init() {
+	register(&cli.Command{
+		Name:  "sem-demo",
+		Usage: "watch a parent and its child (a re-executed ipc) take turns on a semaphore set",
+		Description: `The parent creates a private semaphore set (mode 0600), starts a child and
+passes it the set's id. In "turns" mode (the default) the set has two
+semaphores, one per process: each waits for its own to be 1, takes it, prints
+a line and hands the turn to the other, so the lines strictly alternate. In
+"mutex" mode the set has one binary semaphore taken with SEM_UNDO: both
+processes try to enter a critical section and one waits while the other holds
+it. At the end the parent reaps the child, says how it ended and removes the
+set; SIGINT or SIGTERM stops the child and removes the set too.
+
+EXAMPLES:
+   ipc sem-demo
+   ipc sem-demo --rounds 3 --delay 100ms
+   ipc sem-demo --mode mutex --delay 1s`,
+		Flags: []cli.Flag{
+			&cli.IntFlag{Name: "rounds", Value: 5, Usage: "turns each process takes"},
+			&cli.DurationFlag{Name: "delay", Value: 500 * time.Millisecond, Usage: "how long each turn holds the semaphore"},
+			&cli.StringFlag{Name: "mode", Value: "turns", Usage: "turns (strict alternation) or mutex (binary semaphore with SEM_UNDO)"},
+		},
+		Action: func(c *cli.Context) error {
+			d := semDemo{
+				rounds: c.Int("rounds"),
+				delay:  c.Duration("delay"),
+				mutex:  c.String("mode") == "mutex",
+				out:    c.App.Writer,
+			}
+			switch {
+			case c.NArg() > 0:
+				return usagef("sem-demo: unexpected argument %q", c.Args().First())
+			case c.String("mode") != "turns" && c.String("mode") != "mutex":
+				return usagef("sem-demo: --mode must be turns or mutex, not %q", c.String("mode"))
+			case d.rounds < 1:
+				return usagef("sem-demo: --rounds must be at least 1")
+			case d.delay < 0:
+				return usagef("sem-demo: --delay must not be negative")
+			}
+			return d.runParent()
+		},
+	})
+	proc.Register(semDemoChild, runSemDemoChild)
+}
+
+type semDemo struct {
+	rounds int
+	delay  time.Duration
+	mutex  bool
+	out    io.Writer
+	who    string // "parent" or "child"
+	set    *sem.Set
+}
+
+// say prints one line prefixed with this process's pid and role, in one
+// write so that parent and child lines never interleave mid-line.
+func (d *semDemo) say(format string, a ...any) {
+	fmt.Fprintf(d.out, "[%d] %-6s %s\n", os.Getpid(), d.who, fmt.Sprintf(format, a...))
+}
+
+// values formats the set's current values for the lines.
+func (d *semDemo) values() string {
+	vals, err := d.set.Values()
+	if err != nil {
+		return "values unavailable: " + err.Error()
+	}
+	if d.mutex {
+		w, _ := d.set.WaitingForIncrease(0)
+		return fmt.Sprintf("value %d, %d blocked waiting", vals[0], w)
+	}
+	// GETNCNT shows the other process blocked in semop, waiting for its turn.
+	pw, _ := d.set.WaitingForIncrease(parentTurn)
+	cw, _ := d.set.WaitingForIncrease(childTurn)
+	return fmt.Sprintf("values parent=%d child=%d, blocked waiting: parent=%d child=%d", vals[0], vals[1], pw, cw)
+}
+
+// Semaphore numbers in turns mode: each process waits on its own.
+const (
+	parentTurn = 0
+	childTurn  = 1
+)
+
+func (d *semDemo) runParent() error {
+	d.who = "parent"
+	nsems := 2
+	if d.mutex {
+		nsems = 1
+	}
+	set, err := sem.Create(ipc.Private, nsems, ipc.DefaultMode)
+	if err != nil {
+		return err
+	}
+	d.set = set
+	defer func() {
+		if err := set.Remove(); err != nil && !errors.Is(err, syscall.EINVAL) {
+			fmt.Fprintln(os.Stderr, "ipc: "+err.Error())
+			return
+		}
+		d.say("removed semaphore set %d", set.ID())
+	}()
+	// The parent's semaphore starts at 1 (it goes first); in mutex mode the
+	// one semaphore starts unlocked.
+	if err := set.SetValue(0, 1); err != nil {
+		return err
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+
+	mode := "turns"
+	if d.mutex {
+		mode = "mutex"
+	}
+	child := proc.Command(semDemoChild, strconv.Itoa(set.ID()), strconv.Itoa(d.rounds), d.delay.String(), mode)
+	if err := child.Start(); err != nil {
+		return fmt.Errorf("sem-demo: start child: %w", err)
+	}
+	d.say("created semaphore set %d (%d semaphore(s), mode %s), started child %d", set.ID(), nsems, ipc.DefaultMode, child.Pid())
+
+	loopErr := d.loop(ctx)
+
+	if ctx.Err() != nil {
+		// Interrupted: stop the child first, so that it cannot print after
+		// the parent's last line, then reap it; the deferred Remove follows.
+		sig := syscall.SIGTERM
+		select {
+		case s := <-sigs:
+			sig = s.(syscall.Signal)
+		default:
+		}
+		d.say("caught %v: stopping child %d", sig, child.Pid())
+		_ = child.Signal(syscall.SIGTERM)
+		if st, err := child.Wait(); err == nil {
+			d.say("child %d %s", child.Pid(), st)
+		}
+		return exitError{code: 128 + int(sig)}
+	}
+	st, err := child.Wait()
+	if err != nil {
+		return fmt.Errorf("sem-demo: wait for child %d: %w", child.Pid(), err)
+	}
+	d.say("child %d %s", child.Pid(), st)
+	if loopErr != nil {
+		return loopErr
+	}
+	if !st.Success() {
+		return fmt.Errorf("sem-demo: child %d %s", child.Pid(), st)
+	}
+	return nil
+}
+
+func runSemDemoChild(args []string) int {
+	if len(args) != 4 {
+		fmt.Fprintf(os.Stderr, "ipc: %s: want 4 arguments, got %d\n", semDemoChild, len(args))
+		return 2
+	}
+	id, err1 := strconv.Atoi(args[0])
+	rounds, err2 := strconv.Atoi(args[1])
+	delay, err3 := time.ParseDuration(args[2])
+	if err := errors.Join(err1, err2, err3); err != nil {
+		fmt.Fprintf(os.Stderr, "ipc: %s: %v\n", semDemoChild, err)
+		return 2
+	}
+	set, err := sem.FromID(id)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "ipc: child: "+err.Error())
+		return 1
+	}
+	d := semDemo{rounds: rounds, delay: delay, mutex: args[3] == "mutex", out: os.Stdout, who: "child", set: set}
+	if err := d.loop(context.Background()); err != nil {
+		fmt.Fprintln(os.Stderr, "ipc: child: "+err.Error())
+		return 1
+	}
+	return 0
+}
+
+// loop takes this process's turns.
+func (d *semDemo) loop(ctx context.Context) error {
+	if d.mutex {
+		return d.mutexLoop(ctx)
+	}
+	own, other := parentTurn, childTurn
+	if d.who == "child" {
+		own, other = childTurn, parentTurn
+	}
+	for i := 1; i <= d.rounds; i++ {
+		if err := d.set.DoContext(ctx, sem.Dec(own, 1)); err != nil {
+			return err
+		}
+		if err := sleepContext(ctx, d.delay); err != nil {
+			return err
+		}
+		// Printed at the end of the turn, when the other process has had
+		// time to block waiting for it.
+		d.say("round %d/%d: took semaphore %d, held the turn %v; %s; passing the turn", i, d.rounds, own, d.delay, d.values())
+		if err := d.set.Do(sem.Inc(other, 1)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (d *semDemo) mutexLoop(ctx context.Context) error {
+	m := sem.NewMutex(d.set, 0)
+	for i := 1; i <= d.rounds; i++ {
+		d.say("round %d/%d: trying to get the binary semaphore (%s)", i, d.rounds, d.values())
+		if err := m.LockContext(ctx); err != nil {
+			return err
+		}
+		d.say("round %d/%d: got it, holding it for %v (%s)", i, d.rounds, d.delay, d.values())
+		if err := sleepContext(ctx, d.delay); err != nil {
+			_ = m.Unlock()
+			return err
+		}
+		d.say("round %d/%d: releasing it (%s)", i, d.rounds, d.values())
+		if err := m.Unlock(); err != nil {
+			return err
+		}
+		// Give the other process the chance to take it before trying again,
+		// so the demo shows both of them winning.
+		if err := sleepContext(ctx, d.delay/2); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func sleepContext(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// exitError ends the program with a chosen status and no further message:
+// the lines before it said what happened.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return "" }
+func (e exitError) ExitCode() int { return e.code }
