@@ -1,0 +1,26 @@
+// Package pipe makes the descriptor-based channels between related
+// processes: pipes (pipe2, with packet mode and a settable capacity),
+// socketpairs, and the two things only a Unix socket can carry, open
+// descriptors (SCM_RIGHTS) and the sender's verified pid, uid and gid
+// (SCM_CREDENTIALS).
+//
+// Descriptors are made close-on-exec unless CloseOnExec(false) is given: a
+// descriptor meant for a child is passed on purpose, through
+// exec.Cmd.ExtraFiles (which clears the flag in the child only), never
+// leaked into every program the process runs. Received descriptors are
+// close-on-exec too (MSG_CMSG_CLOEXEC), so that one arriving while another
+// goroutine starts a program does not leak into it.
+//
+// Pipes and socketpairs are blocking unless NonBlocking(true) is given.
+// Blocking suits a descriptor handed to a child, since the O_NONBLOCK flag
+// belongs to the open file and is shared with every process that holds it.
+// A non-blocking *os.File is served by the runtime's poller instead: Read
+// parks the goroutine rather than a thread, and deadlines work; a raw read
+// or write through SyscallConn then returns EAGAIN when it would block.
+//
+// Errors are *ipc.Error values (Kind ipc.Pipe or ipc.Socket, ID the
+// descriptor) that wrap the errno, so errors.Is works with
+// ipc.ErrWouldBlock, fs.ErrPermission and the errno itself. The only
+// exception is io.EOF, returned as is when the peer has closed, as io
+// readers do.
+package pipe
