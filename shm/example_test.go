@@ -1,11 +1,14 @@
 package shm_test
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log"
+	"sync"
 
 	"github.com/ipctoolkit/ipc/ipc"
+	"github.com/ipctoolkit/ipc/sem"
 	"github.com/ipctoolkit/ipc/shm"
 )
 
@@ -81,4 +84,84 @@ func ExampleMapping_Uint64() {
 	// Output:
 	// 3
 	// offset 12 is not a multiple of 8
+}
+
+// A record larger than a word is shared under a lock that every process can
+// take: a binary semaphore from package sem. Each worker here stands for a
+// separate process: it knows only the two ids, opens the segment and the
+// semaphore set by id, and attaches the segment itself, as a child given
+// the ids on its command line would. The record is two balances whose sum
+// must never change, and a count of transfers.
+func Example_mutex() {
+	seg, err := shm.Create(ipc.Private, 4096, 0o600)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer seg.Remove()
+	mu, err := sem.CreateMutex(ipc.Private, 0o600)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer mu.Set().Remove()
+	segID, semID := seg.ID(), mu.Set().ID()
+
+	worker := func(from, to int) error {
+		s, err := shm.FromID(segID)
+		if err != nil {
+			return err
+		}
+		m, err := s.Attach()
+		if err != nil {
+			return err
+		}
+		defer m.Detach()
+		set, err := sem.FromID(semID)
+		if err != nil {
+			return err
+		}
+		lock := sem.NewMutex(set, 0)
+		rec := m.Bytes() // balance 0 at [0:8], balance 1 at [8:16], transfers at [16:24]
+		field := func(i int) []byte { return rec[8*i : 8*i+8] }
+		for range 100 {
+			if err := lock.Lock(); err != nil {
+				return err
+			}
+			src := binary.NativeEndian.Uint64(field(from))
+			if src > 0 {
+				binary.NativeEndian.PutUint64(field(from), src-1)
+				binary.NativeEndian.PutUint64(field(to), binary.NativeEndian.Uint64(field(to))+1)
+				binary.NativeEndian.PutUint64(field(2), binary.NativeEndian.Uint64(field(2))+1)
+			}
+			if err := lock.Unlock(); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+
+	m, err := seg.Attach()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer m.Detach()
+	binary.NativeEndian.PutUint64(m.Bytes()[0:], 500)
+	binary.NativeEndian.PutUint64(m.Bytes()[8:], 500)
+
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Go(func() {
+			if err := worker(i%2, 1-i%2); err != nil {
+				log.Fatal(err)
+			}
+		})
+	}
+	wg.Wait()
+
+	mu.Lock()
+	a := binary.NativeEndian.Uint64(m.Bytes()[0:])
+	b := binary.NativeEndian.Uint64(m.Bytes()[8:])
+	n := binary.NativeEndian.Uint64(m.Bytes()[16:])
+	mu.Unlock()
+	fmt.Println("sum:", a+b, "transfers:", n)
+	// Output: sum: 1000 transfers: 400
 }
