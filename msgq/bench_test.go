@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/ipctoolkit/ipc/ipc"
 	"github.com/ipctoolkit/ipc/ipc/proc"
@@ -21,8 +22,8 @@ import (
 // session.
 
 func init() {
-	// echo QUEUE SIZE CPU: receive type 1, send it back as type 2, until
-	// the queue is removed.
+	// echo QUEUE SIZE CPU [plain]: receive type 1, send it back as type 2,
+	// until the queue is removed.
 	proc.Register("echo", func(args []string) int {
 		q, size, err := childSetup(args)
 		if err != nil {
@@ -80,6 +81,9 @@ func childSetup(args []string) (*msgq.Queue, int, error) {
 	if len(args) < 3 {
 		return nil, 0, errors.New("usage: QUEUE SIZE CPU")
 	}
+	if len(args) > 3 && args[3] == "plain" {
+		msgq.SetRawWaits(false)
+	}
 	id, _ := strconv.Atoi(args[0])
 	size, _ := strconv.Atoi(args[1])
 	cpu, _ := strconv.Atoi(args[2])
@@ -123,32 +127,51 @@ func pinParent(b *testing.B) {
 var sizes = []int{64, 1024, 8000}
 
 // BenchmarkPingPong is a round trip between two processes on one queue:
-// type 1 there, type 2 back (msgping). ns/op is ns per round trip.
+// type 1 there, type 2 back (msgping). ns/op is ns per round trip. The
+// plain/ variants never try the raw way first, in either process, to show
+// what that buys; timeout/ receives with ReceiveTimeout, which here always
+// has to arm its timer.
 func BenchmarkPingPong(b *testing.B) {
 	for _, size := range sizes {
-		b.Run(strconv.Itoa(size), func(b *testing.B) {
-			q := newQueue(b)
-			startChild(b, q, "echo", strconv.Itoa(q.ID()), strconv.Itoa(size), strconv.Itoa(pinCPU(1)))
-			pinParent(b)
-			msg := make([]byte, size)
-			buf := make([]byte, size)
-			rtt := func() {
-				if err := q.Send(1, msg); err != nil {
-					b.Fatal(err)
-				}
-				if _, n, err := q.Receive(buf, msgq.Type(2), 0); err != nil || n != size {
-					b.Fatal(n, err)
-				}
-			}
-			for range 1000 { // the child is up, both are warm
-				rtt()
-			}
-			b.ReportAllocs()
-			b.ResetTimer()
-			for range b.N {
-				rtt()
-			}
-		})
+		b.Run(strconv.Itoa(size), func(b *testing.B) { pingPong(b, size, "") })
+	}
+	b.Run("plain/64", func(b *testing.B) { pingPong(b, 64, "plain") })
+	b.Run("timeout/64", func(b *testing.B) { pingPong(b, 64, "timeout") })
+}
+
+func pingPong(b *testing.B, size int, mode string) {
+	q := newQueue(b)
+	args := []string{strconv.Itoa(q.ID()), strconv.Itoa(size), strconv.Itoa(pinCPU(1))}
+	if mode == "plain" {
+		args = append(args, "plain")
+		defer msgq.SetRawWaits(msgq.SetRawWaits(false))
+	}
+	startChild(b, q, "echo", args...)
+	pinParent(b)
+	msg := make([]byte, size)
+	buf := make([]byte, size)
+	rtt := func() {
+		if err := q.Send(1, msg); err != nil {
+			b.Fatal(err)
+		}
+		var n int
+		var err error
+		if mode == "timeout" {
+			_, n, err = q.ReceiveTimeout(buf, msgq.Type(2), 0, time.Second)
+		} else {
+			_, n, err = q.Receive(buf, msgq.Type(2), 0)
+		}
+		if err != nil || n != size {
+			b.Fatal(n, err)
+		}
+	}
+	for range 1000 { // the child is up, both are warm
+		rtt()
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		rtt()
 	}
 }
 
@@ -207,4 +230,29 @@ func BenchmarkSendReceive(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkReceiveTimeout is ReceiveTimeout and ReceiveContext finding the
+// message already there: one system call each, no timer, no allocation.
+func BenchmarkReceiveTimeout(b *testing.B) {
+	q := newQueue(b)
+	msg, buf := make([]byte, 64), make([]byte, 64)
+	b.Run("timeout", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			q.Send(1, msg)
+			if _, _, err := q.ReceiveTimeout(buf, msgq.Any(), 0, time.Second); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("context", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			q.Send(1, msg)
+			if _, _, err := q.ReceiveContext(b.Context(), buf, msgq.Any(), 0); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

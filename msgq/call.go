@@ -58,10 +58,13 @@ func asyncPreemptOff(godebug string) bool {
 	return off
 }
 
-// waitHint is what a queue remembers of its recent blocking calls.
+// waitHint is what a queue remembers of its recent blocking calls. Its
+// fields are used through sync/atomic functions rather than atomic types so
+// that a Queue stays a plain value that may be copied (the copy starts with
+// the same hint, which is harmless).
 type waitHint struct {
-	plain   atomic.Int32 // blocking calls still to make the plain way
-	strikes atomic.Int32 // long raw waits since the last short one
+	plain   int32 // blocking calls still to make the plain way
+	strikes int32 // long raw waits, less short ones
 }
 
 // usePlain reports whether the next blocking call should go the plain way,
@@ -70,23 +73,48 @@ func (h *waitHint) usePlain() bool {
 	if !rawWaits {
 		return true
 	}
-	if h.plain.Load() <= 0 {
+	if atomic.LoadInt32(&h.plain) <= 0 {
 		return false
 	}
-	return h.plain.Add(-1) >= 0
+	return atomic.AddInt32(&h.plain, -1) >= 0
 }
 
 // rawDone records a raw call that returned after waiting since t0.
 func (h *waitHint) rawDone(t0 time.Time) {
 	if time.Since(t0) >= longWait {
-		s := h.strikes.Add(1)
+		s := atomic.AddInt32(&h.strikes, 1)
 		if s >= maxStrikes {
 			s = maxStrikes
-			h.strikes.Store(s)
+			atomic.StoreInt32(&h.strikes, s)
 		}
-		h.plain.Store(1 << s)
-	} else if s := h.strikes.Load(); s > 0 {
-		h.strikes.CompareAndSwap(s, s-1)
+		atomic.StoreInt32(&h.plain, 1<<s)
+	} else if s := atomic.LoadInt32(&h.strikes); s > 0 {
+		atomic.CompareAndSwapInt32(&h.strikes, s, s-1)
+	}
+}
+
+// wait makes one blocking msgsnd or msgrcv, op, the raw way first if h
+// allows, and retries EINTR until stop (if not nil) says the wait is over;
+// it then returns EINTR.
+func (h *waitHint) wait(op func(raw bool) unix.Errno, stop func() bool) unix.Errno {
+	if !h.usePlain() {
+		t0 := time.Now()
+		e := op(true)
+		h.rawDone(t0)
+		if e != unix.EINTR {
+			return e
+		}
+		// The runtime may want this P (preemption, garbage collection):
+		// give it up before waiting on, the plain way.
+		runtime.Gosched()
+		if stop != nil && stop() {
+			return e
+		}
+	}
+	for {
+		if e := op(false); e != unix.EINTR || stop != nil && stop() {
+			return e
+		}
 	}
 }
 
@@ -101,20 +129,7 @@ func (q *Queue) msgsnd(b []byte, size, flags int) unix.Errno {
 			}
 		}
 	}
-	if !q.sendHint.usePlain() {
-		t0 := time.Now()
-		e := sys.MsgsndRaw(q.id, b, size, flags)
-		q.sendHint.rawDone(t0)
-		if e != unix.EINTR {
-			return e
-		}
-		runtime.Gosched()
-	}
-	for {
-		if e := sys.Msgsnd(q.id, b, size, flags); e != unix.EINTR {
-			return e
-		}
-	}
+	return q.sendHint.wait(func(raw bool) unix.Errno { return q.snd1(b, size, flags, raw) }, nil)
 }
 
 // msgrcv receives, retrying EINTR, as msgsnd sends.
@@ -126,36 +141,25 @@ func (q *Queue) msgrcv(b []byte, size int, msgtyp int64, flags int) (int, unix.E
 			}
 		}
 	}
-	if !q.recvHint.usePlain() {
-		t0 := time.Now()
-		n, e := sys.MsgrcvRaw(q.id, b, size, msgtyp, flags)
-		q.recvHint.rawDone(t0)
-		if e != unix.EINTR {
-			return n, e
-		}
-		runtime.Gosched()
-	}
-	for {
-		if n, e := sys.Msgrcv(q.id, b, size, msgtyp, flags); e != unix.EINTR {
-			return n, e
-		}
-	}
+	var n int
+	e := q.recvHint.wait(func(raw bool) (e unix.Errno) {
+		n, e = q.rcv1(b, size, msgtyp, flags, raw)
+		return e
+	}, nil)
+	return n, e
 }
 
-// snd1 is one msgsnd, for the timed and cancellable paths, which handle
-// EINTR themselves: a call that cannot wait goes raw, one that can goes the
-// plain way so that the signal that ends it finds a goroutine the scheduler
-// knows is in a system call.
-func (q *Queue) snd1(b []byte, size, flags int) unix.Errno {
-	if flags&unix.IPC_NOWAIT != 0 {
+// snd1 is one msgsnd: raw if it cannot wait or raw says so.
+func (q *Queue) snd1(b []byte, size, flags int, raw bool) unix.Errno {
+	if raw || flags&unix.IPC_NOWAIT != 0 {
 		return sys.MsgsndRaw(q.id, b, size, flags)
 	}
 	return sys.Msgsnd(q.id, b, size, flags)
 }
 
 // rcv1 is one msgrcv, as snd1 is one msgsnd.
-func (q *Queue) rcv1(b []byte, size int, msgtyp int64, flags int) (int, unix.Errno) {
-	if flags&unix.IPC_NOWAIT != 0 {
+func (q *Queue) rcv1(b []byte, size int, msgtyp int64, flags int, raw bool) (int, unix.Errno) {
+	if raw || flags&unix.IPC_NOWAIT != 0 {
 		return sys.MsgrcvRaw(q.id, b, size, msgtyp, flags)
 	}
 	return sys.Msgrcv(q.id, b, size, msgtyp, flags)

@@ -136,7 +136,7 @@ func (q *Queue) SendTimeout(typ int64, text []byte, d time.Duration) error {
 	b := *p
 	binary.NativeEndian.PutUint64(b, uint64(typ))
 	copy(b[sys.LongSize:], text)
-	e, err := timed(d, func(flags int) unix.Errno { return q.snd1(b, len(text), flags) })
+	e, err := q.sendHint.timed(d, func(flags int, raw bool) unix.Errno { return q.snd1(b, len(text), flags, raw) })
 	putScratch(p)
 	if e != 0 || err != nil {
 		return q.sendErr(e, len(text), err)
@@ -158,7 +158,7 @@ func (q *Queue) SendContext(ctx context.Context, typ int64, text []byte) error {
 	b := *p
 	binary.NativeEndian.PutUint64(b, uint64(typ))
 	copy(b[sys.LongSize:], text)
-	e, err := withContext(ctx, func(flags int) unix.Errno { return q.snd1(b, len(text), flags) })
+	e, err := withContext(ctx, func(flags int, raw bool) unix.Errno { return q.snd1(b, len(text), flags, raw) })
 	putScratch(p)
 	if e != 0 || err != nil {
 		return q.sendErr(e, len(text), err)
@@ -243,9 +243,8 @@ func (q *Queue) ReceiveTimeout(buf []byte, sel Selector, flags RecvFlags, d time
 	}
 	p := getScratch(len(buf))
 	b := *p
-	e, err := timed(d, func(flags int) unix.Errno {
-		var e unix.Errno
-		n, e = q.rcv1(b, len(buf), msgtyp, f|flags)
+	e, err := q.recvHint.timed(d, func(flags int, raw bool) (e unix.Errno) {
+		n, e = q.rcv1(b, len(buf), msgtyp, f|flags, raw)
 		return e
 	})
 	if e == 0 && err == nil {
@@ -272,9 +271,8 @@ func (q *Queue) ReceiveContext(ctx context.Context, buf []byte, sel Selector, fl
 	}
 	p := getScratch(len(buf))
 	b := *p
-	e, err := withContext(ctx, func(flags int) unix.Errno {
-		var e unix.Errno
-		n, e = q.rcv1(b, len(buf), msgtyp, f|flags)
+	e, err := withContext(ctx, func(flags int, raw bool) (e unix.Errno) {
+		n, e = q.rcv1(b, len(buf), msgtyp, f|flags, raw)
 		return e
 	})
 	if e == 0 && err == nil {

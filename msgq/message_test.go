@@ -708,4 +708,15 @@ func TestNoAllocations(t *testing.T) {
 			t.Errorf("size %d: %v allocations per Send+Receive", size, a)
 		}
 	}
+	// A wait that times out allocates only its error.
+	buf := make([]byte, 8)
+	timeout := func() {
+		if _, _, err := q.ReceiveTimeout(buf, msgq.Any(), 0, time.Millisecond); !errors.Is(err, ipc.ErrTimeout) {
+			t.Fatal(err)
+		}
+	}
+	timeout()
+	if a := testing.AllocsPerRun(10, timeout); a != 1 {
+		t.Errorf("ReceiveTimeout that times out: %v allocations, want 1 (the error)", a)
+	}
 }

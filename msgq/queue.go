@@ -9,10 +9,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Queue is a System V message queue, known by its id. It holds nothing
-// else: copying it, or making a second one with FromID in another process,
-// gives a handle on the same kernel object, and every method is safe for
-// concurrent use by many goroutines.
+// Queue is a System V message queue, known by its id (and a hint of how
+// long its recent blocking calls waited, which only steers how the next ones
+// are made). Copying it, or making a second one with FromID in another
+// process, gives a handle on the same kernel object, and every method is
+// safe for concurrent use by many goroutines.
 type Queue struct {
 	id int
 
