@@ -205,8 +205,10 @@ func Socketpair(typ Type, opts ...Option) (a, b *os.File, err error) {
 // SocketpairConn is Socketpair for use inside this process, or for a
 // descriptor passed with SendFiles: both ends are *net.UnixConn on the
 // runtime's poller, with deadlines, ReadMsgUnix and the rest. They are
-// always non-blocking and close-on-exec; to give an end to a child, give it
-// the *os.File from conn.File(), or use Socketpair.
+// always non-blocking and close-on-exec. To give one end to a child, use
+// Socketpair and pass that end through exec.Cmd.ExtraFiles: a descriptor
+// from conn.File() shares the socket's O_NONBLOCK flag, which a child that
+// reads it plainly would see as EAGAIN.
 func SocketpairConn(typ Type) (*net.UnixConn, *net.UnixConn, error) {
 	fds, err := socketpair(typ, []Option{NonBlocking(true)})
 	if err != nil {
