@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 )
@@ -35,12 +36,26 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return p(args, stdout, stderr)
 	}
 	app := newApp(stdout, stderr)
-	err := app.Run(args)
+	err := app.Run(flagsFirst(args, commands))
 	return exitStatus(err, stderr)
+}
+
+// categories group the commands in ipc --help.
+var categories = map[string]string{
+	"sem": "objects", "msgq": "objects", "shm": "objects", "key": "objects", "limits": "objects",
+	"ls": "util-linux", "rm": "util-linux", "mk": "util-linux",
+	"sem-demo": "demos", "msgq-demo": "demos", "shm-demo": "demos", "pipe-demo": "demos",
+	"serve": "server", "status": "server", "bench": "measure",
+	"completion": "shell", "man": "shell",
 }
 
 func newApp(stdout, stderr io.Writer) *cli.App {
 	markUsageErrors(commands)
+	for _, c := range commands {
+		if c.Category == "" {
+			c.Category = categories[c.Name]
+		}
+	}
 	return &cli.App{
 		Name:                 "ipc",
 		Usage:                "System V IPC for people and scripts: semaphores, message queues, shared memory, pipes",
@@ -101,10 +116,16 @@ func exitStatus(err error, stderr io.Writer) int {
 		}
 		return ec.ExitCode()
 	}
-	fmt.Fprintln(stderr, "ipc: "+err.Error())
+	printErr(stderr, err)
 	var u usageError
 	if errors.As(err, &u) {
 		return 2
 	}
 	return 1
+}
+
+// printErr prints err as the one line "ipc: <what failed>: <why>"; errors
+// of package ipc already start with "ipc: ".
+func printErr(w io.Writer, err error) {
+	fmt.Fprintln(w, "ipc: "+strings.TrimPrefix(err.Error(), "ipc: "))
 }

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"strconv"
+
+	"github.com/ipctoolkit/ipc/ipc"
+	"github.com/urfave/cli/v2"
+)
+
+// keyFlags are the three ways to name a key: --key, --path with --proj
+// (ftok), and --private.
+func keyFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "key", Aliases: []string{"k"}, Usage: "the key: 0x1b2c, decimal, or private"},
+		&cli.StringFlag{Name: "path", Usage: "derive the key with ftok from this existing file"},
+		&cli.IntFlag{Name: "proj", Value: 1, Usage: "ftok's project id, 1-255 (with --path)"},
+		&cli.BoolFlag{Name: "private", Usage: "IPC_PRIVATE: a new object no key can find"},
+	}
+}
+
+// createFlags go with every create command.
+func createFlags() []cli.Flag {
+	return append(keyFlags(),
+		&cli.StringFlag{Name: "mode", Aliases: []string{"p"}, Value: "0600", Usage: "octal permission bits"},
+		&cli.BoolFlag{Name: "exclusive", Aliases: []string{"x"}, Usage: "fail if the key already has an object (IPC_EXCL)"},
+	)
+}
+
+// keyOf reads the key the user gave in one of the three ways, and only one.
+func keyOf(c *cli.Context) (ipc.Key, error) {
+	given := 0
+	for _, f := range []string{"key", "path", "private"} {
+		if c.IsSet(f) {
+			given++
+		}
+	}
+	switch {
+	case given == 0:
+		return 0, usagef("%s: give a key with --key K, --path P [--proj N] or --private", c.Command.FullName())
+	case given > 1:
+		return 0, usagef("%s: --key, --path and --private exclude each other", c.Command.FullName())
+	case c.Bool("private"):
+		return ipc.Private, nil
+	case c.IsSet("path"):
+		proj := c.Int("proj")
+		if proj < 1 || proj > 255 {
+			return 0, usagef("%s: --proj must be 1-255, not %d", c.Command.FullName(), proj)
+		}
+		k, err := ipc.Ftok(c.String("path"), proj)
+		if err != nil {
+			return 0, err // the path is missing: a failed operation
+		}
+		return k, nil
+	}
+	k, err := ipc.ParseKey(c.String("key"))
+	if err != nil {
+		return 0, usageError{err}
+	}
+	return k, nil
+}
+
+// modeOf reads --mode.
+func modeOf(c *cli.Context) (ipc.Mode, error) {
+	m, err := ipc.ParseMode(c.String("mode"))
+	if err != nil {
+		return 0, usageError{err}
+	}
+	return m, nil
+}
+
+// idArg reads the one id argument of a command on an existing object, and
+// insists there is nothing else unless more is allowed.
+func idArg(c *cli.Context, more bool) (int, error) {
+	name := c.Command.FullName()
+	if c.NArg() == 0 {
+		return 0, usagef("%s: missing ID", name)
+	}
+	if !more && c.NArg() > 1 {
+		return 0, usagef("%s: unexpected argument %q", name, c.Args().Get(1))
+	}
+	id, err := strconv.Atoi(c.Args().First())
+	if err != nil || id < 0 {
+		return 0, usagef("%s: invalid id %q: want a non-negative decimal number", name, c.Args().First())
+	}
+	return id, nil
+}
+
+// noArgs rejects stray arguments of a command that takes none.
+func noArgs(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return usagef("%s: unexpected argument %q", c.Command.FullName(), c.Args().First())
+	}
+	return nil
+}
