@@ -1,6 +1,7 @@
 package msgq_test
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ipctoolkit/ipc/internal/sys"
 	"github.com/ipctoolkit/ipc/ipc"
 	"github.com/ipctoolkit/ipc/ipc/proc"
 	"github.com/ipctoolkit/ipc/msgq"
@@ -255,4 +257,27 @@ func BenchmarkReceiveTimeout(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkRawSyscalls is BenchmarkSendReceive made with the bare system
+// calls and a buffer of the caller's: the floor the wrapper is measured
+// against.
+func BenchmarkRawSyscalls(b *testing.B) {
+	for _, size := range sizes {
+		b.Run(strconv.Itoa(size), func(b *testing.B) {
+			q := newQueue(b)
+			buf := make([]byte, sys.LongSize+size)
+			binary.NativeEndian.PutUint64(buf, 1)
+			b.ReportAllocs()
+			b.SetBytes(int64(size))
+			for b.Loop() {
+				if e := sys.MsgsndRaw(q.ID(), buf, size, 0); e != 0 {
+					b.Fatal(e)
+				}
+				if _, e := sys.MsgrcvRaw(q.ID(), buf, size, 0, 0); e != 0 {
+					b.Fatal(e)
+				}
+			}
+		})
+	}
 }

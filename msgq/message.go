@@ -120,7 +120,7 @@ func (q *Queue) send(typ int64, text []byte, flags int) error {
 	e := q.msgsnd(b, len(text), flags)
 	putScratch(p)
 	if e != 0 {
-		return q.sendErr(e, len(text), nil)
+		return q.sendErr(e, len(text), waitEnded{})
 	}
 	return nil
 }
@@ -139,7 +139,7 @@ func (q *Queue) SendTimeout(typ int64, text []byte, d time.Duration) error {
 	e, err := q.sendHint.timed(d, func(flags int, raw bool) unix.Errno { return q.snd1(b, len(text), flags, raw) })
 	putScratch(p)
 	if e != 0 || err != nil {
-		return q.sendErr(e, len(text), err)
+		return q.sendErr(e, len(text), timeoutErr(err, "no room", d))
 	}
 	return nil
 }
@@ -161,7 +161,7 @@ func (q *Queue) SendContext(ctx context.Context, typ int64, text []byte) error {
 	e, err := withContext(ctx, func(flags int, raw bool) unix.Errno { return q.snd1(b, len(text), flags, raw) })
 	putScratch(p)
 	if e != 0 || err != nil {
-		return q.sendErr(e, len(text), err)
+		return q.sendErr(e, len(text), contextErr(err))
 	}
 	return nil
 }
@@ -176,11 +176,27 @@ func (q *Queue) checkSend(typ int64) error {
 	return nil
 }
 
-// sendErr words a failed msgsnd. err, if not nil, is the timeout or context
-// error that ended the wait.
-func (q *Queue) sendErr(e unix.Errno, size int, err error) error {
-	if err != nil {
-		return q.err("send to", "msgsnd", err, "")
+// waitEnded is the cause and detail of a wait that a timeout or a context
+// ended.
+type waitEnded struct {
+	err    error
+	detail string
+}
+
+// timeoutErr says what did not happen within d, if the wait timed out.
+func timeoutErr(err error, what string, d time.Duration) waitEnded {
+	if err == nil {
+		return waitEnded{}
+	}
+	return waitEnded{err, what + " within " + d.String()}
+}
+
+func contextErr(err error) waitEnded { return waitEnded{err: err} }
+
+// sendErr words a failed msgsnd, or a wait that ended (w.err not nil).
+func (q *Queue) sendErr(e unix.Errno, size int, w waitEnded) error {
+	if w.err != nil {
+		return q.err("send to", "msgsnd", w.err, w.detail)
 	}
 	detail := noQueueDetail(e)
 	switch e {
@@ -225,7 +241,7 @@ func (q *Queue) Receive(buf []byte, sel Selector, flags RecvFlags) (typ int64, n
 	}
 	putScratch(p)
 	if e != 0 {
-		return 0, 0, q.recvErr(e, len(buf), nil)
+		return 0, 0, q.recvErr(e, len(buf), waitEnded{})
 	}
 	return typ, n, nil
 }
@@ -253,7 +269,7 @@ func (q *Queue) ReceiveTimeout(buf []byte, sel Selector, flags RecvFlags, d time
 	}
 	putScratch(p)
 	if e != 0 || err != nil {
-		return 0, 0, q.recvErr(e, len(buf), err)
+		return 0, 0, q.recvErr(e, len(buf), timeoutErr(err, "no message", d))
 	}
 	return typ, n, nil
 }
@@ -281,7 +297,7 @@ func (q *Queue) ReceiveContext(ctx context.Context, buf []byte, sel Selector, fl
 	}
 	putScratch(p)
 	if e != 0 || err != nil {
-		return 0, 0, q.recvErr(e, len(buf), err)
+		return 0, 0, q.recvErr(e, len(buf), contextErr(err))
 	}
 	return typ, n, nil
 }
@@ -338,9 +354,9 @@ func (q *Queue) checkRecv(sel Selector, flags RecvFlags) (msgtyp int64, f int, e
 	return msgtyp, f | int(flags), nil
 }
 
-func (q *Queue) recvErr(e unix.Errno, size int, err error) error {
-	if err != nil {
-		return q.err("receive from", "msgrcv", err, "")
+func (q *Queue) recvErr(e unix.Errno, size int, w waitEnded) error {
+	if w.err != nil {
+		return q.err("receive from", "msgrcv", w.err, w.detail)
 	}
 	detail := noQueueDetail(e)
 	switch e {
