@@ -12,8 +12,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/ipctoolkit/ipc/ipc"
 )
 
 var demoLine = regexp.MustCompile(`^\[(\d+)\] (parent|child) +(.*)$`)
@@ -53,7 +51,7 @@ func TestSemDemoTurns(t *testing.T) {
 	if !strings.Contains(lines[len(lines)-1], "removed semaphore set") {
 		t.Fatalf("last line %q", lines[len(lines)-1])
 	}
-	noSets(t)
+	noObjects(t)
 }
 
 func TestSemDemoMutex(t *testing.T) {
@@ -87,15 +85,23 @@ func TestSemDemoMutex(t *testing.T) {
 	if got["parent"] != 3 || got["child"] != 3 {
 		t.Fatalf("each should hold it 3 times: %v\n%s", got, out)
 	}
-	noSets(t)
+	noObjects(t)
 }
 
 // SIGINT or SIGTERM to the parent alone stops the child, removes the set and
 // exits 128+signal within a second.
-func TestSemDemoSignals(t *testing.T) {
-	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
-		t.Run(sig.String(), func(t *testing.T) {
-			cmd := exec.Command(ipcBin, "sem-demo", "--rounds", "1000", "--delay", "50ms")
+func TestDemoSignals(t *testing.T) {
+	for _, demo := range []string{"sem-demo", "msgq-demo", "shm-demo", "pipe-demo"} {
+		for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+			t.Run(demo+"/"+sig.String(), func(t *testing.T) { demoSignal(t, demo, sig) })
+		}
+	}
+}
+
+func demoSignal(t *testing.T, demo string, sig syscall.Signal) {
+	{
+		{
+			cmd := exec.Command(ipcBin, demo, "--rounds", "1000", "--delay", "50ms")
 			var rest bytes.Buffer
 			pr, err := cmd.StdoutPipe()
 			if err != nil {
@@ -130,7 +136,7 @@ func TestSemDemoSignals(t *testing.T) {
 			if code := cmd.ProcessState.ExitCode(); code != 128+int(sig) {
 				t.Errorf("exit status %d (%v), want %d", code, err, 128+int(sig))
 			}
-			if !strings.Contains(rest.String(), "child "+strconv.Itoa(childPid)+" ") || !strings.Contains(rest.String(), "removed semaphore set") {
+			if !strings.Contains(rest.String(), "child "+strconv.Itoa(childPid)+" ") || !strings.Contains(rest.String(), "removed ") && demo != "pipe-demo" {
 				t.Errorf("output after the signal:\n%s", rest.String())
 			}
 			if childPid == 0 {
@@ -139,8 +145,8 @@ func TestSemDemoSignals(t *testing.T) {
 			if _, err := os.Stat("/proc/" + strconv.Itoa(childPid)); err == nil {
 				t.Errorf("child %d still exists", childPid)
 			}
-			noSets(t)
-		})
+			noObjects(t)
+		}
 	}
 }
 
@@ -156,13 +162,45 @@ func TestSemDemoUsage(t *testing.T) {
 	}
 }
 
-func noSets(t *testing.T) {
+// noObjects fails the test if any object exists: the tests run alone in
+// their own IPC namespace.
+func noObjects(t *testing.T) {
 	t.Helper()
-	sets, err := ipc.Semaphores()
-	if err != nil {
-		t.Fatal(err)
+	if n := ipcObjects(t); n != 0 {
+		t.Fatalf("%d objects left behind", n)
 	}
-	if len(sets) != 0 {
-		t.Fatalf("semaphore sets left behind: %+v", sets)
+}
+
+// The other demos print a line per step, reap the child, say how it ended
+// and leave nothing behind.
+func TestDemos(t *testing.T) {
+	for _, demo := range []struct {
+		name  string
+		steps []string // substrings that must appear, in order
+	}{
+		{"msgq-demo", []string{"parent round 1/2: sent type 3", "-> type 1 \"a1\"", "-> type 1 \"a2\"", "-> type 2 \"b1\"", "-> type 3 \"c1\"", "-> type 5 \"e1\"", "-> type 3 \"c2\"", "round 2/2: got type 101", "exited with status 0", "removed queue"}},
+		{"shm-demo", []string{"attached it (nattch 1)", "child  attached segment", "(nattch 2)", "read \"hello #1", "HELLO #1", "the child answered", "round 2/2", "child  detached (nattch 1)", "exited with status 0", "removed segment"}},
+		{"pipe-demo", []string{"wrote \"line 1 from the parent\" into the pipe", "child  round 1/2: read \"line 1", "read \"LINE 1 FROM THE PARENT\"", "passed descriptor", "read \"written by", "the child reports", "exited with status 0", "deleted"}},
+	} {
+		t.Run(demo.name, func(t *testing.T) {
+			out, err := exec.Command(ipcBin, demo.name, "--rounds", "2", "--delay", "0").Output()
+			if err != nil {
+				t.Fatalf("%v\n%s", err, out)
+			}
+			rest := string(out)
+			for _, step := range demo.steps {
+				i := strings.Index(rest, step)
+				if i < 0 {
+					t.Fatalf("%q missing or out of order in:\n%s", step, out)
+				}
+				rest = rest[i+len(step):]
+			}
+			for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+				if !demoLine.MatchString(l) {
+					t.Fatalf("line %q does not start with [pid] parent|child", l)
+				}
+			}
+			noObjects(t)
+		})
 	}
 }
