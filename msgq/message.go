@@ -110,7 +110,7 @@ func (q *Queue) SendNoWait(typ int64, text []byte) error {
 }
 
 func (q *Queue) send(typ int64, text []byte, flags int) error {
-	if err := q.checkSend(typ); err != nil {
+	if err := q.checkSend(typ, len(text)); err != nil {
 		return err
 	}
 	p := getScratch(len(text))
@@ -129,7 +129,7 @@ func (q *Queue) send(typ int64, text []byte, flags int) error {
 // os.ErrDeadlineExceeded (ipc.ErrTimeout) if the queue stayed full. A d <= 0
 // sends only if there is room now.
 func (q *Queue) SendTimeout(typ int64, text []byte, d time.Duration) error {
-	if err := q.checkSend(typ); err != nil {
+	if err := q.checkSend(typ, len(text)); err != nil {
 		return err
 	}
 	p := getScratch(len(text))
@@ -151,7 +151,7 @@ func (q *Queue) SendContext(ctx context.Context, typ int64, text []byte) error {
 	if ctx.Done() == nil {
 		return q.Send(typ, text)
 	}
-	if err := q.checkSend(typ); err != nil {
+	if err := q.checkSend(typ, len(text)); err != nil {
 		return err
 	}
 	p := getScratch(len(text))
@@ -166,12 +166,20 @@ func (q *Queue) SendContext(ctx context.Context, typ int64, text []byte) error {
 	return nil
 }
 
-func (q *Queue) checkSend(typ int64) error {
+func (q *Queue) checkSend(typ int64, size int) error {
 	if q == nil {
 		return nilQueue("send to")
 	}
 	if typ <= 0 {
 		return q.err("send to", "", unix.EINVAL, "message type must be > 0")
+	}
+	if size > 1<<maxClass {
+		// Larger than any pooled buffer: check msgmax before allocating
+		// one for a send the kernel would refuse.
+		var info sys.Msginfo
+		if _, ie := sys.MsgctlInfo(sys.IPC_INFO, &info); ie == 0 && size > int(info.Msgmax) {
+			return q.err("send to", "", unix.E2BIG, strconv.Itoa(size)+" > msgmax "+strconv.Itoa(int(info.Msgmax)))
+		}
 	}
 	return nil
 }

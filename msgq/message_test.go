@@ -209,6 +209,13 @@ func TestSendInvalid(t *testing.T) {
 	if err := q.Send(1, big[:lim.MSGMAX]); err != nil {
 		t.Errorf("a message of exactly msgmax bytes: %v", err)
 	}
+	// Past the largest pooled buffer the check comes before the copy.
+	if lim.MSGMAX < 32<<20 {
+		err = q.Send(1, make([]byte, 32<<20))
+		if e := checkErr(t, err, unix.E2BIG, fmt.Sprintf("%d > msgmax", 32<<20)); e.Call != "" {
+			t.Errorf("error %q names call %q: no system call should have been made", err, e.Call)
+		}
+	}
 	q.Remove()
 	checkErr(t, q.Send(1, []byte("x")), unix.EINVAL, "no queue with this id")
 	_, _, err = q.Receive(make([]byte, 8), msgq.Any(), 0)
