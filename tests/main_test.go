@@ -22,20 +22,72 @@ import (
 	"github.com/ipctoolkit/ipc/internal/ipctest"
 )
 
-func TestMain(m *testing.M) { ipctest.Main(m) }
+// dirEnv passes the directory of the built binary from the process that
+// built it to the one ipctest runs the tests in (a private IPC namespace).
+const dirEnv = "IPC_TESTS_DIR"
+
+// TestMain builds ipc once (or copies $IPC_TEST_BINARY) into a directory
+// every user may enter, since children run it as nobody, links it there as
+// ipcs, ipcrm, ipcmk and lsipc, runs the tests, and removes it all.
+func TestMain(m *testing.M) {
+	if os.Getenv(dirEnv) != "" {
+		os.Exit(ipctest.Run(m)) // the tests' own process, or one of their children
+	}
+	dir, err := os.MkdirTemp("", "ipc-tests-")
+	if err == nil {
+		err = populate(dir)
+	}
+	code := 1
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tests:", err)
+	} else {
+		os.Setenv(dirEnv, dir)
+		code = ipctest.Run(m)
+	}
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func populate(dir string) error {
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return err
+	}
+	ipc := filepath.Join(dir, "ipc")
+	if prebuilt := os.Getenv("IPC_TEST_BINARY"); prebuilt != "" {
+		// An ipc built elsewhere (an installed one, a release build).
+		data, err := os.ReadFile(prebuilt)
+		if err == nil {
+			err = os.WriteFile(ipc, data, 0o755)
+		}
+		if err != nil {
+			return err
+		}
+	} else {
+		cmd := exec.Command("go", "build", "-o", ipc, "github.com/ipctoolkit/ipc/cmd/ipc")
+		cmd.Dir = ".."
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("go build ./cmd/ipc: %v\n%s", err, out)
+		}
+	}
+	for _, tool := range utilLinux {
+		if err := os.Symlink("ipc", filepath.Join(dir, tool)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // utilLinux are the tools ipc mirrors; the tests need all of them.
 var utilLinux = []string{"ipcs", "ipcrm", "ipcmk", "lsipc"}
 
-// bin is a built ipc binary and its util-linux named links.
+// bin is the built ipc binary and its util-linux named links.
 type bin struct {
 	dir string
 	ipc string
 }
 
-// build compiles cmd/ipc (or copies $IPC_TEST_BINARY) into a directory
-// every user may enter (children run it as nobody) and links it as ipcs,
-// ipcrm, ipcmk and lsipc there.
+// build returns the binary TestMain built, skipping the test when
+// util-linux's tools are not installed.
 func build(t *testing.T) *bin {
 	t.Helper()
 	for _, tool := range utilLinux {
@@ -43,37 +95,8 @@ func build(t *testing.T) *bin {
 			t.Skipf("util-linux's %s is not installed", tool)
 		}
 	}
-	dir, err := os.MkdirTemp("", "ipc-tests-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	b := &bin{dir: dir, ipc: filepath.Join(dir, "ipc")}
-	if prebuilt := os.Getenv("IPC_TEST_BINARY"); prebuilt != "" {
-		// An ipc built elsewhere (an installed one, a release build).
-		data, err := os.ReadFile(prebuilt)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(b.ipc, data, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	} else {
-		cmd := exec.Command("go", "build", "-o", b.ipc, "github.com/ipctoolkit/ipc/cmd/ipc")
-		cmd.Dir = ".."
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("go build ./cmd/ipc: %v\n%s", err, out)
-		}
-	}
-	for _, tool := range utilLinux {
-		if err := os.Symlink("ipc", filepath.Join(dir, tool)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return b
+	dir := os.Getenv(dirEnv)
+	return &bin{dir: dir, ipc: filepath.Join(dir, "ipc")}
 }
 
 // A flavour is one way of running a util-linux command: util-linux itself,

@@ -157,9 +157,12 @@ func (g *getopt) long(text string) (int, string, bool, bool) {
 		case len(candidates) == 1 || sameOption(candidates):
 			found = candidates[0]
 		default:
+			// glibc names the first match and those that differ from it.
 			var b strings.Builder
-			for _, o := range candidates {
-				b.WriteString(" '--" + o.name + "'")
+			for k, o := range candidates {
+				if k == 0 || o.has != candidates[0].has || o.val != candidates[0].val {
+					b.WriteString(" '--" + o.name + "'")
+				}
 			}
 			g.printf("%s: option '--%s' is ambiguous; possibilities:%s\n", g.prog, text, b.String())
 			return '?', "", false, false
