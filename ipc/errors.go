@@ -21,6 +21,9 @@ const (
 	// (creating one failed).
 	Pipe
 	Socket
+	// Server is a multiprocess server of package prefork as a whole (its
+	// configuration, listener or state file). ID is -1: it has no id.
+	Server
 )
 
 // String names the kind as error messages do: "semaphore set", "queue",
@@ -37,6 +40,8 @@ func (k Kind) String() string {
 		return "pipe"
 	case Socket:
 		return "socket"
+	case Server:
+		return "server"
 	}
 	return "object"
 }
@@ -95,8 +100,8 @@ func (e *Error) Error() string {
 		s += "s"
 	} else if e.ID >= 0 {
 		s += " " + strconv.Itoa(e.ID)
-	} else if e.Kind == Pipe || e.Kind == Socket {
-		// A descriptor has no key.
+	} else if e.Kind == Pipe || e.Kind == Socket || e.Kind == Server {
+		// A descriptor or a server has no key.
 	} else if e.Key == Private {
 		s += " (private)"
 	} else {

@@ -1,0 +1,178 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/ipctoolkit/ipc/ipc/prefork"
+	"github.com/urfave/cli/v2"
+	"golang.org/x/sys/unix"
+)
+
+func init() {
+	register(&cli.Command{
+		Name:  "status",
+		Usage: "show the scoreboard of a running 'ipc serve': one row per worker",
+		Description: `Reads the state file of the server running from --state-dir, attaches its
+scoreboard read-only (the segment was removed at start, so it cannot leak;
+Linux lets it be attached by id until the server's last process is gone),
+copies it and detaches. The supervisor pid, then per worker: slot, pid,
+generation, state (starting, idle: waiting for the accept lock, accepting:
+holding it, busy: serving, stopping), connections, open connections, requests,
+bytes in and out, age and idle time.
+
+With --json: {"pid": <supervisor>, "workers": [{"slot", "pid", "generation",
+"state", "connections", "bytes_in", "bytes_out", "started", "last_active",
+...}], ...} with RFC 3339 times. --watch redraws every --interval until
+interrupted.
+
+EXAMPLES:
+   ipc status
+   ipc status --json | jq '.workers[] | {slot, connections}'
+   ipc status --watch --interval 500ms`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "state-dir", Usage: "where the server's state file is (default $XDG_RUNTIME_DIR/ipc or /tmp/ipc-$UID)"},
+			&cli.IntFlag{Name: "pid", Usage: "the supervisor to show, when several run from one state dir"},
+			&cli.BoolFlag{Name: "json", Usage: "print one JSON document"},
+			&cli.BoolFlag{Name: "watch", Usage: "redraw until interrupted"},
+			&cli.DurationFlag{Name: "interval", Value: time.Second, Usage: "how often --watch redraws"},
+		},
+		Action: runStatus,
+	})
+}
+
+func runStatus(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return usagef("status: unexpected argument %q", c.Args().First())
+	}
+	if c.Duration("interval") <= 0 {
+		return usagef("status: --interval must be positive")
+	}
+	dir := c.String("state-dir")
+	if dir == "" {
+		dir = prefork.DefaultStateDir()
+	}
+	out := c.App.Writer
+	if !c.Bool("watch") {
+		return showStatus(out, dir, c.Int("pid"), c.Bool("json"))
+	}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	tty := false
+	if f, ok := out.(*os.File); ok {
+		_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+		tty = err == nil
+	}
+	t := time.NewTicker(c.Duration("interval"))
+	defer t.Stop()
+	for {
+		if tty {
+			fmt.Fprint(out, "\x1b[H\x1b[2J")
+		}
+		if err := showStatus(out, dir, c.Int("pid"), c.Bool("json")); err != nil {
+			return err
+		}
+		if !tty && !c.Bool("json") {
+			fmt.Fprintln(out)
+		}
+		select {
+		case <-sigs:
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// showStatus prints the status of the server(s) running from dir.
+func showStatus(out io.Writer, dir string, pid int, asJSON bool) error {
+	states, err := prefork.States(dir)
+	if err != nil {
+		return err
+	}
+	var live []prefork.State
+	var dead []string
+	for _, st := range states {
+		switch {
+		case pid != 0 && st.PID != pid:
+		case st.Alive():
+			live = append(live, st)
+		default:
+			dead = append(dead, strconv.Itoa(st.PID))
+		}
+	}
+	if len(live) == 0 {
+		msg := "status: no server is running from " + dir
+		if pid != 0 {
+			msg = fmt.Sprintf("status: no server with pid %d is running from %s", pid, dir)
+		}
+		if len(dead) > 0 {
+			msg += " (state files of dead servers " + strings.Join(dead, ", ") + " remain: the next 'ipc serve' removes what they left)"
+		}
+		return fmt.Errorf("%s", msg)
+	}
+	if asJSON && len(live) > 1 {
+		pids := make([]string, len(live))
+		for i, st := range live {
+			pids[i] = strconv.Itoa(st.PID)
+		}
+		return usagef("status: several servers run from %s (pids %s): choose one with --pid", dir, strings.Join(pids, ", "))
+	}
+	for i, st := range live {
+		s, err := st.Status()
+		if err != nil {
+			return err
+		}
+		if asJSON {
+			enc := json.NewEncoder(out)
+			enc.SetIndent("", "  ")
+			return enc.Encode(s)
+		}
+		if i > 0 {
+			fmt.Fprintln(out)
+		}
+		printStatus(out, s)
+	}
+	return nil
+}
+
+func printStatus(out io.Writer, s prefork.Status) {
+	now := time.Now()
+	fmt.Fprintf(out, "server pid %d on %s, generation %d, %d of %d workers, up %s\n",
+		s.PID, s.Addr, s.Generation, len(s.Workers), s.Want, age(now, s.Started))
+	fmt.Fprintf(out, "connections %d (%d by exited workers), requests %d, bytes in %d, out %d\n",
+		s.Total.Connections, s.Exited.Connections, s.Total.Requests, s.Total.BytesIn, s.Total.BytesOut)
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "SLOT\tPID\tGEN\tSTATE\tCONNS\tACTIVE\tREQUESTS\tBYTES-IN\tBYTES-OUT\tAGE\tIDLE\t")
+	for _, w := range s.Workers {
+		fmt.Fprintf(tw, "%d\t%d\t%d\t%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t\n",
+			w.Slot, w.PID, w.Generation, w.State, w.Connections, w.Active, w.Requests,
+			w.BytesIn, w.BytesOut, age(now, w.Started), age(now, w.LastActive))
+	}
+	tw.Flush()
+}
+
+// age is how long ago t was, rounded as a person reads it.
+func age(now, t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	d := now.Sub(t)
+	switch {
+	case d < 0:
+		return "0s"
+	case d < time.Minute:
+		return d.Round(100 * time.Millisecond).String()
+	case d < time.Hour:
+		return d.Round(time.Second).String()
+	}
+	return d.Round(time.Minute).String()
+}

@@ -1,0 +1,89 @@
+// Package prefork is a multiprocess server in the manner of Apache's prefork
+// MPM and gunicorn's arbiter: a supervisor process that listens, and worker
+// processes (the same binary, re-executed through package proc) that inherit
+// the listening socket, take turns accepting on it and serve.
+//
+// A daemon is a Server, a registered worker role and one call:
+//
+//	var server = prefork.Register("echo-worker", &prefork.Server{
+//		Addr:    "127.0.0.1:8989",
+//		Workers: 4,
+//		Handler: func(ctx context.Context, c net.Conn) { io.Copy(c, c) },
+//	})
+//
+//	func main() {
+//		proc.Dispatch() // a worker runs its role here, and exits
+//		if err := server.Run(context.Background()); err != nil {
+//			log.Fatal(err)
+//		}
+//	}
+//
+// # How the processes coordinate
+//
+// The supervisor is the only process that creates or removes IPC objects.
+// It makes three, all IPC_PRIVATE with mode 0600:
+//
+//   - a semaphore set whose one semaphore is the accept lock. A worker takes
+//     it with SEM_UNDO (semtimedop, so that it also beats its heartbeat every
+//     second), waits for a connection with poll on the raw listening
+//     descriptor, accepts one with accept4, and gives the lock back. Only the
+//     holder waits on the listener, so a connection wakes one process; a
+//     worker killed while holding the lock gives it back through SEM_UNDO.
+//   - a message queue: mtype 1 is the supervisor's inbox (a worker is ready,
+//     is retiring and why, cannot start, wants a message broadcast), mtype
+//     slot+2 the inbox of the worker in that slot (stop gracefully, report,
+//     a broadcast). Each message carries the worker's pid and generation, so
+//     a message for an earlier worker of the slot is never obeyed.
+//   - a shared memory scoreboard, one slot per worker (pid, generation,
+//     state, connections, requests, bytes in and out, start time, last
+//     activity, heartbeat, wakeups), every field a 64-bit word stored and
+//     loaded atomically. The supervisor removes the segment (IPC_RMID) right
+//     after attaching it, so it can never leak: Linux still lets workers and
+//     `ipc status` attach it by id, which the state file records.
+//
+// The supervisor records its pid and the objects' ids in a state file in
+// Server.StateDir. A start that finds the state file of a dead supervisor
+// (kill -9 leaves the semaphore set and the queue behind) removes the objects
+// it names, after checking they are still the ones it made, and logs so.
+//
+// # Supervision
+//
+// Every worker is started and reaped through a proc.Group (a pidfd per
+// child, never wait4(-1)), so none is ever left a zombie; each exit is logged
+// in words ("killed by signal 9 (killed)") with the reason the worker gave.
+// A worker that dies before it is ready, or within two seconds of starting,
+// is a start crash: the next start waits 100 ms, then twice as long for each
+// crash in a row (up to 30 s), one worker at a time. A worker whose heartbeat
+// stops for Server.Timeout gets SIGQUIT (a Go stack dump) and then SIGKILL,
+// and is replaced.
+//
+// Signals to the supervisor: SIGTERM and SIGINT stop gracefully (workers stop
+// accepting and finish their connections for up to GracefulTimeout, then are
+// killed); SIGQUIT, or a second SIGINT, stops at once; SIGHUP starts a new
+// generation and retires the old workers one by one as new ones become ready,
+// so the pool never serves with fewer workers; SIGTTIN and SIGTTOU add or
+// remove a worker; SIGUSR1 logs each worker's counters. Workers ignore
+// terminal signals (they run in their own process group) and take their
+// orders from the queue; SIGTERM, which is also their parent-death signal,
+// makes one stop gracefully. A worker also stops when its supervisor is gone
+// (proc.WatchParent), when its queue or semaphore is removed, and after
+// MaxRequests requests.
+//
+// # Traps avoided
+//
+//   - The epoll herd behind the lock: the listener is never given to the Go
+//     runtime in a worker (net.FileListener, even os.NewFile, would put it in
+//     each worker's epoll set and wake every worker for every connection);
+//     the supervisor also closes its Go listener and keeps a plain
+//     descriptor, so it is not woken either. O_NONBLOCK, which every process
+//     shares, is set once by the supervisor and never changed.
+//   - Pdeathsig and threads: workers are started by package proc from one
+//     thread locked for the life of the process.
+//   - A wait4(-1) reaper: none; each child is reaped through its own pidfd.
+//   - An early signal killing a fresh worker: control goes through the
+//     queue, which keeps a message until the worker reads it.
+//   - The leaked accept lock ("No space left on device: Couldn't create
+//     accept lock"): every exit path the supervisor survives removes the
+//     objects, and the state file lets the next start remove what a kill -9
+//     left.
+package prefork

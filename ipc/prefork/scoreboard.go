@@ -1,0 +1,268 @@
+package prefork
+
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/ipctoolkit/ipc/shm"
+)
+
+// The scoreboard is one System V shared memory segment: a header, then one
+// slot per worker. Every field is a 64-bit word read and written with atomic
+// loads and stores, so no lock is ever held across processes (a lock held by
+// a process killed mid-update would be released by SEM_UNDO, but its
+// half-written record would stay). Each slot has one writer at a time: the
+// supervisor when it hands the slot out and after it has reaped the worker,
+// the worker in between.
+const (
+	boardMagic   = 0x3146524f4e525043 // "CPRNORF1" read as little endian bytes
+	boardVersion = 1
+	headerSize   = 128
+	slotSize     = 128
+	headerWords  = headerSize / 8
+	slotWords    = slotSize / 8
+)
+
+// Header words.
+const (
+	hMagic      = iota
+	hVersion    // layout version
+	hSlots      // number of slots
+	hPID        // the supervisor's pid
+	hGeneration // the generation new workers are started in
+	hStarted    // the supervisor's start, unix nanoseconds
+	hWant       // the number of workers the pool is kept at
+	hDeadConns  // counters of the workers already reaped, summed
+	hDeadRequests
+	hDeadBytesIn
+	hDeadBytesOut
+)
+
+// Slot words.
+const (
+	wPID        = iota
+	wGeneration // the generation the worker was started in
+	wState      // lifecycle: stateFree, stateStarting, stateReady, stateStopping
+	wConns      // connections accepted
+	wActive     // connections open now
+	wRequests   // connections, or HTTP requests for an http.Handler
+	wBytesIn
+	wBytesOut
+	wStarted    // unix nanoseconds
+	wLastActive // unix nanoseconds of the last accept, read or close
+	wHeartbeat  // unix nanoseconds; the accept loop beats at least once a second
+	wWakeups    // times the listener woke this worker (poll said readable)
+	wFutile     // wakeups that found no connection to accept (the herd)
+	wLocks      // times this worker took the accept lock
+	wPanics     // handler panics recovered
+	wHolding    // 1 while the worker holds the accept lock
+)
+
+// Lifecycle states kept in wState.
+const (
+	stateFree uint64 = iota
+	stateStarting
+	stateReady
+	stateStopping
+)
+
+// board is an attached scoreboard: the counters of the header and of every
+// slot, resolved once so that updating one is a single atomic instruction
+// with no allocation.
+type board struct {
+	m     *shm.Mapping
+	hdr   [headerWords]*atomic.Uint64
+	slots [][slotWords]*atomic.Uint64
+}
+
+func boardSize(slots int) int { return headerSize + slots*slotSize }
+
+// newBoard resolves the words of a mapping laid out for n slots.
+func newBoard(m *shm.Mapping, n int) (*board, error) {
+	b := &board{m: m, slots: make([][slotWords]*atomic.Uint64, n)}
+	for i := range b.hdr {
+		w, err := m.Uint64(i * 8)
+		if err != nil {
+			return nil, err
+		}
+		b.hdr[i] = w
+	}
+	for s := range b.slots {
+		for i := range b.slots[s] {
+			w, err := m.Uint64(headerSize + s*slotSize + i*8)
+			if err != nil {
+				return nil, err
+			}
+			b.slots[s][i] = w
+		}
+	}
+	return b, nil
+}
+
+// slotCount reads how many slots a mapping's header announces, and whether
+// the header is one this package wrote, without trusting it beyond the
+// mapping's size.
+func slotCount(m *shm.Mapping) (int, bool) {
+	magic, err1 := m.Uint64(hMagic * 8)
+	version, err2 := m.Uint64(hVersion * 8)
+	slots, err3 := m.Uint64(hSlots * 8)
+	if err1 != nil || err2 != nil || err3 != nil {
+		return 0, false
+	}
+	if magic.Load() != boardMagic || version.Load() != boardVersion {
+		return 0, false
+	}
+	n := slots.Load()
+	if n == 0 || n > uint64((m.Len()-headerSize)/slotSize) {
+		return 0, false
+	}
+	return int(n), true
+}
+
+func now() uint64 { return uint64(time.Now().UnixNano()) }
+
+// clear empties slot s, keeping nothing of its previous worker.
+func (b *board) clear(s int) {
+	for _, w := range b.slots[s] {
+		w.Store(0)
+	}
+}
+
+// retire adds the counters of the reaped worker in slot s to the header's
+// totals and empties the slot.
+func (b *board) retire(s int) {
+	w := &b.slots[s]
+	b.hdr[hDeadConns].Add(w[wConns].Load())
+	b.hdr[hDeadRequests].Add(w[wRequests].Load())
+	b.hdr[hDeadBytesIn].Add(w[wBytesIn].Load())
+	b.hdr[hDeadBytesOut].Add(w[wBytesOut].Load())
+	b.clear(s)
+}
+
+func unixTime(ns uint64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, int64(ns)).UTC()
+}
+
+// snapshot reads the whole board into a Status.
+func (b *board) snapshot() Status {
+	st := Status{
+		PID:        int(b.hdr[hPID].Load()),
+		Generation: b.hdr[hGeneration].Load(),
+		Started:    unixTime(b.hdr[hStarted].Load()),
+		Want:       int(b.hdr[hWant].Load()),
+		Exited: Totals{
+			Connections: b.hdr[hDeadConns].Load(),
+			Requests:    b.hdr[hDeadRequests].Load(),
+			BytesIn:     b.hdr[hDeadBytesIn].Load(),
+			BytesOut:    b.hdr[hDeadBytesOut].Load(),
+		},
+		Workers: []WorkerStatus{},
+	}
+	st.Total = st.Exited
+	for s := range b.slots {
+		w := &b.slots[s]
+		state := w[wState].Load()
+		pid := w[wPID].Load()
+		if state == stateFree || pid == 0 {
+			continue
+		}
+		ws := WorkerStatus{
+			Slot:        s,
+			PID:         int(pid),
+			Generation:  w[wGeneration].Load(),
+			Connections: w[wConns].Load(),
+			Active:      w[wActive].Load(),
+			Requests:    w[wRequests].Load(),
+			BytesIn:     w[wBytesIn].Load(),
+			BytesOut:    w[wBytesOut].Load(),
+			Started:     unixTime(w[wStarted].Load()),
+			LastActive:  unixTime(w[wLastActive].Load()),
+			Heartbeat:   unixTime(w[wHeartbeat].Load()),
+			Wakeups:     w[wWakeups].Load(),
+			Futile:      w[wFutile].Load(),
+			Locks:       w[wLocks].Load(),
+			Panics:      w[wPanics].Load(),
+		}
+		switch {
+		case state == stateStarting:
+			ws.State = "starting"
+		case state == stateStopping:
+			ws.State = "stopping"
+		case ws.Active > 0:
+			ws.State = "busy"
+		case w[wHolding].Load() != 0:
+			ws.State = "accepting"
+		default:
+			ws.State = "idle"
+		}
+		st.Workers = append(st.Workers, ws)
+		st.Total.Connections += ws.Connections
+		st.Total.Requests += ws.Requests
+		st.Total.BytesIn += ws.BytesIn
+		st.Total.BytesOut += ws.BytesOut
+	}
+	return st
+}
+
+// Status is a snapshot of a running server's scoreboard, as `ipc status`
+// prints it and the http handler's /status serves it.
+type Status struct {
+	// PID is the supervisor's process id.
+	PID int `json:"pid"`
+	// Addr is the address the server listens on (from its state file;
+	// empty when read from inside a worker).
+	Addr string `json:"addr,omitempty"`
+	// Generation is the generation new workers start in; SIGHUP adds one.
+	Generation uint64 `json:"generation"`
+	// Want is the number of workers the supervisor keeps running.
+	Want    int       `json:"want"`
+	Started time.Time `json:"started"`
+	// Workers lists the occupied slots, in slot order.
+	Workers []WorkerStatus `json:"workers"`
+	// Exited sums the counters of the workers already gone; Total adds
+	// those of the running ones.
+	Exited Totals `json:"exited"`
+	Total  Totals `json:"total"`
+}
+
+// Totals are counters summed over several workers.
+type Totals struct {
+	Connections uint64 `json:"connections"`
+	Requests    uint64 `json:"requests"`
+	BytesIn     uint64 `json:"bytes_in"`
+	BytesOut    uint64 `json:"bytes_out"`
+}
+
+// WorkerStatus is one worker's slot of the scoreboard.
+type WorkerStatus struct {
+	Slot       int    `json:"slot"`
+	PID        int    `json:"pid"`
+	Generation uint64 `json:"generation"`
+	// State is "starting", "idle" (waiting for the accept lock),
+	// "accepting" (holding it, waiting for a connection), "busy" (serving
+	// at least one connection) or "stopping".
+	State string `json:"state"`
+	// Connections counts the connections the worker accepted; Active is
+	// how many are open now. Requests counts connections, or HTTP
+	// requests for a server with an http.Handler: --max-requests counts
+	// these.
+	Connections uint64 `json:"connections"`
+	Active      uint64 `json:"active"`
+	Requests    uint64 `json:"requests"`
+	BytesIn     uint64 `json:"bytes_in"`
+	BytesOut    uint64 `json:"bytes_out"`
+	Started     time.Time `json:"started"`
+	LastActive  time.Time `json:"last_active"`
+	Heartbeat   time.Time `json:"heartbeat"`
+	// Wakeups counts the times the listener woke this worker; Futile, those
+	// that found nothing to accept because another process took the
+	// connection first (the thundering herd the accept lock prevents).
+	// Locks counts the times the worker took the accept lock.
+	Wakeups uint64 `json:"wakeups"`
+	Futile  uint64 `json:"futile_wakeups"`
+	Locks   uint64 `json:"lock_acquisitions"`
+	Panics  uint64 `json:"panics"`
+}

@@ -1,0 +1,314 @@
+package prefork
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ipctoolkit/ipc/ipc/proc"
+)
+
+// Server is a prefork server: a supervisor that listens and N worker
+// processes that accept and serve. Fill it in before Run; the same value
+// (or one built the same way) must be what Run is called on in the worker
+// role, since a worker gets its handler from it and everything else from the
+// supervisor.
+type Server struct {
+	// Addr is the TCP address to listen on ("127.0.0.1:8989", ":8080";
+	// port 0 picks a free port, which the state file and the log show).
+	Addr string
+	// Workers is the number of worker processes; 0 means one per CPU.
+	// SIGTTIN and SIGTTOU change it by one while the server runs.
+	Workers int
+	// MaxWorkers is the number of scoreboard slots, which bounds Workers
+	// and how many workers may run at once during a reload (new ones start
+	// before old ones stop). 0 means twice Workers, and at least Workers+1.
+	MaxWorkers int
+
+	// Handler serves one connection, which it need not close. Its ctx
+	// carries the Worker (WorkerFrom) and is done when the worker begins to
+	// stop: a handler of long-lived connections should finish what it is
+	// doing and return, since the worker waits at most GracefulTimeout for
+	// it. A panic closes the connection and is logged; the worker lives on.
+	Handler func(ctx context.Context, conn net.Conn)
+	// HTTPHandler, if Handler is nil, serves HTTP/1.1 on every connection.
+	// A request's context carries the Worker.
+	HTTPHandler http.Handler
+	// OnBroadcast, if set, receives in every worker the messages another
+	// worker sent with Worker.Broadcast, one at a time and in order: it
+	// must not block for long, since the worker's control messages wait
+	// behind it.
+	OnBroadcast func(ctx context.Context, msg []byte)
+
+	// Role is the name of the proc role the workers run (see Register).
+	Role string
+	// WorkerArgs are the arguments the worker role is started with, for a
+	// role that builds its Server from them.
+	WorkerArgs []string
+
+	// StateDir is where the supervisor records its pid and IPC objects
+	// while it runs; "" means DefaultStateDir().
+	StateDir string
+	// GracefulTimeout bounds a graceful stop or a worker's retirement:
+	// connections still open after it are cut (the worker is killed). 0
+	// means 30 s.
+	GracefulTimeout time.Duration
+	// Timeout is how long a worker may go without a heartbeat (or without
+	// becoming ready, when it starts) before the supervisor kills and
+	// replaces it. 0 means 30 s.
+	Timeout time.Duration
+	// MaxRequests, if not 0, makes a worker retire after that many
+	// requests (connections, or HTTP requests with HTTPHandler), plus a
+	// random 0..MaxRequestsJitter so that workers do not all retire at once.
+	MaxRequests       int
+	MaxRequestsJitter int
+	// Accept is how workers share the listener; the default, AcceptLock,
+	// serializes accept with the semaphore.
+	Accept AcceptMode
+
+	// Logger receives the supervisor's and the workers' structured logs;
+	// nil means slog.Default().
+	Logger *slog.Logger
+	// Ready, if set, is called in the supervisor once the first workers
+	// are all serving, with the address the server listens on.
+	Ready func(addr net.Addr)
+}
+
+// Defaults for the Server fields left 0.
+const (
+	DefaultGracefulTimeout = 30 * time.Second
+	DefaultTimeout         = 30 * time.Second
+)
+
+// AcceptMode is how workers share the listening socket.
+type AcceptMode int
+
+const (
+	// AcceptLock: a worker takes the accept lock (a System V binary
+	// semaphore, with SEM_UNDO so that a worker killed while holding it
+	// gives it back), waits for a connection with poll on the raw
+	// descriptor, accepts one and releases the lock. Only the holder is
+	// ever woken by a connection.
+	AcceptLock AcceptMode = iota
+	// AcceptShared: every idle worker polls the listener, and all of them
+	// wake for each connection while one wins it (the thundering herd; it
+	// is what net.FileListener in each worker amounts to). For comparison.
+	AcceptShared
+)
+
+// String names the mode as the command line does.
+func (m AcceptMode) String() string {
+	if m == AcceptShared {
+		return "shared"
+	}
+	return "lock"
+}
+
+// Exit statuses of a worker process besides 0 (it stopped when asked, retired
+// or outlived its supervisor).
+const (
+	// ExitFailed: the worker could not start (no handler, IPC objects
+	// gone). The supervisor does not retry a worker that failed so; it
+	// stops the server with the worker's reason.
+	ExitFailed = 3
+)
+
+// Register makes s the server whose workers run as the proc role named
+// role, and returns s. Call it where the worker can see it before main
+// runs, in a package-level var or init, so that proc.Dispatch (first thing
+// in main) finds the role in a worker:
+//
+//	var server = prefork.Register("echo-worker", &prefork.Server{...})
+//
+//	func main() {
+//		proc.Dispatch() // in a worker: serves, then exits
+//		log.Fatal(server.Run(context.Background()))
+//	}
+//
+// A program that builds its Server at run time (from flags, say) registers
+// the role itself with proc.Register and calls Run from it on a Server whose
+// Role is that name, as cmd/ipc's `serve` does.
+func Register(role string, s *Server) *Server {
+	s.Role = role
+	proc.Register(role, func([]string) int {
+		s.Run(context.Background())
+		return ExitFailed // Run exits the process in a worker
+	})
+	return s
+}
+
+// IsWorker reports whether this process is one of s's workers.
+func (s *Server) IsWorker() bool {
+	return s.Role != "" && proc.IsChild() && proc.Role() == s.Role && os.Getenv(bootEnv) != ""
+}
+
+// Run runs the server. In the process the program was started as, it is the
+// supervisor: it listens, creates the IPC objects, starts the workers and
+// keeps them running until ctx is done or SIGTERM/SIGINT (graceful stop),
+// SIGQUIT (immediate stop); it then removes every IPC object and returns nil,
+// or the error that stopped it. While it runs it also takes SIGHUP (replace
+// every worker by a new generation, one at a time, so that no connection is
+// refused or cut), SIGTTIN and SIGTTOU (one worker more or fewer) and SIGUSR1
+// (log each worker's counters).
+//
+// In a worker process (IsWorker) Run serves connections and never returns:
+// it exits the process, with status 0 when it stopped as asked and
+// ExitFailed when it could not start.
+//
+// The program's main must call proc.Dispatch before anything else, so that
+// a worker runs its role instead of main (Run cannot do it for main: in a
+// process that is itself a proc child, a second Dispatch would run that
+// process's role again).
+func (s *Server) Run(ctx context.Context) error {
+	if s.IsWorker() {
+		os.Exit(runWorker(ctx, s))
+	}
+	return runSupervisor(ctx, s)
+}
+
+func (s *Server) logger() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.Default()
+}
+
+// config is a Server with its defaults filled in and checked.
+type config struct {
+	Server
+	workers, slots int
+}
+
+func (s *Server) config() (config, error) {
+	c := config{Server: *s}
+	const op = "configure"
+	if c.Role == "" {
+		return c, serverErr(op, errors.New("Role is empty"), "register the worker role with prefork.Register or proc.Register")
+	}
+	c.workers = c.Workers
+	if c.workers == 0 {
+		c.workers = runtime.NumCPU()
+	}
+	c.slots = c.MaxWorkers
+	if c.slots == 0 {
+		c.slots = max(2*c.workers, c.workers+1)
+	}
+	if c.GracefulTimeout == 0 {
+		c.GracefulTimeout = DefaultGracefulTimeout
+	}
+	if c.Timeout == 0 {
+		c.Timeout = DefaultTimeout
+	}
+	if c.StateDir == "" {
+		c.StateDir = DefaultStateDir()
+	}
+	switch {
+	case c.workers < 1:
+		return c, serverErr(op, errors.New("Workers must be at least 1"), strconv.Itoa(c.Workers))
+	case c.slots < c.workers:
+		return c, serverErr(op, errors.New("MaxWorkers must be at least Workers"), strconv.Itoa(c.slots)+" < "+strconv.Itoa(c.workers))
+	case c.slots > 4096:
+		return c, serverErr(op, errors.New("MaxWorkers is at most 4096"), strconv.Itoa(c.slots))
+	case c.GracefulTimeout < 0 || c.Timeout < 0:
+		return c, serverErr(op, errors.New("timeouts must not be negative"), "")
+	case c.MaxRequests < 0 || c.MaxRequestsJitter < 0:
+		return c, serverErr(op, errors.New("MaxRequests and MaxRequestsJitter must not be negative"), "")
+	case c.Accept != AcceptLock && c.Accept != AcceptShared:
+		return c, serverErr(op, errors.New("unknown AcceptMode"), strconv.Itoa(int(c.Accept)))
+	}
+	return c, nil
+}
+
+// bootEnv carries what a worker learns from its supervisor: slot,
+// generation, IPC ids and limits, as "key=value" pairs separated by commas.
+// The worker removes it from its environment, so that programs its handler
+// starts do not take themselves for workers.
+const bootEnv = "IPC_PREFORK_WORKER"
+
+// boot is the worker's part of the configuration.
+type boot struct {
+	slot, slots int
+	gen         uint64
+	semID       int
+	queueID     int
+	segID       int
+	supervisor  int
+	maxRequests uint64 // 0: no limit
+	graceful    time.Duration
+	timeout     time.Duration
+	accept      AcceptMode
+}
+
+func (b boot) encode() string {
+	var sb strings.Builder
+	add := func(k string, v int64) {
+		if sb.Len() > 0 {
+			sb.WriteByte(',')
+		}
+		sb.WriteString(k)
+		sb.WriteByte('=')
+		sb.WriteString(strconv.FormatInt(v, 10))
+	}
+	add("slot", int64(b.slot))
+	add("slots", int64(b.slots))
+	add("gen", int64(b.gen))
+	add("sem", int64(b.semID))
+	add("queue", int64(b.queueID))
+	add("seg", int64(b.segID))
+	add("supervisor", int64(b.supervisor))
+	add("maxreq", int64(b.maxRequests))
+	add("graceful", int64(b.graceful))
+	add("timeout", int64(b.timeout))
+	add("accept", int64(b.accept))
+	return bootEnv + "=" + sb.String()
+}
+
+func parseBoot(v string) (boot, error) {
+	var b boot
+	seen := 0
+	for kv := range strings.SplitSeq(v, ",") {
+		k, val, ok := strings.Cut(kv, "=")
+		n, err := strconv.ParseInt(val, 10, 64)
+		if !ok || err != nil || n < 0 {
+			return b, errors.New("malformed " + bootEnv + ": " + strconv.Quote(kv))
+		}
+		seen++
+		switch k {
+		case "slot":
+			b.slot = int(n)
+		case "slots":
+			b.slots = int(n)
+		case "gen":
+			b.gen = uint64(n)
+		case "sem":
+			b.semID = int(n)
+		case "queue":
+			b.queueID = int(n)
+		case "seg":
+			b.segID = int(n)
+		case "supervisor":
+			b.supervisor = int(n)
+		case "maxreq":
+			b.maxRequests = uint64(n)
+		case "graceful":
+			b.graceful = time.Duration(n)
+		case "timeout":
+			b.timeout = time.Duration(n)
+		case "accept":
+			b.accept = AcceptMode(n)
+		default:
+			seen--
+		}
+	}
+	if seen < 11 || b.slot >= b.slots {
+		return b, errors.New("incomplete " + bootEnv + ": " + strconv.Quote(v))
+	}
+	return b, nil
+}

@@ -1,0 +1,297 @@
+package prefork
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ipctoolkit/ipc/ipc"
+	"github.com/ipctoolkit/ipc/msgq"
+	"github.com/ipctoolkit/ipc/sem"
+	"github.com/ipctoolkit/ipc/shm"
+	"golang.org/x/sys/unix"
+)
+
+// State is what a supervisor records in its state file while it runs:
+// enough for `ipc status` to find its scoreboard, and for the next start to
+// remove its semaphore set and queue if it was killed before it could.
+type State struct {
+	// PID is the supervisor's process id and StartTicks its start time as
+	// /proc/<pid>/stat gives it, which tells a live supervisor from an
+	// unrelated process that reused the pid.
+	PID        int    `json:"pid"`
+	StartTicks uint64 `json:"start_ticks"`
+	// Addr is the address the server listens on, with the port it got.
+	Addr    string    `json:"addr"`
+	Started time.Time `json:"started"`
+	// The server's IPC objects. The ctimes (unix seconds) tell them apart
+	// from objects that later got the same ids.
+	Semaphore      int   `json:"semaphore_id"`
+	SemaphoreCTime int64 `json:"semaphore_ctime"`
+	Queue          int   `json:"queue_id"`
+	QueueCTime     int64 `json:"queue_ctime"`
+	// Segment is the scoreboard. It is removed (IPC_RMID) right after
+	// the supervisor attaches it, so it goes away with the last process
+	// that has it attached whatever happens; Linux still lets a process
+	// attach it by this id, which is how workers and `ipc status` reach it.
+	Segment int `json:"segment_id"`
+
+	// Path is the state file this was read from (not stored in it).
+	Path string `json:"-"`
+}
+
+const statePrefix, stateSuffix = "prefork-", ".json"
+
+// DefaultStateDir is where a server records its state when Server.StateDir
+// is empty: $XDG_RUNTIME_DIR/ipc, or /tmp/ipc-<uid> without it.
+func DefaultStateDir() string {
+	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
+		return filepath.Join(d, "ipc")
+	}
+	return filepath.Join(os.TempDir(), "ipc-"+strconv.Itoa(os.Geteuid()))
+}
+
+func serverErr(op string, err error, detail string) error {
+	return &ipc.Error{Pkg: "prefork", Op: op, Kind: ipc.Server, ID: -1, Err: err, Detail: detail}
+}
+
+// ensureStateDir makes dir (0700) if it is missing and refuses one that
+// another user owns or that others may write to: the state files name IPC
+// objects the next start removes.
+func ensureStateDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return serverErr("make the state directory of", err, dir)
+	}
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return serverErr("make the state directory of", err, dir)
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	switch {
+	case !fi.IsDir():
+		return serverErr("make the state directory of", unix.ENOTDIR, dir+" is not a directory")
+	case ok && int(st.Uid) != os.Geteuid():
+		return serverErr("make the state directory of", unix.EPERM, dir+" belongs to uid "+strconv.Itoa(int(st.Uid)))
+	case fi.Mode().Perm()&0o022 != 0:
+		return serverErr("make the state directory of", unix.EPERM, dir+" is writable by others ("+fi.Mode().Perm().String()+")")
+	}
+	return nil
+}
+
+func statePath(dir string, pid int) string {
+	return filepath.Join(dir, statePrefix+strconv.Itoa(pid)+stateSuffix)
+}
+
+// write records st atomically (a temporary file renamed over the name), so
+// a reader never sees half a file.
+func (st *State) write() error {
+	b, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return serverErr("record the state of", err, st.Path)
+	}
+	tmp := filepath.Join(filepath.Dir(st.Path), "."+filepath.Base(st.Path)+".tmp")
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
+		return serverErr("record the state of", err, st.Path)
+	}
+	if err := os.Rename(tmp, st.Path); err != nil {
+		os.Remove(tmp)
+		return serverErr("record the state of", err, st.Path)
+	}
+	return nil
+}
+
+// States reads every state file in dir, sorted by pid, live supervisors and
+// dead ones alike (Alive tells them apart). A missing dir has none.
+func States(dir string) ([]State, error) {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, serverErr("read the state of", err, dir)
+	}
+	var out []State
+	for _, e := range ents {
+		name := e.Name()
+		if !strings.HasPrefix(name, statePrefix) || !strings.HasSuffix(name, stateSuffix) {
+			continue
+		}
+		path := filepath.Join(dir, name)
+		b, err := os.ReadFile(path)
+		if err != nil {
+			continue // removed meanwhile
+		}
+		var st State
+		if json.Unmarshal(b, &st) != nil || st.PID <= 0 {
+			continue
+		}
+		st.Path = path
+		out = append(out, st)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].PID < out[j].PID })
+	return out, nil
+}
+
+// Alive reports whether the supervisor that wrote st is still running: its
+// pid exists and started when the file says.
+func (st State) Alive() bool {
+	if err := unix.Kill(st.PID, 0); err != nil && err != unix.EPERM {
+		return false
+	}
+	ticks, ok := startTicks(st.PID)
+	return ok && ticks == st.StartTicks
+}
+
+// startTicks reads field 22 of /proc/<pid>/stat: the process's start time
+// in clock ticks since boot.
+func startTicks(pid int) (uint64, bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, false
+	}
+	// The command name (field 2) may hold spaces and parentheses: the
+	// fields after it start after the last ')'.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	// f[0] is field 3 (state), so field 22 is f[19].
+	if len(f) < 20 {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(f[19], 10, 64)
+	return v, err == nil
+}
+
+// Cleaned says what CleanStale removed for one dead supervisor.
+type Cleaned struct {
+	State State
+	// Removed lists the objects removed, as "semaphore set 3", "queue 5";
+	// Gone those already gone (or that another object has taken the id of).
+	Removed, Gone []string
+}
+
+// CleanStale removes the IPC objects recorded in the state files of dir
+// whose supervisor is dead (killed with -9, so it could not remove them
+// itself), and those files. Only objects that still match the record
+// (private key, created by this user, same creation time) are removed, never
+// an object that merely reuses an id. A server calls it on start.
+func CleanStale(dir string) ([]Cleaned, error) {
+	states, err := States(dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []Cleaned
+	for _, st := range states {
+		if st.Alive() {
+			continue
+		}
+		c := Cleaned{State: st}
+		note := func(what string, removed bool) {
+			if removed {
+				c.Removed = append(c.Removed, what)
+			} else {
+				c.Gone = append(c.Gone, what)
+			}
+		}
+		note(fmt.Sprintf("semaphore set %d", st.Semaphore), removeStaleSet(st))
+		note(fmt.Sprintf("queue %d", st.Queue), removeStaleQueue(st))
+		note(fmt.Sprintf("segment %d", st.Segment), removeStaleSegment(st))
+		if err := os.Remove(st.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return out, serverErr("remove the stale state of", err, st.Path)
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+func mine(p ipc.Perm) bool { return p.Key == ipc.Private && int(p.CUID) == os.Geteuid() }
+
+func removeStaleSet(st State) bool {
+	s, err := sem.FromID(st.Semaphore)
+	if err != nil {
+		return false
+	}
+	info, err := s.Stat()
+	if err != nil || !mine(info.Perm) || info.CTime.Unix() != st.SemaphoreCTime {
+		return false
+	}
+	return s.Remove() == nil
+}
+
+func removeStaleQueue(st State) bool {
+	q, err := msgq.FromID(st.Queue)
+	if err != nil {
+		return false
+	}
+	info, err := q.Stat()
+	if err != nil || !mine(info.Perm) || info.CTime.Unix() != st.QueueCTime {
+		return false
+	}
+	return q.Remove() == nil
+}
+
+// removeStaleSegment removes the scoreboard if it is still there: it was
+// marked for removal at start, so it only lingers while some process still
+// has it attached, and is then only marked again.
+func removeStaleSegment(st State) bool {
+	seg, err := shm.FromID(st.Segment)
+	if err != nil {
+		return false
+	}
+	info, err := seg.Stat()
+	if err != nil || info.CPID != st.PID || int(info.Perm.CUID) != os.Geteuid() {
+		return false
+	}
+	return seg.Remove() == nil
+}
+
+// Status reads the scoreboard of the live supervisor that wrote st. It
+// attaches the segment read-only for the time of the copy and detaches it,
+// so reading leaves nothing behind.
+func (st State) Status() (Status, error) {
+	const op = "read the status of"
+	if !st.Alive() {
+		return Status{}, serverErr(op, unix.ESRCH, "supervisor "+strconv.Itoa(st.PID)+" is not running")
+	}
+	seg, err := shm.FromID(st.Segment)
+	if err != nil {
+		return Status{}, err
+	}
+	info, err := seg.Stat()
+	if err != nil {
+		return Status{}, err
+	}
+	if info.CPID != st.PID {
+		return Status{}, serverErr(op, unix.ESTALE, fmt.Sprintf("segment %d was not made by supervisor %d", st.Segment, st.PID))
+	}
+	m, err := seg.Attach(shm.ReadOnly)
+	if err != nil {
+		return Status{}, err
+	}
+	defer m.Detach()
+	n, ok := slotCount(m)
+	if !ok {
+		return Status{}, serverErr(op, unix.EPROTO, fmt.Sprintf("segment %d is not a scoreboard of this version", st.Segment))
+	}
+	b, err := newBoard(m, n)
+	if err != nil {
+		return Status{}, err
+	}
+	s := b.snapshot()
+	if s.PID != st.PID {
+		return Status{}, serverErr(op, unix.ESTALE, fmt.Sprintf("scoreboard %d belongs to pid %d", st.Segment, s.PID))
+	}
+	s.Addr = st.Addr
+	return s, nil
+}

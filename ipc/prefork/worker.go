@@ -1,0 +1,519 @@
+package prefork
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/ipctoolkit/ipc/ipc"
+	"github.com/ipctoolkit/ipc/ipc/proc"
+	"github.com/ipctoolkit/ipc/msgq"
+	"github.com/ipctoolkit/ipc/sem"
+	"github.com/ipctoolkit/ipc/shm"
+	"golang.org/x/sys/unix"
+)
+
+// listenFD is the listening socket in a worker: the supervisor passes it as
+// ExtraFiles[0].
+const listenFD = 3
+
+// lockWait bounds one wait for the accept lock and one poll of the
+// listener, so the accept loop beats the heartbeat at least this often.
+const lockWait = time.Second
+
+// hangAfterLockEnv is a test hook: the first worker to take the accept lock
+// creates the file it names, writes its pid there, and hangs holding the
+// lock, as a worker that crashed mid-accept would, so that a test can kill
+// it there.
+const hangAfterLockEnv = "IPC_PREFORK_TEST_HANG_AFTER_LOCK"
+
+type worker struct {
+	srv  *Server
+	log  *slog.Logger
+	boot boot
+	pid  int
+
+	lock  *sem.Mutex
+	q     *msgq.Queue
+	m     *shm.Mapping
+	board *board
+	slot  *[slotWords]*atomic.Uint64
+
+	wakeFD   int
+	hangPath string
+
+	// ctx is what handlers get: done when draining starts.
+	ctx          context.Context
+	stopHandlers context.CancelFunc
+
+	httpSrv  *http.Server
+	httpLn   *chanListener
+	handlers sync.WaitGroup
+
+	requests atomic.Uint64
+	limit    uint64
+
+	drainOnce   sync.Once
+	draining    atomic.Bool
+	drained     chan struct{}
+	drainReason uint64
+	drainWhy    string
+
+	acceptDone chan struct{}
+	public     *Worker
+}
+
+func runWorker(ctx context.Context, s *Server) int {
+	log := s.logger()
+	v := os.Getenv(bootEnv)
+	os.Unsetenv(bootEnv)
+	b, err := parseBoot(v)
+	if err != nil {
+		log.Error("worker cannot start", "err", err)
+		return ExitFailed
+	}
+	// Terminal and control signals belong to the supervisor: the worker
+	// takes its orders from the queue. SIGTERM (also its parent-death
+	// signal) means stop gracefully.
+	signal.Ignore(syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGWINCH)
+	term := make(chan os.Signal, 1)
+	signal.Notify(term, syscall.SIGTERM)
+
+	w := &worker{
+		srv:        s,
+		boot:       b,
+		pid:        os.Getpid(),
+		log:        log.With("slot", b.slot, "pid", os.Getpid(), "generation", b.gen),
+		wakeFD:     -1,
+		hangPath:   os.Getenv(hangAfterLockEnv),
+		drained:    make(chan struct{}),
+		acceptDone: make(chan struct{}),
+		limit:      b.maxRequests,
+	}
+	if err := w.attach(); err != nil {
+		w.fail(err)
+		return ExitFailed
+	}
+	w.public = &Worker{w: w}
+	base := context.WithValue(context.WithoutCancel(ctx), workerKey{}, w.public)
+	w.ctx, w.stopHandlers = context.WithCancel(base)
+
+	if s.Handler == nil {
+		w.httpLn = newChanListener(localAddr())
+		w.httpSrv = &http.Server{
+			Handler:           w.httpHandler(s.HTTPHandler),
+			BaseContext:       func(net.Listener) context.Context { return base },
+			ReadHeaderTimeout: 30 * time.Second,
+			ErrorLog:          slog.NewLogLogger(w.log.Handler(), slog.LevelWarn),
+		}
+		go w.httpSrv.Serve(w.httpLn)
+	}
+
+	go w.control()
+	go func() {
+		select {
+		case <-term:
+			w.drain(reasonSignal, "SIGTERM")
+		case <-w.drained:
+		}
+	}()
+	go func() {
+		select {
+		case <-proc.WatchParent(w.ctx):
+			w.drain(reasonParentGone, "the supervisor is gone")
+		case <-w.drained:
+		}
+	}()
+	go w.acceptLoop()
+
+	w.slot[wState].Store(stateReady)
+	w.send(kindReady, 0, nil, time.Second)
+
+	<-w.drained
+	return w.finish()
+}
+
+// attach opens the supervisor's objects and claims the slot.
+func (w *worker) attach() error {
+	b := w.boot
+	if w.srv.Handler == nil && w.srv.HTTPHandler == nil {
+		return errors.New("the Server has no Handler and no HTTPHandler")
+	}
+	if !isListener(listenFD) {
+		return errors.New("descriptor 3 is not a listening socket")
+	}
+	q, err := msgq.FromID(b.queueID)
+	if err != nil {
+		return err
+	}
+	w.q = q
+	set, err := sem.FromID(b.semID)
+	if err != nil {
+		return err
+	}
+	w.lock = sem.NewMutex(set, 0)
+	seg, err := shm.FromID(b.segID)
+	if err != nil {
+		return err
+	}
+	m, err := seg.Attach()
+	if err != nil {
+		return err
+	}
+	n, ok := slotCount(m)
+	if !ok || n != b.slots {
+		m.Detach()
+		return fmt.Errorf("segment %d is not this server's scoreboard", b.segID)
+	}
+	w.m = m
+	if w.board, err = newBoard(m, n); err != nil {
+		return err
+	}
+	w.slot = &w.board.slots[b.slot]
+	t := now()
+	w.slot[wPID].Store(uint64(w.pid))
+	w.slot[wGeneration].Store(b.gen)
+	w.slot[wStarted].Store(t)
+	w.slot[wLastActive].Store(t)
+	w.slot[wHeartbeat].Store(t)
+	efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		return err
+	}
+	w.wakeFD = efd
+	return nil
+}
+
+// fail tells the supervisor why this worker cannot start, if it can.
+func (w *worker) fail(err error) {
+	w.log.Error("worker cannot start", "err", err)
+	if w.q != nil {
+		w.send(kindFailed, 0, []byte(err.Error()), time.Second)
+	}
+}
+
+// send puts a message in the supervisor's inbox, waiting at most d for room.
+func (w *worker) send(kind msgKind, arg uint64, text []byte, d time.Duration) error {
+	var buf [msgBufSize]byte
+	if len(text) > maxBroadcast {
+		text = text[:maxBroadcast]
+	}
+	m := message{kind: kind, slot: w.boot.slot, pid: w.pid, gen: w.boot.gen, arg: arg, text: text}
+	return w.q.SendTimeout(supervisorType, m.encode(buf[:]), d)
+}
+
+func (w *worker) beat() { w.slot[wHeartbeat].Store(now()) }
+
+// drain starts the worker's stop, once: the accept loop ends, handlers are
+// told, and the main goroutine waits for them.
+func (w *worker) drain(reason uint64, why string) {
+	w.drainOnce.Do(func() {
+		w.drainReason, w.drainWhy = reason, why
+		w.draining.Store(true)
+		var one [8]byte
+		one[0] = 1
+		unix.Write(w.wakeFD, one[:])
+		close(w.drained)
+	})
+}
+
+// acceptLoop takes the accept lock, waits for one connection, accepts it,
+// releases the lock and hands the connection over; until the worker drains.
+func (w *worker) acceptLoop() {
+	defer close(w.acceptDone)
+	locking := w.boot.accept == AcceptLock
+	fds := []unix.PollFd{{Fd: listenFD, Events: unix.POLLIN}, {Fd: int32(w.wakeFD), Events: unix.POLLIN}}
+	for !w.draining.Load() {
+		w.beat()
+		if locking {
+			err := w.lock.LockTimeout(lockWait)
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				continue
+			}
+			if err != nil {
+				w.drain(reasonIPCGone, "the accept lock is gone: "+err.Error())
+				return
+			}
+			w.slot[wHolding].Store(1)
+			w.slot[wLocks].Add(1)
+			if w.hangPath != "" {
+				w.hangIfFirst()
+			}
+		}
+		cfd := w.acceptOne(fds)
+		if locking {
+			w.slot[wHolding].Store(0)
+			if err := w.lock.Unlock(); err != nil {
+				w.drain(reasonIPCGone, "the accept lock is gone: "+err.Error())
+			}
+		}
+		switch {
+		case cfd >= 0:
+			w.handoff(cfd)
+		case cfd == errBackoff:
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+}
+
+// errBackoff from acceptOne: accept is short of a resource (descriptors,
+// memory); the lock is released for a moment so another worker may try.
+const errBackoff = -2
+
+// acceptOne waits for a connection and accepts it. It returns -1 when the
+// worker is draining or the listener failed.
+func (w *worker) acceptOne(fds []unix.PollFd) int {
+	for !w.draining.Load() {
+		w.beat()
+		fds[0].Revents, fds[1].Revents = 0, 0
+		n, e := ppoll(fds, lockWait)
+		switch {
+		case e == unix.EINTR || (e == 0 && n == 0):
+			continue
+		case e != 0:
+			w.drain(reasonListener, "poll on the listener: "+e.Error())
+			return -1
+		case fds[1].Revents != 0:
+			return -1
+		case fds[0].Revents&unix.POLLIN == 0:
+			w.drain(reasonListener, "the listener reports an error (revents "+strconv.Itoa(int(fds[0].Revents))+")")
+			return -1
+		}
+		w.slot[wWakeups].Add(1)
+		cfd, e := accept4(listenFD)
+		switch e {
+		case 0:
+			return cfd
+		case unix.EAGAIN, unix.ECONNABORTED, unix.EPROTO:
+			// Another process took it, or the client gave up first.
+			w.slot[wFutile].Add(1)
+		case unix.EINTR:
+		case unix.EMFILE, unix.ENFILE, unix.ENOBUFS, unix.ENOMEM:
+			w.log.Warn("cannot accept", "err", e)
+			return errBackoff
+		default:
+			w.drain(reasonListener, "accept: "+e.Error())
+			return -1
+		}
+	}
+	return -1
+}
+
+func (w *worker) hangIfFirst() {
+	f, err := os.OpenFile(w.hangPath, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return
+	}
+	fmt.Fprintf(f, "%d\n", w.pid)
+	f.Close()
+	select {} // holding the lock, beating no more
+}
+
+// handoff makes the accepted descriptor a net.Conn and serves it.
+func (w *worker) handoff(cfd int) {
+	t := now()
+	w.slot[wConns].Add(1)
+	w.slot[wActive].Add(1)
+	w.slot[wLastActive].Store(t)
+	f := os.NewFile(uintptr(cfd), "conn")
+	nc, err := net.FileConn(f)
+	f.Close()
+	if err != nil {
+		w.slot[wActive].Add(^uint64(0))
+		w.log.Warn("cannot use an accepted connection", "err", err)
+		return
+	}
+	c := &countedConn{Conn: nc, w: w}
+	if w.httpLn != nil {
+		w.httpLn.give(c)
+		return
+	}
+	w.handlers.Add(1)
+	go w.serve(c)
+	w.requestDone()
+}
+
+func (w *worker) serve(c *countedConn) {
+	defer w.handlers.Done()
+	defer c.Close()
+	defer func() {
+		if p := recover(); p != nil {
+			w.slot[wPanics].Add(1)
+			buf := make([]byte, 4096)
+			buf = buf[:runtime.Stack(buf, false)]
+			w.log.Error("handler panicked; connection closed", "panic", fmt.Sprint(p), "remote", c.RemoteAddr().String(), "stack", string(buf))
+		}
+	}()
+	w.srv.Handler(w.ctx, c)
+}
+
+// requestDone counts a request and retires the worker at its limit.
+func (w *worker) requestDone() {
+	n := w.requests.Add(1)
+	w.slot[wRequests].Store(n)
+	if w.limit > 0 && n == w.limit {
+		w.drain(reasonMaxRequests, "served its "+strconv.FormatUint(n, 10)+" requests (--max-requests)")
+	}
+}
+
+func (w *worker) httpHandler(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		defer w.requestDone()
+		w.slot[wLastActive].Store(now())
+		if w.draining.Load() {
+			rw.Header().Set("Connection", "close")
+		}
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				w.slot[wPanics].Add(1)
+				w.log.Error("handler panicked; connection closed", "panic", fmt.Sprint(p), "path", r.URL.Path, "remote", r.RemoteAddr)
+				panic(http.ErrAbortHandler)
+			}
+		}()
+		h.ServeHTTP(rw, r)
+	})
+}
+
+// control obeys the messages in this worker's inbox.
+func (w *worker) control() {
+	buf := make([]byte, msgBufSize)
+	typ := workerType(w.boot.slot)
+	for {
+		_, n, err := w.q.Receive(buf, msgq.Type(typ), msgq.Truncate)
+		if err != nil {
+			if errors.Is(err, ipc.ErrRemoved) || errors.Is(err, unix.EINVAL) {
+				w.drain(reasonIPCGone, "the server's queue was removed")
+				return
+			}
+			w.log.Warn("cannot read the control queue", "err", err)
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		m, ok := decode(buf[:n])
+		if !ok || m.pid != w.pid || m.gen != w.boot.gen {
+			continue // for an earlier worker of this slot
+		}
+		switch m.kind {
+		case kindStop:
+			w.drain(reasonStop, string(m.text))
+		case kindReport:
+			w.send(kindReport, 0, []byte(w.report()), 100*time.Millisecond)
+		case kindBroadcast:
+			if w.srv.OnBroadcast != nil && !w.draining.Load() {
+				w.srv.OnBroadcast(w.ctx, m.text)
+			}
+		}
+	}
+}
+
+// report is what the worker says when asked: what only it can see.
+func (w *worker) report() string {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return fmt.Sprintf("requests=%d active=%d goroutines=%d heap_bytes=%d gc_cycles=%d",
+		w.requests.Load(), w.slot[wActive].Load(), runtime.NumGoroutine(), ms.HeapAlloc, ms.NumGC)
+}
+
+// finish stops the worker: no more accepting, in-flight connections get
+// until the graceful timeout, then the process exits.
+func (w *worker) finish() int {
+	w.slot[wState].Store(stateStopping)
+	w.stopHandlers()
+	if w.drainReason != reasonParentGone && w.drainReason != reasonIPCGone {
+		w.send(kindExiting, w.drainReason, []byte(w.drainWhy), time.Second)
+	}
+	grace := w.boot.graceful
+	if grace <= 0 {
+		grace = math.MaxInt64
+	}
+	deadline := time.Now().Add(grace)
+	select {
+	case <-w.acceptDone:
+	case <-time.After(2 * lockWait):
+	}
+	cut := 0
+	if w.httpSrv != nil {
+		w.httpSrv.SetKeepAlivesEnabled(false)
+		ctx, cancel := context.WithDeadline(context.Background(), deadline)
+		if err := w.httpSrv.Shutdown(ctx); err != nil {
+			cut = int(w.slot[wActive].Load())
+			w.httpSrv.Close()
+		}
+		cancel()
+	} else {
+		done := make(chan struct{})
+		go func() { w.handlers.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(time.Until(deadline)):
+			cut = int(w.slot[wActive].Load())
+		}
+	}
+	if cut > 0 {
+		w.log.Warn("graceful timeout passed; cutting connections", "connections", cut)
+	}
+	return 0
+}
+
+// Worker is the worker process a handler runs in, found with WorkerFrom.
+type Worker struct{ w *worker }
+
+type workerKey struct{}
+
+// WorkerFrom returns the worker that ctx (a handler's context or an HTTP
+// request's) belongs to, or nil outside a worker.
+func WorkerFrom(ctx context.Context) *Worker {
+	w, _ := ctx.Value(workerKey{}).(*Worker)
+	return w
+}
+
+// Slot is the worker's scoreboard slot, which a new worker reuses when this
+// one is gone.
+func (w *Worker) Slot() int { return w.w.boot.slot }
+
+// Generation is the generation the worker was started in.
+func (w *Worker) Generation() uint64 { return w.w.boot.gen }
+
+// Broadcast sends msg to every other worker of the server, whose OnBroadcast
+// gets it (the supervisor relays it through each one's inbox). Delivery is
+// best effort: a worker whose inbox has no room misses it. msg may be at most
+// 8168 bytes.
+func (w *Worker) Broadcast(msg []byte) error {
+	if len(msg) > maxBroadcast {
+		return &ipc.Error{Pkg: "prefork", Op: "broadcast through", Kind: ipc.Queue, ID: w.w.q.ID(), Err: unix.E2BIG,
+			Detail: strconv.Itoa(len(msg)) + " > " + strconv.Itoa(maxBroadcast) + " bytes"}
+	}
+	return w.w.send(kindBroadcast, 0, msg, 100*time.Millisecond)
+}
+
+// Status reads the whole scoreboard, as `ipc status` would.
+func (w *Worker) Status() Status { return w.w.board.snapshot() }
+
+func localAddr() net.Addr {
+	sa, err := unix.Getsockname(listenFD)
+	if err != nil {
+		return &net.TCPAddr{}
+	}
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		return &net.TCPAddr{IP: net.IP(a.Addr[:]), Port: a.Port}
+	case *unix.SockaddrInet6:
+		return &net.TCPAddr{IP: net.IP(a.Addr[:]), Port: a.Port}
+	}
+	return &net.TCPAddr{}
+}
