@@ -63,7 +63,8 @@ func Open(key ipc.Key) (*Segment, error) {
 // OpenOrCreate opens the segment of key, making it with size bytes if the
 // key has none. An existing segment must be at least size bytes. Created
 // tells the two cases apart; a new segment is zero-filled, so a layout whose
-// zero value is a valid state needs no initialisation race.
+// zero value is a valid state needs no initialisation step, and so has no
+// initialisation race.
 func OpenOrCreate(key ipc.Key, size int, mode ipc.Mode, opts ...CreateOption) (*Segment, error) {
 	if key == ipc.Private {
 		return Create(key, size, mode, opts...)
