@@ -249,11 +249,11 @@ type WorkerStatus struct {
 	// how many are open now. Requests counts connections, or HTTP
 	// requests for a server with an http.Handler: --max-requests counts
 	// these.
-	Connections uint64 `json:"connections"`
-	Active      uint64 `json:"active"`
-	Requests    uint64 `json:"requests"`
-	BytesIn     uint64 `json:"bytes_in"`
-	BytesOut    uint64 `json:"bytes_out"`
+	Connections uint64    `json:"connections"`
+	Active      uint64    `json:"active"`
+	Requests    uint64    `json:"requests"`
+	BytesIn     uint64    `json:"bytes_in"`
+	BytesOut    uint64    `json:"bytes_out"`
 	Started     time.Time `json:"started"`
 	LastActive  time.Time `json:"last_active"`
 	Heartbeat   time.Time `json:"heartbeat"`

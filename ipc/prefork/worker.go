@@ -72,7 +72,11 @@ type worker struct {
 	drainWhy    string
 
 	acceptDone chan struct{}
-	public     *Worker
+	// accepting is set while the accept loop holds the lock (or, without
+	// one, polls) up to the hand-off of what it accepted: a stopping worker
+	// waits for that to end, not for a wait for the lock to time out.
+	accepting atomic.Bool
+	public    *Worker
 }
 
 func runWorker(ctx context.Context, s *Server) int {
@@ -252,6 +256,7 @@ func (w *worker) acceptLoop() {
 				w.hangIfFirst()
 			}
 		}
+		w.accepting.Store(true)
 		cfd := w.acceptOne(fds)
 		if locking {
 			w.slot[wHolding].Store(0)
@@ -259,10 +264,11 @@ func (w *worker) acceptLoop() {
 				w.drain(reasonIPCGone, "the accept lock is gone: "+err.Error())
 			}
 		}
-		switch {
-		case cfd >= 0:
+		if cfd >= 0 {
 			w.handoff(cfd)
-		case cfd == errBackoff:
+		}
+		w.accepting.Store(false)
+		if cfd == errBackoff {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
@@ -442,9 +448,13 @@ func (w *worker) finish() int {
 		grace = math.MaxInt64
 	}
 	deadline := time.Now().Add(grace)
-	select {
-	case <-w.acceptDone:
-	case <-time.After(2 * lockWait):
+	// A connection accepted but not yet handed over must be served; a
+	// wait for the lock need not end (it sees draining before accepting).
+	for limit := time.Now().Add(2 * lockWait); w.accepting.Load() && time.Now().Before(limit); {
+		select {
+		case <-w.acceptDone:
+		case <-time.After(time.Millisecond):
+		}
 	}
 	cut := 0
 	if w.httpSrv != nil {
