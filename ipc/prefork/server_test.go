@@ -76,7 +76,7 @@ func TestManyClients(t *testing.T) {
 	if len(st.Workers) != 4 || st.PID != s.cmd.Pid() || st.Addr != s.addr {
 		t.Errorf("status = pid %d addr %s with %d workers", st.PID, st.Addr, len(st.Workers))
 	}
-	if futile != 0 || wakeups != sum {
+	if futile != 0 || wakeups > sum || wakeups == 0 {
 		t.Errorf("with the accept lock: %d wakeups (%d futile) for %d connections", wakeups, futile, sum)
 	}
 	if got := st.Total.BytesIn; got == 0 || got != st.Total.BytesOut {

@@ -239,6 +239,7 @@ func (w *worker) acceptLoop() {
 	defer close(w.acceptDone)
 	locking := w.boot.accept == AcceptLock
 	fds := []unix.PollFd{{Fd: listenFD, Events: unix.POLLIN}, {Fd: int32(w.wakeFD), Events: unix.POLLIN}}
+	var batch [acceptBatch]int
 	for !w.draining.Load() {
 		w.beat()
 		if locking {
@@ -258,14 +259,28 @@ func (w *worker) acceptLoop() {
 		}
 		w.accepting.Store(true)
 		cfd := w.acceptOne(fds)
+		n := 0
+		if cfd >= 0 {
+			batch[0], n = cfd, 1
+			// Under load more connections wait: take them in the same
+			// turn rather than one lock hand-off each.
+			for n < len(batch) && w.limit == 0 {
+				c, e := accept4(listenFD)
+				if e != 0 {
+					break
+				}
+				batch[n] = c
+				n++
+			}
+		}
 		if locking {
 			w.slot[wHolding].Store(0)
 			if err := w.lock.Unlock(); err != nil {
 				w.drain(reasonIPCGone, "the accept lock is gone: "+err.Error())
 			}
 		}
-		if cfd >= 0 {
-			w.handoff(cfd)
+		for _, c := range batch[:n] {
+			w.handoff(c)
 		}
 		w.accepting.Store(false)
 		if cfd == errBackoff {
@@ -273,6 +288,10 @@ func (w *worker) acceptLoop() {
 		}
 	}
 }
+
+// acceptBatch is the most connections a worker accepts in one turn with
+// the lock.
+const acceptBatch = 8
 
 // errBackoff from acceptOne: accept is short of a resource (descriptors,
 // memory); the lock is released for a moment so another worker may try.
@@ -493,17 +512,32 @@ func WorkerFrom(ctx context.Context) *Worker {
 }
 
 // Slot is the worker's scoreboard slot, which a new worker reuses when this
-// one is gone.
-func (w *Worker) Slot() int { return w.w.boot.slot }
+// one is gone; -1 on a nil Worker, so that a handler shared with a
+// single-process server need not check.
+func (w *Worker) Slot() int {
+	if w == nil {
+		return -1
+	}
+	return w.w.boot.slot
+}
 
-// Generation is the generation the worker was started in.
-func (w *Worker) Generation() uint64 { return w.w.boot.gen }
+// Generation is the generation the worker was started in (0 on a nil
+// Worker).
+func (w *Worker) Generation() uint64 {
+	if w == nil {
+		return 0
+	}
+	return w.w.boot.gen
+}
 
 // Broadcast sends msg to every other worker of the server, whose OnBroadcast
 // gets it (the supervisor relays it through each one's inbox). Delivery is
 // best effort: a worker whose inbox has no room misses it. msg may be at most
 // 8168 bytes.
 func (w *Worker) Broadcast(msg []byte) error {
+	if w == nil {
+		return &ipc.Error{Pkg: "prefork", Op: "broadcast from", Kind: ipc.Server, ID: -1, Err: unix.ESRCH, Detail: "not in a worker"}
+	}
 	if len(msg) > maxBroadcast {
 		return &ipc.Error{Pkg: "prefork", Op: "broadcast through", Kind: ipc.Queue, ID: w.w.q.ID(), Err: unix.E2BIG,
 			Detail: strconv.Itoa(len(msg)) + " > " + strconv.Itoa(maxBroadcast) + " bytes"}
@@ -511,8 +545,14 @@ func (w *Worker) Broadcast(msg []byte) error {
 	return w.w.send(kindBroadcast, 0, msg, 100*time.Millisecond)
 }
 
-// Status reads the whole scoreboard, as `ipc status` would.
-func (w *Worker) Status() Status { return w.w.board.snapshot() }
+// Status reads the whole scoreboard, as `ipc status` would (the zero Status
+// on a nil Worker).
+func (w *Worker) Status() Status {
+	if w == nil {
+		return Status{}
+	}
+	return w.w.board.snapshot()
+}
 
 func localAddr() net.Addr {
 	sa, err := unix.Getsockname(listenFD)
