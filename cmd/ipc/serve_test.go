@@ -1,0 +1,311 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// lockedBuffer collects a server's stderr while it runs.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+type serveProc struct {
+	cmd    *exec.Cmd
+	dir    string
+	addr   string
+	pid    int
+	stderr *lockedBuffer
+	done   chan struct{} // closed when it exited, with err
+	err    error
+}
+
+// startServe runs `ipc serve` with args and waits until it serves.
+func startServe(t *testing.T, args ...string) *serveProc {
+	t.Helper()
+	s := &serveProc{dir: t.TempDir(), stderr: &lockedBuffer{}, done: make(chan struct{})}
+	s.cmd = exec.Command(ipcBin, append([]string{"serve", "--addr", "127.0.0.1:0", "--state-dir", s.dir}, args...)...)
+	s.cmd.Stderr = s.stderr
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { s.err = s.cmd.Wait(); close(s.done) }()
+	t.Cleanup(func() {
+		s.cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-s.done:
+		case <-time.After(10 * time.Second):
+			s.cmd.Process.Kill()
+		}
+		if t.Failed() {
+			t.Logf("ipc serve stderr:\n%s", s.stderr.String())
+		}
+	})
+	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(s.stderr.String(), `msg="server ready"`) &&
+		!strings.Contains(s.stderr.String(), `"msg":"server ready"`); {
+		if time.Now().After(deadline) {
+			t.Fatalf("ipc serve not ready:\n%s", s.stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	files, _ := filepath.Glob(filepath.Join(s.dir, "prefork-*.json"))
+	if len(files) != 1 {
+		t.Fatalf("state files: %v", files)
+	}
+	var st struct {
+		PID  int    `json:"pid"`
+		Addr string `json:"addr"`
+	}
+	b, _ := os.ReadFile(files[0])
+	if err := json.Unmarshal(b, &st); err != nil || st.PID != s.cmd.Process.Pid {
+		t.Fatalf("state file %s: %s (%v)", files[0], b, err)
+	}
+	s.addr, s.pid = st.Addr, st.PID
+	return s
+}
+
+func (s *serveProc) status(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(ipcBin, append([]string{"status", "--state-dir", s.dir}, args...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ipc status %v: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
+
+type statusJSON struct {
+	PID     int `json:"pid"`
+	Workers []struct {
+		Slot        *int    `json:"slot"`
+		PID         int     `json:"pid"`
+		Generation  int     `json:"generation"`
+		State       string  `json:"state"`
+		Connections *uint64 `json:"connections"`
+		BytesIn     *uint64 `json:"bytes_in"`
+		BytesOut    *uint64 `json:"bytes_out"`
+		Started     string  `json:"started"`
+		LastActive  string  `json:"last_active"`
+	} `json:"workers"`
+}
+
+func (s *serveProc) statusJSON(t *testing.T) statusJSON {
+	t.Helper()
+	var st statusJSON
+	out := s.status(t, "--json")
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatalf("ipc status --json: %v\n%s", err, out)
+	}
+	return st
+}
+
+func upperAsk(t *testing.T, addr, line string) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(c, line+"\n")
+	got, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil || got != strings.ToUpper(line)+"\n" {
+		t.Fatalf("%q: got %q, %v", line, got, err)
+	}
+}
+
+var statusRow = regexp.MustCompile(`^\s*(\d+)\s+(\d+)\s+(\d+)\s+(starting|idle|accepting|busy|stopping)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+\S+\s+\S+$`)
+
+// ipc serve with the upper handler, read by ipc status in text, JSON and
+// --watch; SIGTTIN shows in status; SIGTERM stops it with exit 0 and
+// leaves nothing behind.
+func TestServeAndStatus(t *testing.T) {
+	s := startServe(t, "--workers", "2", "--handler", "upper")
+	for i := range 6 {
+		upperAsk(t, s.addr, "hello "+strconv.Itoa(i))
+	}
+
+	text := s.status(t)
+	lines := strings.Split(strings.TrimSpace(text), "\n")
+	if len(lines) != 5 || !strings.HasPrefix(lines[0], "server pid "+strconv.Itoa(s.pid)+" on "+s.addr+", generation 1, 2 of 2 workers") ||
+		!strings.HasPrefix(lines[1], "connections 6 (0 by exited workers), requests 6") || !strings.Contains(lines[2], "SLOT") {
+		t.Fatalf("ipc status:\n%s", text)
+	}
+	conns := 0
+	for _, l := range lines[3:] {
+		m := statusRow.FindStringSubmatch(l)
+		if m == nil {
+			t.Fatalf("row %q", l)
+		}
+		n, _ := strconv.Atoi(m[5])
+		conns += n
+	}
+	if conns != 6 {
+		t.Errorf("rows count %d connections:\n%s", conns, text)
+	}
+
+	st := s.statusJSON(t)
+	if st.PID != s.pid || len(st.Workers) != 2 {
+		t.Fatalf("ipc status --json: %+v", st)
+	}
+	var sum uint64
+	for _, w := range st.Workers {
+		if w.Slot == nil || w.PID == 0 || w.Generation != 1 || w.State == "" || w.Connections == nil || w.BytesIn == nil || w.BytesOut == nil {
+			t.Errorf("worker %+v", w)
+			continue
+		}
+		for _, ts := range []string{w.Started, w.LastActive} {
+			if _, err := time.Parse(time.RFC3339, ts); err != nil {
+				t.Errorf("time %q is not RFC 3339: %v", ts, err)
+			}
+		}
+		sum += *w.Connections
+	}
+	if sum != 6 {
+		t.Errorf("JSON counts %d connections", sum)
+	}
+
+	s.cmd.Process.Signal(syscall.SIGTTIN)
+	for deadline := time.Now().Add(5 * time.Second); len(s.statusJSON(t).Workers) != 3; {
+		if time.Now().After(deadline) {
+			t.Fatalf("SIGTTIN: still %s", s.status(t))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	watch := exec.Command(ipcBin, "status", "--state-dir", s.dir, "--watch", "--interval", "100ms")
+	var wout bytes.Buffer
+	watch.Stdout = &wout
+	if err := watch.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(450 * time.Millisecond)
+	watch.Process.Signal(syscall.SIGINT)
+	if err := watch.Wait(); err != nil {
+		t.Errorf("ipc status --watch: %v", err)
+	}
+	if n := strings.Count(wout.String(), "server pid "); n < 2 {
+		t.Errorf("--watch drew %d frames:\n%s", n, wout.String())
+	}
+
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.done:
+		if s.err != nil {
+			t.Errorf("ipc serve after SIGTERM: %v", s.err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("ipc serve still running 10 s after SIGTERM")
+	}
+	log := s.stderr.String()
+	for _, want := range []string{`msg="server starting"`, `msg="worker started"`, `msg="worker ready"`, `msg="one worker more"`,
+		`msg="stopping gracefully" why=SIGTERM`, `status="exited with status 0"`, `msg="server stopped"`} {
+		if !strings.Contains(log, want) {
+			t.Errorf("log lacks %s:\n%s", want, log)
+		}
+	}
+	noObjects(t)
+	out, err := exec.Command(ipcBin, "status", "--state-dir", s.dir).CombinedOutput()
+	if code := exitCode(err); code != 1 || !strings.Contains(string(out), "no server is running from "+s.dir) {
+		t.Errorf("ipc status with no server: exit %d, %s", code, out)
+	}
+}
+
+func exitCode(err error) int {
+	if err == nil {
+		return 0
+	}
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode()
+	}
+	return -1
+}
+
+// The http handler with JSON logs: GET / and GET /status.
+func TestServeHTTP(t *testing.T) {
+	s := startServe(t, "--workers", "2", "--handler", "http", "--log-json")
+	resp, err := http.Get("http://" + s.addr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.HasPrefix(string(body), "hello from worker ") {
+		t.Errorf("GET /: %d %q", resp.StatusCode, body)
+	}
+	resp, err = http.Get("http://" + s.addr + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st statusJSON
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil || st.PID != s.pid || len(st.Workers) != 2 {
+		t.Errorf("GET /status: %+v, %v", st, err)
+	}
+	if resp.Header.Get("Content-Type") != "application/json" {
+		t.Errorf("GET /status Content-Type %q", resp.Header.Get("Content-Type"))
+	}
+	for _, l := range strings.Split(strings.TrimSpace(s.stderr.String()), "\n") {
+		var v map[string]any
+		if json.Unmarshal([]byte(l), &v) != nil {
+			t.Errorf("--log-json printed a line that is not JSON: %q", l)
+		}
+	}
+}
+
+// Bad values are usage errors (exit 2), and nothing starts.
+func TestServeUsage(t *testing.T) {
+	for _, args := range [][]string{
+		{"serve", "--handler", "nope"},
+		{"serve", "--workers", "0"},
+		{"serve", "--accept", "maybe"},
+		{"serve", "--workers", "4", "--max-workers", "2"},
+		{"serve", "--timeout", "0s"},
+		{"serve", "extra"},
+		{"status", "extra"},
+		{"status", "--interval", "0s", "--watch"},
+	} {
+		out, err := exec.Command(ipcBin, args...).CombinedOutput()
+		if code := exitCode(err); code != 2 || !strings.HasPrefix(string(out), "ipc: ") {
+			t.Errorf("ipc %v: exit %d, %q", args, code, out)
+		}
+	}
+	// A port in use is an operation that failed (exit 1).
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	out, err := exec.Command(ipcBin, "serve", "--addr", ln.Addr().String(), "--state-dir", t.TempDir()).CombinedOutput()
+	if code := exitCode(err); code != 1 || !strings.Contains(string(out), "ipc: prefork: start server: ") ||
+		!strings.Contains(string(out), "address already in use") {
+		t.Errorf("serve on a busy port: exit %d, %s", code, out)
+	}
+	noObjects(t)
+}
