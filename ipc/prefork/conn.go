@@ -2,9 +2,71 @@ package prefork
 
 import (
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
+
+	"golang.org/x/sys/unix"
 )
+
+// sockConn is an accepted connection served through the runtime's poller as
+// a non-blocking *os.File, which gives it Read, Write, Close and deadlines.
+// net.FileConn would do the same after a dup, an fcntl and three more
+// calls (getsockopt, getsockname, getpeername) per connection; here the
+// addresses are looked up only if asked for. TCP_NODELAY, which Go sets on
+// the connections it accepts, is inherited from the listener, where the
+// supervisor set it.
+type sockConn struct {
+	*os.File
+	fd            int
+	local, remote net.Addr
+	once          sync.Once
+}
+
+func newSockConn(fd int) *sockConn {
+	return &sockConn{File: os.NewFile(uintptr(fd), "tcp connection"), fd: fd}
+}
+
+func (c *sockConn) addrs() {
+	c.once.Do(func() {
+		c.local, c.remote = &net.TCPAddr{}, &net.TCPAddr{}
+		if sa, err := unix.Getsockname(c.fd); err == nil {
+			c.local = tcpAddr(sa)
+		}
+		if sa, err := unix.Getpeername(c.fd); err == nil {
+			c.remote = tcpAddr(sa)
+		}
+	})
+}
+
+// LocalAddr is the address the connection was accepted on.
+func (c *sockConn) LocalAddr() net.Addr { c.addrs(); return c.local }
+
+// RemoteAddr is the client's address.
+func (c *sockConn) RemoteAddr() net.Addr { c.addrs(); return c.remote }
+
+// CloseWrite shuts down the sending side, as (*net.TCPConn).CloseWrite.
+func (c *sockConn) CloseWrite() error {
+	rc, err := c.File.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) { serr = unix.Shutdown(int(fd), unix.SHUT_WR) }); err != nil {
+		return err
+	}
+	return serr
+}
+
+func tcpAddr(sa unix.Sockaddr) net.Addr {
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		return &net.TCPAddr{IP: net.IP(a.Addr[:]).To16(), Port: a.Port}
+	case *unix.SockaddrInet6:
+		return &net.TCPAddr{IP: net.IP(a.Addr[:]), Port: a.Port}
+	}
+	return &net.TCPAddr{}
+}
 
 // countedConn counts a connection's bytes and activity in the worker's
 // scoreboard slot, and its end in the slot's active count (once, however

@@ -1,7 +1,10 @@
 package prefork
 
 import (
+	"net"
+
 	"bytes"
+	"golang.org/x/sys/unix"
 	"strings"
 	"testing"
 	"time"
@@ -115,5 +118,57 @@ func BenchmarkMessage(b *testing.B) {
 		if _, ok := decode(m.encode(buf[:])); !ok {
 			b.Fatal("decode")
 		}
+	}
+}
+
+// The supervisor's listener stays non-blocking after it is wrapped in the
+// file the workers inherit (exec.Cmd calls its Fd), and the connections
+// accepted on it inherit TCP_NODELAY, as Go's own accepted connections have.
+func TestListenerFlags(t *testing.T) {
+	f, addr, err := listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fd := int(f.Fd())
+	if fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0); err != nil || fl&unix.O_NONBLOCK == 0 {
+		t.Errorf("listener flags %#x, %v after Fd(): not non-blocking", fl, err)
+	}
+	if _, e := accept4(fd); e != unix.EAGAIN {
+		t.Errorf("accept with nothing waiting: %v, want EAGAIN", e)
+	}
+	c, err := net.Dial("tcp", addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	if n, e := ppoll(fds, time.Second); n != 1 || e != 0 {
+		t.Fatalf("poll: %d, %v", n, e)
+	}
+	cfd, e := accept4(fd)
+	if e != 0 {
+		t.Fatal(e)
+	}
+	sc := newSockConn(cfd)
+	defer sc.Close()
+	if v, err := unix.GetsockoptInt(cfd, unix.IPPROTO_TCP, unix.TCP_NODELAY); err != nil || v == 0 {
+		t.Errorf("TCP_NODELAY on the accepted socket = %d, %v", v, err)
+	}
+	if sc.RemoteAddr().String() != c.LocalAddr().String() || sc.LocalAddr().String() != addr.String() {
+		t.Errorf("addresses %v -> %v, want %v -> %v", sc.RemoteAddr(), sc.LocalAddr(), c.LocalAddr(), addr)
+	}
+	c.Write([]byte("ping"))
+	sc.SetReadDeadline(time.Now().Add(time.Second))
+	buf := make([]byte, 8)
+	if n, err := sc.Read(buf); err != nil || string(buf[:n]) != "ping" {
+		t.Errorf("read %q, %v", buf[:n], err)
+	}
+	if err := sc.CloseWrite(); err != nil {
+		t.Error(err)
+	}
+	c.SetReadDeadline(time.Now().Add(time.Second))
+	if n, err := c.Read(buf); n != 0 || err == nil {
+		t.Errorf("after CloseWrite the client read %d, %v", n, err)
 	}
 }

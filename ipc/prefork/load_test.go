@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -132,8 +131,6 @@ func requestRate(t *testing.T, addr string, clients int, d time.Duration) float6
 	wg.Wait()
 	return float64(n.Load()) / d.Seconds()
 }
-
-var wrkRate = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
 
 // wrk runs wrk against url and returns its summary lines.
 func wrk(t *testing.T, url string, d time.Duration) string {

@@ -51,6 +51,27 @@ const (
 	reasonListener
 )
 
+// reasonWords says why a worker stopped, from the code it left in its
+// scoreboard slot, for when its own words (kindExiting) did not arrive
+// before it was reaped.
+func reasonWords(code, requests uint64) string {
+	switch code {
+	case reasonStop:
+		return "asked to stop"
+	case reasonMaxRequests:
+		return "served its " + itoa(requests) + " requests (--max-requests)"
+	case reasonParentGone:
+		return "the supervisor is gone"
+	case reasonIPCGone:
+		return "the server's IPC objects were removed"
+	case reasonSignal:
+		return "SIGTERM"
+	case reasonListener:
+		return "the listener failed"
+	}
+	return ""
+}
+
 type message struct {
 	kind msgKind
 	slot int

@@ -13,11 +13,11 @@ import (
 // worker's poller would then wake for every connection whether or not it
 // holds the accept lock: the herd the lock is there to prevent.
 
-// accept4 accepts one connection on fd, close-on-exec and blocking (it is
-// handed to the runtime through net.FileConn, which makes its own
-// non-blocking copy), without decoding the peer's address.
+// accept4 accepts one connection on fd, close-on-exec and non-blocking (so
+// that os.NewFile hands it to the runtime's poller), without decoding the
+// peer's address.
 func accept4(fd int) (int, unix.Errno) {
-	r, _, e := unix.Syscall6(unix.SYS_ACCEPT4, uintptr(fd), 0, 0, unix.SOCK_CLOEXEC, 0, 0)
+	r, _, e := unix.Syscall6(unix.SYS_ACCEPT4, uintptr(fd), 0, 0, unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0, 0)
 	return int(r), e
 }
 

@@ -18,7 +18,7 @@ const (
 	boardMagic   = 0x3146524f4e525043 // "CPRNORF1" read as little endian bytes
 	boardVersion = 1
 	headerSize   = 128
-	slotSize     = 128
+	slotSize     = 256
 	headerWords  = headerSize / 8
 	slotWords    = slotSize / 8
 )
@@ -56,6 +56,7 @@ const (
 	wLocks      // times this worker took the accept lock
 	wPanics     // handler panics recovered
 	wHolding    // 1 while the worker holds the accept lock
+	wReason     // why the worker is stopping (a reason* code), read when it is reaped
 )
 
 // Lifecycle states kept in wState.

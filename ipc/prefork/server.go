@@ -190,7 +190,7 @@ func (s *Server) config() (config, error) {
 	c := config{Server: *s}
 	const op = "configure"
 	if c.Role == "" {
-		return c, serverErr(op, errors.New("Role is empty"), "register the worker role with prefork.Register or proc.Register")
+		return c, serverErr(op, errors.New("the worker Role is empty"), "register the worker role with prefork.Register or proc.Register")
 	}
 	c.workers = c.Workers
 	if c.workers == 0 {
@@ -211,7 +211,7 @@ func (s *Server) config() (config, error) {
 	}
 	switch {
 	case c.workers < 1:
-		return c, serverErr(op, errors.New("Workers must be at least 1"), strconv.Itoa(c.Workers))
+		return c, serverErr(op, errors.New("the number of Workers must be at least 1"), strconv.Itoa(c.Workers))
 	case c.slots < c.workers:
 		return c, serverErr(op, errors.New("MaxWorkers must be at least Workers"), strconv.Itoa(c.slots)+" < "+strconv.Itoa(c.workers))
 	case c.slots > 4096:

@@ -206,6 +206,12 @@ func listen(addr string) (*os.File, net.Addr, error) {
 	if derr != nil {
 		return nil, nil, serverErr("start", derr, "dup the listener")
 	}
+	// Accepted sockets inherit TCP_NODELAY from the listener: set it once
+	// here, as Go does on every connection it accepts itself.
+	if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err != nil {
+		unix.Close(fd)
+		return nil, nil, serverErr("start", err, "set TCP_NODELAY")
+	}
 	if err := unix.SetNonblock(fd, false); err != nil {
 		unix.Close(fd)
 		return nil, nil, serverErr("start", err, "")
@@ -660,6 +666,10 @@ func (sv *supervisor) onExit(e proc.Exit) {
 	sv.slots[c.slot] = nil
 	w := &sv.board.slots[c.slot]
 	conns := w[wConns].Load()
+	if c.reason == "" {
+		c.reason = reasonWords(w[wReason].Load(), w[wRequests].Load())
+		c.draining = c.draining || c.reason != ""
+	}
 	sv.board.retire(c.slot)
 	sv.purge(c.slot)
 

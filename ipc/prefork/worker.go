@@ -225,6 +225,7 @@ func (w *worker) beat() { w.slot[wHeartbeat].Store(now()) }
 func (w *worker) drain(reason uint64, why string) {
 	w.drainOnce.Do(func() {
 		w.drainReason, w.drainWhy = reason, why
+		w.slot[wReason].Store(reason)
 		w.draining.Store(true)
 		var one [8]byte
 		one[0] = 1
@@ -352,15 +353,7 @@ func (w *worker) handoff(cfd int) {
 	w.slot[wConns].Add(1)
 	w.slot[wActive].Add(1)
 	w.slot[wLastActive].Store(t)
-	f := os.NewFile(uintptr(cfd), "conn")
-	nc, err := net.FileConn(f)
-	f.Close()
-	if err != nil {
-		w.slot[wActive].Add(^uint64(0))
-		w.log.Warn("cannot use an accepted connection", "err", err)
-		return
-	}
-	c := &countedConn{Conn: nc, w: w}
+	c := &countedConn{Conn: newSockConn(cfd), w: w}
 	if w.httpLn != nil {
 		w.httpLn.give(c)
 		return
@@ -559,11 +552,5 @@ func localAddr() net.Addr {
 	if err != nil {
 		return &net.TCPAddr{}
 	}
-	switch a := sa.(type) {
-	case *unix.SockaddrInet4:
-		return &net.TCPAddr{IP: net.IP(a.Addr[:]), Port: a.Port}
-	case *unix.SockaddrInet6:
-		return &net.TCPAddr{IP: net.IP(a.Addr[:]), Port: a.Port}
-	}
-	return &net.TCPAddr{}
+	return tcpAddr(sa)
 }
