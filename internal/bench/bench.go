@@ -1,0 +1,264 @@
+// Package bench measures each IPC mechanism of the module between two real
+// processes, the way ../shared/bench-ref's C programs do, so that the two can
+// be compared run for run: ping-pong round trips (sem, msgq, pipe,
+// socketpair, shm with a semaphore handshake) and one-way streams (msgq,
+// pipe, socketpair), plus shm copy bandwidth. It is the engine of ipc bench;
+// the partner process is this binary re-executed through package proc.
+package bench
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/ipctoolkit/ipc/ipc/proc"
+	"golang.org/x/sys/unix"
+)
+
+// Placement is where the two processes run: what decides the numbers more
+// than anything else (waking a process on another, idle CPU costs tens of
+// microseconds).
+type Placement string
+
+// The placements, as the C programs' PIN variable names them.
+const (
+	SameCPU  Placement = "same"  // both on CPU 0
+	CrossCPU Placement = "cross" // parent on CPU 0, child on CPU 1
+	AnyCPU   Placement = "any"   // the scheduler decides
+)
+
+// Mechanisms are the names Run accepts, in the order "all" runs them.
+var Mechanisms = []string{"sem", "msgq", "pipe", "socketpair", "shm"}
+
+// Config is what to measure and how.
+type Config struct {
+	Rounds int       // round trips, messages or chunks per case
+	Size   int       // bytes per message; 0 picks each pattern's sizes
+	CPU    Placement // where the processes run
+	// Progress, if set, is told the name of each case as it starts.
+	Progress func(name string, i, n int)
+}
+
+// Result is one measured case.
+type Result struct {
+	Mechanism string  `json:"mechanism"`
+	Pattern   string  `json:"pattern"` // "pingpong", "stream" or "copy"
+	Size      int     `json:"size"`
+	Rounds    int     `json:"rounds"`
+	NsPerOp   float64 `json:"ns_per_op"` // per round trip, message, chunk or copy
+	OpsPerSec float64 `json:"ops_per_sec"`
+	MBPerSec  float64 `json:"mb_per_sec"` // bytes carried one way, in 10^6 per second
+
+	// CNsPerOp and Ratio (Go over C, lower is better) are set by CompareC.
+	CNsPerOp *float64 `json:"c_ns_per_op,omitempty"`
+	Ratio    *float64 `json:"ratio,omitempty"`
+}
+
+// A benchCase runs one measurement and returns the time its rounds took.
+type benchCase struct {
+	mech, pattern string
+	size          int
+	run           func(c Config, size int) (time.Duration, error)
+}
+
+func cases(mech string, cfg Config) ([]benchCase, error) {
+	sizes := func(defaults ...int) []int {
+		if cfg.Size > 0 {
+			return []int{cfg.Size}
+		}
+		return defaults
+	}
+	var out []benchCase
+	add := func(m, pattern string, run func(Config, int) (time.Duration, error), defaults ...int) {
+		for _, s := range sizes(defaults...) {
+			out = append(out, benchCase{m, pattern, s, run})
+		}
+	}
+	want := func(m string) bool { return mech == "all" || mech == m }
+	if !slices.Contains(Mechanisms, mech) && mech != "all" {
+		return nil, fmt.Errorf("unknown mechanism %q: want one of sem, msgq, pipe, socketpair, shm or all", mech)
+	}
+	if want("sem") {
+		out = append(out, benchCase{"sem", "pingpong", 0, semPingPong("split")})
+		out = append(out, benchCase{"sem-combined", "pingpong", 0, semPingPong("combined")})
+	}
+	if want("msgq") {
+		add("msgq", "pingpong", msgqPingPong, 64)
+		add("msgq", "stream", msgqStream, 64, 1024, 8000)
+	}
+	if want("pipe") {
+		add("pipe", "pingpong", fdPingPong("pipe"), 64)
+		add("pipe", "stream", fdStream("pipe"), 64<<10)
+	}
+	if want("socketpair") {
+		add("socketpair", "pingpong", fdPingPong("socketpair"), 64)
+		add("socketpair", "stream", fdStream("socketpair"), 64<<10)
+	}
+	if want("shm") {
+		add("shm", "pingpong", shmPingPong, 64)
+		add("shm", "copy", shmCopy, 64<<20)
+	}
+	return out, nil
+}
+
+// Run measures mech ("all" for every mechanism) with cfg.
+func Run(mech string, cfg Config) ([]Result, error) {
+	switch cfg.CPU {
+	case SameCPU, CrossCPU, AnyCPU:
+	default:
+		return nil, fmt.Errorf("unknown placement %q: want same, cross or any", cfg.CPU)
+	}
+	if cfg.Rounds < 1 {
+		return nil, errors.New("rounds must be at least 1")
+	}
+	if cfg.Size < 0 {
+		return nil, errors.New("size must not be negative")
+	}
+	if cfg.CPU != AnyCPU && runtime.NumCPU() < 2 && cfg.CPU == CrossCPU {
+		return nil, errors.New("cross placement needs two CPUs")
+	}
+	all, err := cases(mech, cfg)
+	if err != nil {
+		return nil, err
+	}
+	// The measuring goroutine keeps one thread, which is the one pinned.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if err := pin(cfg.CPU, false); err != nil {
+		return nil, err
+	}
+	defer unpin()
+
+	var results []Result
+	for i, bc := range all {
+		if cfg.Progress != nil {
+			cfg.Progress(bc.mech+" "+bc.pattern+sizeText(bc.size), i+1, len(all))
+		}
+		c := cfg
+		if bc.pattern == "copy" {
+			// Each round copies the whole segment: a few suffice.
+			c.Rounds = min(c.Rounds, maxCopies)
+		}
+		d, err := bc.run(c, bc.size)
+		if err != nil {
+			return results, fmt.Errorf("%s %s: %w", bc.mech, bc.pattern, err)
+		}
+		ns := float64(d.Nanoseconds()) / float64(c.Rounds)
+		r := Result{Mechanism: bc.mech, Pattern: bc.pattern, Size: bc.size, Rounds: c.Rounds, NsPerOp: ns, OpsPerSec: 1e9 / ns}
+		r.MBPerSec = r.OpsPerSec * float64(bc.size) / 1e6
+		results = append(results, r)
+	}
+	return results, nil
+}
+
+func sizeText(size int) string {
+	if size == 0 {
+		return ""
+	}
+	return " " + strconv.Itoa(size) + " B"
+}
+
+// maxCopies caps the rounds of the shm copy, as shmcopy's default 20 reps.
+const maxCopies = 20
+
+// warmup is how many untimed rounds come first, as in the C programs, so
+// that neither the child's start nor cold caches are measured.
+func warmup(rounds int) int { return rounds/20 + 100 }
+
+var savedAffinity *unix.CPUSet
+
+// pin places the calling thread for the placement; child says which side
+// of a cross placement it is.
+func pin(p Placement, child bool) error {
+	if p == AnyCPU {
+		return nil
+	}
+	if !child {
+		var old unix.CPUSet
+		if err := unix.SchedGetaffinity(0, &old); err == nil {
+			savedAffinity = &old
+		}
+	}
+	cpu := 0
+	if p == CrossCPU && child {
+		cpu = 1
+	}
+	var set unix.CPUSet
+	set.Set(cpu)
+	if err := unix.SchedSetaffinity(0, &set); err != nil {
+		return fmt.Errorf("pin to CPU %d: %w", cpu, err)
+	}
+	return nil
+}
+
+func unpin() {
+	if savedAffinity != nil {
+		_ = unix.SchedSetaffinity(0, savedAffinity)
+		savedAffinity = nil
+	}
+}
+
+// partner starts the other side of a case: this binary, re-executed in
+// the role that runs part(args). If the partner fails, onFail runs, which
+// must wake this side from any call waiting for it (removing the object
+// does); descriptors need nothing, as the partner's end closes with it.
+func partner(cfg Config, part string, files []*os.File, onFail func(), args ...string) (*partnerProc, error) {
+	cmd := proc.Command(childRole, append([]string{part, string(cfg.CPU), strconv.Itoa(cfg.Rounds)}, args...)...)
+	cmd.ExtraFiles = files
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p := &partnerProc{cmd: cmd, done: make(chan struct{})}
+	go func() {
+		p.status, p.err = cmd.Wait()
+		if (p.err != nil || !p.status.Success()) && onFail != nil {
+			onFail()
+		}
+		close(p.done)
+	}()
+	return p, nil
+}
+
+// partnerProc is a running partner.
+type partnerProc struct {
+	cmd    *proc.Cmd
+	done   chan struct{}
+	status proc.Status
+	err    error
+}
+
+// finish waits for the partner (killing it if the measurement failed) and
+// turns a failed one into an error.
+func (p *partnerProc) finish(measured error) error {
+	if measured != nil {
+		_ = p.cmd.Signal(unix.SIGKILL)
+	}
+	<-p.done
+	switch {
+	case p.err != nil:
+		return p.err
+	case !p.status.Success() && measured == nil:
+		return fmt.Errorf("partner process %s", p.status)
+	}
+	return measured
+}
+
+// timed runs warm untimed rounds and then rounds timed ones of one.
+func timed(warm, rounds int, one func() error) (time.Duration, error) {
+	for range warm {
+		if err := one(); err != nil {
+			return 0, err
+		}
+	}
+	start := time.Now()
+	for range rounds {
+		if err := one(); err != nil {
+			return 0, err
+		}
+	}
+	return time.Since(start), nil
+}
