@@ -27,20 +27,27 @@ import (
 // garbage collection at once, by signalling its thread; the signal makes
 // the call fail with EINTR (msgsnd and msgrcv are never restarted), and
 // then the call yields the P (runtime.Gosched) and goes on waiting the
-// plain way. A wait that turned out long (over longWait) is a strike
-// against the queue: its next 2^strikes blocking calls of that kind go the
-// plain way at once, so a queue that is mostly idle, or whose peer is a
-// goroutine of this process that needs the very P the waiter holds, soon
-// stops paying for the attempt; each short raw call takes one strike away.
-// Sends and receives keep separate counts: a send that had room at once
-// says nothing about how long receives wait.
+// plain way.
+//
+// Whether the waits of a queue are short enough for that is judged at those
+// interruptions, which come about every 10ms of holding the P, and not at
+// every call: reading the clock around each call cost more than the rest of
+// the wrapper together. If fewer than minCalls raw calls completed since the
+// previous interruption, the waits are long (or the peer is a goroutine of
+// this process that needs the very P the waiter holds): that is a strike
+// against the queue, and its next 2^strikes blocking calls of that kind go
+// the plain way at once. An interruption after many calls takes a strike
+// away. Interruptions closer together than burst (a garbage collection
+// signals several times) are judged once. Sends and receives keep separate
+// counts: sends that found room say nothing about how long receives wait.
 //
 // With GODEBUG=asyncpreemptoff=1 the runtime cannot interrupt such a call
 // (a garbage collection would wait for it for ever), so every blocking call
 // goes the plain way.
 
 const (
-	longWait   = time.Millisecond
+	minCalls   = 64
+	burst      = 2 * time.Millisecond
 	maxStrikes = 16
 )
 
@@ -58,13 +65,18 @@ func asyncPreemptOff(godebug string) bool {
 	return off
 }
 
+// epoch makes monotonic clock readings fit an int64.
+var epoch = time.Now()
+
 // waitHint is what a queue remembers of its recent blocking calls. Its
 // fields are used through sync/atomic functions rather than atomic types so
 // that a Queue stays a plain value that may be copied (the copy starts with
 // the same hint, which is harmless).
 type waitHint struct {
-	plain   int32 // blocking calls still to make the plain way
-	strikes int32 // long raw waits, less short ones
+	plain    int32 // blocking calls still to make the plain way
+	strikes  int32 // as above, at most maxStrikes
+	calls    int32 // raw calls completed since the last interruption, up to minCalls
+	lastIntr int64 // time since epoch of the last judged interruption
 }
 
 // usePlain reports whether the next blocking call should go the plain way,
@@ -79,9 +91,23 @@ func (h *waitHint) usePlain() bool {
 	return atomic.AddInt32(&h.plain, -1) >= 0
 }
 
-// rawDone records a raw call that returned after waiting since t0.
-func (h *waitHint) rawDone(t0 time.Time) {
-	if time.Since(t0) >= longWait {
+// rawDone records a raw call that completed. The count saturates, so a
+// busy queue's calls only read it.
+func (h *waitHint) rawDone() {
+	if atomic.LoadInt32(&h.calls) < minCalls {
+		atomic.AddInt32(&h.calls, 1)
+	}
+}
+
+// rawInterrupted judges the queue's waits when a signal interrupted a raw
+// call.
+func (h *waitHint) rawInterrupted() {
+	now := int64(time.Since(epoch))
+	if last := atomic.LoadInt64(&h.lastIntr); last != 0 && now-last < int64(burst) {
+		return
+	}
+	atomic.StoreInt64(&h.lastIntr, now)
+	if atomic.SwapInt32(&h.calls, 0) < minCalls {
 		s := atomic.AddInt32(&h.strikes, 1)
 		if s >= maxStrikes {
 			s = maxStrikes
@@ -98,12 +124,12 @@ func (h *waitHint) rawDone(t0 time.Time) {
 // it then returns EINTR.
 func (h *waitHint) wait(op func(raw bool) unix.Errno, stop func() bool) unix.Errno {
 	if !h.usePlain() {
-		t0 := time.Now()
 		e := op(true)
-		h.rawDone(t0)
 		if e != unix.EINTR {
+			h.rawDone()
 			return e
 		}
+		h.rawInterrupted()
 		// The runtime may want this P (preemption, garbage collection):
 		// give it up before waiting on, the plain way.
 		runtime.Gosched()
@@ -119,20 +145,20 @@ func (h *waitHint) wait(op func(raw bool) unix.Errno, stop func() bool) unix.Err
 }
 
 // msgsnd sends, retrying EINTR: msgsnd is never restarted after a signal
-// handler ran, and a Go process handles signals all the time. A send
-// usually finds room, so it is first tried with IPC_NOWAIT, raw: that costs
-// nothing more when there is room, and spares the clock readings that
-// judge a wait; only a full queue makes it wait.
+// handler ran, and a Go process handles signals all the time.
+//
+// Trying IPC_NOWAIT first would spare the clock readings of a send that
+// finds room, but costs a second system call for every send to a full
+// queue, which is the steady state of a stream: measured, the stream lost
+// far more than the round trip gained.
 func (q *Queue) msgsnd(b []byte, size, flags int) unix.Errno {
-	for {
-		e := sys.MsgsndRaw(q.id, b, size, flags|unix.IPC_NOWAIT)
-		if e == unix.EINTR {
-			continue
+	if flags&unix.IPC_NOWAIT != 0 {
+		// Never waits: nothing for the scheduler to know.
+		for {
+			if e := sys.MsgsndRaw(q.id, b, size, flags); e != unix.EINTR {
+				return e
+			}
 		}
-		if e != unix.EAGAIN || flags&unix.IPC_NOWAIT != 0 {
-			return e
-		}
-		break
 	}
 	return q.sendHint.wait(func(raw bool) unix.Errno { return q.snd1(b, size, flags, raw) }, nil)
 }

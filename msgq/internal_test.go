@@ -47,8 +47,9 @@ func TestScratchClasses(t *testing.T) {
 	}
 }
 
-// A long raw wait makes the next blocking calls go the plain way, for twice
-// as many calls at each strike; a short one takes a strike away.
+// An interruption after few raw calls makes the next blocking calls go the
+// plain way, for twice as many calls at each strike; one after many calls
+// takes a strike away; interruptions in a burst are judged once.
 func TestWaitHint(t *testing.T) {
 	if !rawWaits {
 		t.Skip("raw waits are off (GODEBUG=asyncpreemptoff=1)")
@@ -57,7 +58,6 @@ func TestWaitHint(t *testing.T) {
 	if h.usePlain() {
 		t.Fatal("a fresh queue starts plain")
 	}
-	long := time.Now().Add(-2 * longWait)
 	plainCalls := func() int {
 		n := 0
 		for h.usePlain() {
@@ -65,26 +65,42 @@ func TestWaitHint(t *testing.T) {
 		}
 		return n
 	}
-	h.rawDone(long)
+	// interrupt is an interruption that no burst hides.
+	interrupt := func(after int) {
+		for range after {
+			h.rawDone()
+		}
+		h.lastIntr -= int64(time.Hour)
+		h.rawInterrupted()
+	}
+	interrupt(0)
 	if n := plainCalls(); n != 2 {
 		t.Errorf("after 1 strike: %d plain calls, want 2", n)
 	}
-	h.rawDone(long)
+	interrupt(minCalls - 1)
 	if n := plainCalls(); n != 4 {
 		t.Errorf("after 2 strikes: %d plain calls, want 4", n)
 	}
+	// A second interruption in the same burst is not judged.
+	h.rawInterrupted()
+	if n := plainCalls(); n != 0 {
+		t.Errorf("an interruption in a burst: %d plain calls, want 0", n)
+	}
 	for range 2 * maxStrikes {
-		h.rawDone(long)
+		interrupt(0)
 	}
 	if n := plainCalls(); n != 1<<maxStrikes {
 		t.Errorf("after many strikes: %d plain calls, want %d", n, 1<<maxStrikes)
 	}
-	// Each short wait takes a strike away.
+	// Each interruption after many calls takes a strike away.
 	for range maxStrikes - 2 {
-		h.rawDone(time.Now())
+		interrupt(10 * minCalls)
 	}
-	h.rawDone(long)
+	if n := plainCalls(); n != 0 {
+		t.Errorf("interruptions after many calls made %d plain calls", n)
+	}
+	interrupt(0)
 	if n := plainCalls(); n != 8 {
-		t.Errorf("after %d short waits and a long one: %d plain calls, want 8", maxStrikes-2, n)
+		t.Errorf("after %d forgiven strikes and a new one: %d plain calls, want 8", maxStrikes-2, n)
 	}
 }

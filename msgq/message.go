@@ -113,12 +113,21 @@ func (q *Queue) send(typ int64, text []byte, flags int) error {
 	if err := q.checkSend(typ, len(text)); err != nil {
 		return err
 	}
-	p := getScratch(len(text))
-	b := *p
-	binary.NativeEndian.PutUint64(b, uint64(typ))
-	copy(b[sys.LongSize:], text)
-	e := q.msgsnd(b, len(text), flags)
-	putScratch(p)
+	var e unix.Errno
+	if len(text) <= stackText {
+		var a [sys.LongSize + stackText]byte
+		b := a[:sys.LongSize+len(text)]
+		binary.NativeEndian.PutUint64(b, uint64(typ))
+		copy(b[sys.LongSize:], text)
+		e = q.msgsnd(b, len(text), flags)
+	} else {
+		p := getScratch(len(text))
+		b := *p
+		binary.NativeEndian.PutUint64(b, uint64(typ))
+		copy(b[sys.LongSize:], text)
+		e = q.msgsnd(b, len(text), flags)
+		putScratch(p)
+	}
 	if e != 0 {
 		return q.sendErr(e, len(text), waitEnded{})
 	}
@@ -240,14 +249,23 @@ func (q *Queue) Receive(buf []byte, sel Selector, flags RecvFlags) (typ int64, n
 	if err != nil {
 		return 0, 0, err
 	}
-	p := getScratch(len(buf))
-	b := *p
-	n, e := q.msgrcv(b, len(buf), msgtyp, f)
-	if e == 0 {
-		typ = int64(binary.NativeEndian.Uint64(b))
-		copy(buf, b[sys.LongSize:sys.LongSize+n])
+	var e unix.Errno
+	if len(buf) <= stackText {
+		var a [sys.LongSize + stackText]byte
+		b := a[:sys.LongSize+len(buf)]
+		if n, e = q.msgrcv(b, len(buf), msgtyp, f); e == 0 {
+			typ = int64(binary.NativeEndian.Uint64(b))
+			copy(buf, b[sys.LongSize:sys.LongSize+n])
+		}
+	} else {
+		p := getScratch(len(buf))
+		b := *p
+		if n, e = q.msgrcv(b, len(buf), msgtyp, f); e == 0 {
+			typ = int64(binary.NativeEndian.Uint64(b))
+			copy(buf, b[sys.LongSize:sys.LongSize+n])
+		}
+		putScratch(p)
 	}
-	putScratch(p)
 	if e != 0 {
 		return 0, 0, q.recvErr(e, len(buf), waitEnded{})
 	}

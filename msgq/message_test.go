@@ -655,7 +655,10 @@ func TestGCDoesNotWaitForReceive(t *testing.T) {
 func TestPingPongOneP(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	q := newQueue(t)
-	const n = 2000
+	n := 2000
+	if s := os.Getenv("MSGQ_ONEP_N"); s != "" {
+		n, _ = strconv.Atoi(s)
+	}
 	done := make(chan error, 1)
 	go func() {
 		buf := make([]byte, 64)

@@ -14,6 +14,14 @@ import (
 // mix of sizes never makes a small buffer come back for a large message;
 // sync.Pool keeps them per P, so concurrent senders and receivers do not
 // contend. In steady state a call allocates nothing.
+//
+// Send and Receive use a buffer on the goroutine's stack instead for texts
+// of up to stackText bytes: zeroing it costs less than a trip to the pool.
+// The kernel may write to the stack: during the call the goroutine is either
+// running (raw call) or in a system call, and Go moves a goroutine's stack
+// in neither state.
+
+const stackText = 512
 
 const (
 	minClass = 6  // 64 bytes of text
