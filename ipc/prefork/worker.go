@@ -460,6 +460,15 @@ func (w *worker) finish() int {
 		grace = math.MaxInt64
 	}
 	deadline := time.Now().Add(grace)
+	// Still alive while draining, should the supervisor not know yet that
+	// this worker is stopping (its message lost to a full queue).
+	beating := time.NewTicker(lockWait / 2)
+	defer beating.Stop()
+	go func() {
+		for range beating.C {
+			w.beat()
+		}
+	}()
 	// A connection accepted but not yet handed over must be served; a
 	// wait for the lock need not end (it sees draining before accepting).
 	for limit := time.Now().Add(2 * lockWait); w.accepting.Load() && time.Now().Before(limit); {
