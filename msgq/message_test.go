@@ -87,6 +87,28 @@ func TestBinaryAndEmpty(t *testing.T) {
 	}
 }
 
+// Texts on either side of the stack buffer's and the pool classes' limits
+// come back whole, into buffers of the exact size and larger.
+func TestSizes(t *testing.T) {
+	q := newQueue(t)
+	for _, size := range []int{1, 63, 64, 65, 511, 512, 513, 1023, 1024, 1025, 4096, 8191, 8192} {
+		text := make([]byte, size)
+		for i := range text {
+			text[i] = byte(rand.IntN(256))
+		}
+		for _, room := range []int{size, size + 1, 8192} {
+			if err := q.Send(int64(size), text); err != nil {
+				t.Fatalf("size %d: %v", size, err)
+			}
+			buf := make([]byte, room)
+			typ, n, err := q.Receive(buf, msgq.Any(), 0)
+			if err != nil || typ != int64(size) || !bytes.Equal(buf[:n], text) {
+				t.Errorf("size %d into %d bytes: type %d, %d bytes, equal %v, %v", size, room, typ, n, bytes.Equal(buf[:n], text), err)
+			}
+		}
+	}
+}
+
 // LTP msgrcv07: type 0 is FIFO, > 0 the oldest of that type, < 0 the lowest
 // type up to |t|, MSG_EXCEPT the oldest of another type.
 func TestSelectors(t *testing.T) {

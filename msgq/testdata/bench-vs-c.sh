@@ -1,14 +1,18 @@
 #!/bin/sh
 # Compares msgq's two-process benchmarks with the C reference programs of
-# ../shared/bench-ref, interleaving the runs so that both see the same load,
-# and prints the median of each and the Go/C ratio.
+# ../shared/bench-ref. Each round runs the C program and then the Go
+# benchmark for each case, so that both see about the same load; the table
+# gives the median of each and the median of the per-round Go/C ratios,
+# which is what to trust on a shared, noisy machine.
 #
-#   msgq/testdata/bench-vs-c.sh [rounds] [pin]     (defaults: 5 same)
+#   msgq/testdata/bench-vs-c.sh [rounds] [pin] [scale]   (defaults: 9 same 1)
 #
-# pin is same, cross or none, for both (PIN= for C, MSGQ_PIN= for Go).
+# pin is same, cross or none, for both (PIN= for C, MSGQ_PIN= for Go);
+# scale multiplies the message counts (1: 50k round trips, 200k-1M sends).
 set -eu
-rounds=${1:-5}
+rounds=${1:-9}
 pin=${2:-same}
+scale=${3:-1}
 here=$(cd "$(dirname "$0")/.." && pwd)
 ref=${BENCH_REF:-$here/../../shared/bench-ref}
 make -s -C "$ref" >/dev/null
@@ -20,24 +24,25 @@ median() { sort -g | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+
 
 for r in $(seq "$rounds"); do
 	for s in 64 1024 8000; do
-		n=200000; [ "$s" = 64 ] || n=50000
-		PIN=$pin "$ref/msgping" $n $s | sed 's/.*ns_per_rtt=//' >>"$tmp/c-ping-$s"
-		MSGQ_PIN=$pin "$tmp/msgq.test" -test.run '^$' -test.bench "^BenchmarkPingPong/$s\$" -test.benchtime ${n}x |
-			awk '/^BenchmarkPingPong/ {print $3}' >>"$tmp/go-ping-$s"
-		n=1000000; [ "$s" = 64 ] || n=500000; [ "$s" = 8000 ] && n=200000
-		PIN=$pin "$ref/msgstream" $s $n | sed 's/.*msgs_per_s=\([0-9.]*\).*/\1/' >>"$tmp/c-stream-$s"
-		MSGQ_PIN=$pin "$tmp/msgq.test" -test.run '^$' -test.bench "^BenchmarkStream/$s\$" -test.benchtime ${n}x |
-			awk '/^BenchmarkStream/ {for (i = 1; i < NF; i++) if ($(i+1) == "msgs/s") print $i}' >>"$tmp/go-stream-$s"
+		n=$((50000 * scale))
+		c=$(PIN=$pin "$ref/msgping" $n $s | sed 's/.*ns_per_rtt=//')
+		g=$(MSGQ_PIN=$pin "$tmp/msgq.test" -test.run '^$' -test.bench "^BenchmarkPingPong/$s\$" -test.benchtime ${n}x |
+			awk '/^BenchmarkPingPong/ {print $3}')
+		echo "$c" >>"$tmp/c-ping-$s"; echo "$g" >>"$tmp/go-ping-$s"; echo "$g / $c" | bc -l >>"$tmp/r-ping-$s"
+		n=$((500000 * scale)); [ "$s" = 64 ] || n=$((250000 * scale)); [ "$s" = 8000 ] && n=$((100000 * scale))
+		c=$(PIN=$pin "$ref/msgstream" $s $n | sed 's/.*msgs_per_s=\([0-9.]*\).*/\1/')
+		g=$(MSGQ_PIN=$pin "$tmp/msgq.test" -test.run '^$' -test.bench "^BenchmarkStream/$s\$" -test.benchtime ${n}x |
+			awk '/^BenchmarkStream/ {for (i = 1; i < NF; i++) if ($(i+1) == "msgs/s") print $i}')
+		echo "$c" >>"$tmp/c-stream-$s"; echo "$g" >>"$tmp/go-stream-$s"; echo "$g / $c" | bc -l >>"$tmp/r-stream-$s"
 	done
 	echo "round $r done" >&2
 done
 
-printf '%-18s %12s %12s %8s\n' "pin=$pin" C Go Go/C
-for s in 64 1024 8000; do
-	c=$(median <"$tmp/c-ping-$s"); g=$(median <"$tmp/go-ping-$s")
-	printf '%-18s %12.0f %12.0f %8.2f\n' "pingpong $s ns" "$c" "$g" "$(echo "$g / $c" | bc -l)"
-done
-for s in 64 1024 8000; do
-	c=$(median <"$tmp/c-stream-$s"); g=$(median <"$tmp/go-stream-$s")
-	printf '%-18s %12.0f %12.0f %8.2f\n' "stream $s msg/s" "$c" "$g" "$(echo "$g / $c" | bc -l)"
+printf '%-18s %10s %10s %12s %14s\n' "pin=$pin" C Go "median Go/C" "Go/C min-max"
+for k in ping stream; do
+	for s in 64 1024 8000; do
+		unit="ns/rtt"; [ $k = stream ] && unit="msg/s"
+		printf '%-18s %10.0f %10.0f %12.2f %7.2f-%.2f\n' "$k $s $unit" "$(median <"$tmp/c-$k-$s")" "$(median <"$tmp/go-$k-$s")" \
+			"$(median <"$tmp/r-$k-$s")" "$(sort -g "$tmp/r-$k-$s" | head -1)" "$(sort -g "$tmp/r-$k-$s" | tail -1)"
+	done
 done
