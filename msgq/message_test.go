@@ -670,6 +670,32 @@ func TestGCDoesNotWaitForReceive(t *testing.T) {
 	}
 }
 
+// With a single P, a goroutine blocked in Receive holds it at first, but
+// only until the runtime preempts it: other goroutines keep running.
+func TestWaiterDoesNotStarveOneP(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	q := newQueue(t)
+	got := make(chan error, 1)
+	go func() { _, _, err := q.Receive(make([]byte, 8), msgq.Any(), 0); got <- err }()
+	runtime.Gosched() // let the receiver block
+	start := time.Now()
+	var worst time.Duration
+	for range 50 {
+		t0 := time.Now()
+		time.Sleep(time.Millisecond)
+		worst = max(worst, time.Since(t0))
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("50 sleeps of 1ms took %v beside a blocked receiver (worst %v)", d, worst)
+	} else {
+		t.Logf("50 sleeps of 1ms took %v beside a blocked receiver (worst %v)", d, worst)
+	}
+	send(t, q, 1, "x")
+	if err := <-got; err != nil {
+		t.Error(err)
+	}
+}
+
 // Two goroutines of this process ping-pong on one queue with a single P:
 // the receiver that keeps its P while waiting blocks the very sender it
 // waits for until the runtime preempts it, and the queue learns to stop
