@@ -24,8 +24,8 @@ import (
 // session.
 
 func init() {
-	// echo QUEUE SIZE CPU [plain]: receive type 1, send it back as type 2,
-	// until the queue is removed.
+	// echo QUEUE SIZE CPU [plain|message]: receive type 1, send it back as
+	// type 2, until the queue is removed; "message" uses a Message.
 	proc.Register("echo", func(args []string) int {
 		q, size, err := childSetup(args)
 		if err != nil {
@@ -33,10 +33,20 @@ func init() {
 			return 2
 		}
 		buf := make([]byte, size)
+		m := msgq.NewMessage(size)
+		message := len(args) > 3 && args[3] == "message"
 		for {
-			_, n, err := q.Receive(buf, msgq.Type(1), 0)
-			if err == nil {
-				err = q.Send(2, buf[:n])
+			var err error
+			if message {
+				if err = q.ReceiveMessage(m, msgq.Type(1), 0); err == nil {
+					m.SetType(2)
+					err = q.SendMessage(m, 0)
+				}
+			} else {
+				var n int
+				if _, n, err = q.Receive(buf, msgq.Type(1), 0); err == nil {
+					err = q.Send(2, buf[:n])
+				}
 			}
 			if errors.Is(err, ipc.ErrRemoved) || errors.Is(err, unix.EINVAL) {
 				return 0
@@ -132,32 +142,51 @@ var sizes = []int{64, 1024, 8000}
 // type 1 there, type 2 back (msgping). ns/op is ns per round trip. The
 // plain/ variants never try the raw way first, in either process, to show
 // what that buys; timeout/ receives with ReceiveTimeout, which here always
-// has to arm its timer.
+// has to arm its timer; message/ sends and receives a Message, copying
+// nothing, as the C program does.
 func BenchmarkPingPong(b *testing.B) {
 	for _, size := range sizes {
 		b.Run(strconv.Itoa(size), func(b *testing.B) { pingPong(b, size, "") })
 	}
 	b.Run("plain/64", func(b *testing.B) { pingPong(b, 64, "plain") })
 	b.Run("timeout/64", func(b *testing.B) { pingPong(b, 64, "timeout") })
+	for _, size := range sizes {
+		b.Run("message/"+strconv.Itoa(size), func(b *testing.B) { pingPong(b, size, "message") })
+	}
 }
 
 func pingPong(b *testing.B, size int, mode string) {
 	q := newQueue(b)
 	args := []string{strconv.Itoa(q.ID()), strconv.Itoa(size), strconv.Itoa(pinCPU(1))}
-	if mode == "plain" {
-		args = append(args, "plain")
+	switch mode {
+	case "plain":
 		defer msgq.SetRawWaits(msgq.SetRawWaits(false))
+		fallthrough
+	case "message":
+		args = append(args, mode)
 	}
 	startChild(b, q, "echo", args...)
 	pinParent(b)
 	msg := make([]byte, size)
 	buf := make([]byte, size)
+	m, r := msgq.NewMessage(size), msgq.NewMessage(size)
+	m.SetLen(size)
+	m.SetType(1)
 	rtt := func() {
+		var n int
+		var err error
+		if mode == "message" {
+			if err = q.SendMessage(m, 0); err == nil {
+				err = q.ReceiveMessage(r, msgq.Type(2), 0)
+			}
+			if n = len(r.Text()); err != nil || n != size {
+				b.Fatal(n, err)
+			}
+			return
+		}
 		if err := q.Send(1, msg); err != nil {
 			b.Fatal(err)
 		}
-		var n int
-		var err error
 		if mode == "timeout" {
 			_, n, err = q.ReceiveTimeout(buf, msgq.Type(2), 0, time.Second)
 		} else {

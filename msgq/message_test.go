@@ -782,3 +782,56 @@ func TestNoAllocations(t *testing.T) {
 		t.Errorf("ReceiveTimeout that times out: %v allocations, want 2 (the error)", a)
 	}
 }
+
+// A Message goes to the kernel as it is, and comes back the same way.
+func TestMessage(t *testing.T) {
+	q := newQueue(t)
+	m := msgq.NewMessage(16)
+	m.SetType(5)
+	m.SetText([]byte("in place"))
+	if err := q.SendMessage(m, 0); err != nil {
+		t.Fatal(err)
+	}
+	m.SetLen(3)
+	copy(m.Text(), "abc")
+	m.SetType(6)
+	if err := q.SendMessage(m, msgq.NoWait); err != nil {
+		t.Fatal(err)
+	}
+	var r msgq.Message // the zero Message has room for nothing
+	err := q.ReceiveMessage(&r, msgq.Any(), msgq.NoWait)
+	checkErr(t, err, unix.E2BIG, "longer than the 0-byte buffer")
+	r.SetLen(100)
+	if r.Cap() != 100 {
+		t.Errorf("Cap after SetLen(100) = %d", r.Cap())
+	}
+	for _, want := range []string{"5:in place", "6:abc"} {
+		if err := q.ReceiveMessage(&r, msgq.Any(), 0); err != nil {
+			t.Fatal(err)
+		}
+		if got := strconv.FormatInt(r.Type(), 10) + ":" + string(r.Text()); got != want {
+			t.Errorf("ReceiveMessage = %s, want %s", got, want)
+		}
+	}
+	err = q.ReceiveMessage(&r, msgq.Type(6), msgq.NoWait)
+	checkErr(t, err, unix.ENOMSG, "")
+	if r.Type() != 6 || string(r.Text()) != "abc" {
+		t.Errorf("a failed receive changed the message: %d %q", r.Type(), r.Text())
+	}
+	m.SetType(0)
+	checkErr(t, q.SendMessage(m, 0), unix.EINVAL, "message type must be > 0")
+	m.SetType(1)
+	checkErr(t, q.SendMessage(m, msgq.Truncate), unix.EINVAL, "only NoWait")
+	checkErr(t, q.SendMessage(nil, 0), unix.EINVAL, "nil *Message")
+	checkErr(t, q.ReceiveMessage(nil, msgq.Any(), 0), unix.EINVAL, "nil *Message")
+	if !msgq.RaceEnabled {
+		m.SetLen(8000)
+		r.SetLen(8000)
+		if a := testing.AllocsPerRun(100, func() {
+			q.SendMessage(m, 0)
+			q.ReceiveMessage(&r, msgq.Any(), 0)
+		}); a != 0 {
+			t.Errorf("SendMessage+ReceiveMessage: %v allocations", a)
+		}
+	}
+}
