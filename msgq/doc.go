@@ -13,9 +13,12 @@
 //     runs, SA_RESTART or not, and a Go process handles signals all the time
 //     (the scheduler's own SIGURG among them). Every call here retries.
 //   - Buffers. The kernel wants the type (a C long) and the text in one
-//     buffer; callers pass only the text. Each call borrows a scratch buffer
-//     from a per-size-class pool, so Send and Receive allocate nothing in
-//     steady state, and a Queue is safe for concurrent use.
+//     buffer; callers pass only the text. Each call uses a buffer on its
+//     stack (texts up to 512 bytes) or borrows one from a per-size-class
+//     pool, so Send and Receive allocate nothing in steady state, and a
+//     Queue is safe for concurrent use. A Message keeps a message in the
+//     kernel's layout for callers who want no copy at all (SendMessage,
+//     ReceiveMessage).
 //   - Selection. Receive takes a Selector: Any (FIFO), Type(t) (exactly t),
 //     UpTo(t) (lowest type <= t: priorities) and Except(t) (MSG_EXCEPT).
 //     Types are int64: negative selectors never need a wrap-around cast.
