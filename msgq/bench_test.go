@@ -57,9 +57,10 @@ func init() {
 			}
 		}
 	})
-	// sink QUEUE SIZE CPU CONTROL: receive any message; a type 2 message
-	// ends a run, acknowledged with type 1 on the control queue (the
-	// first one, sent before the timing starts, says the child is ready).
+	// sink QUEUE SIZE CPU CONTROL [message]: receive any message (into a
+	// Message with "message"); a type 2 message ends a run, acknowledged
+	// with type 1 on the control queue (the first one, sent before the
+	// timing starts, says the child is ready).
 	proc.Register("sink", func(args []string) int {
 		q, size, err := childSetup(args)
 		if err != nil {
@@ -73,8 +74,17 @@ func init() {
 			return 2
 		}
 		buf := make([]byte, size)
+		m := msgq.NewMessage(size)
+		message := len(args) > 4 && args[4] == "message"
 		for {
-			typ, _, err := q.Receive(buf, msgq.Any(), 0)
+			var typ int64
+			var err error
+			if message {
+				err = q.ReceiveMessage(m, msgq.Any(), 0)
+				typ = m.Type()
+			} else {
+				typ, _, err = q.Receive(buf, msgq.Any(), 0)
+			}
 			if err == nil && typ == 2 {
 				err = ctl.Send(1, nil)
 			}
@@ -208,36 +218,55 @@ func pingPong(b *testing.B, size int, mode string) {
 
 // BenchmarkStream sends one way (msgstream): type 1 messages that the child
 // receives with Any, so at most msg_qbytes of text are in flight. ns/op is
-// per message; msgs/s is reported for comparison with msgstream.
+// per message; msgs/s is reported for comparison with msgstream. The
+// message/ variants send and receive Messages, copying nothing.
 func BenchmarkStream(b *testing.B) {
 	for _, size := range sizes {
-		b.Run(strconv.Itoa(size), func(b *testing.B) {
-			q, ctl := newQueue(b), newQueue(b)
-			startChild(b, q, "sink", strconv.Itoa(q.ID()), strconv.Itoa(size), strconv.Itoa(pinCPU(1)), strconv.Itoa(ctl.ID()))
-			pinParent(b)
-			msg := make([]byte, size)
-			end := func() {
-				if err := q.Send(2, nil); err != nil {
-					b.Fatal(err)
-				}
-				if _, _, err := ctl.Receive(nil, msgq.Any(), 0); err != nil {
-					b.Fatal(err)
-				}
-			}
-			end() // the child is up
-			b.ReportAllocs()
-			b.SetBytes(int64(size))
-			b.ResetTimer()
-			for range b.N {
-				if err := q.Send(1, msg); err != nil {
-					b.Fatal(err)
-				}
-			}
-			end()
-			b.StopTimer()
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
-		})
+		b.Run(strconv.Itoa(size), func(b *testing.B) { stream(b, size, false) })
 	}
+	for _, size := range sizes {
+		b.Run("message/"+strconv.Itoa(size), func(b *testing.B) { stream(b, size, true) })
+	}
+}
+
+func stream(b *testing.B, size int, message bool) {
+	q, ctl := newQueue(b), newQueue(b)
+	args := []string{strconv.Itoa(q.ID()), strconv.Itoa(size), strconv.Itoa(pinCPU(1)), strconv.Itoa(ctl.ID())}
+	if message {
+		args = append(args, "message")
+	}
+	startChild(b, q, "sink", args...)
+	pinParent(b)
+	msg := make([]byte, size)
+	m := msgq.NewMessage(size)
+	m.SetType(1)
+	m.SetLen(size)
+	end := func() {
+		if err := q.Send(2, nil); err != nil {
+			b.Fatal(err)
+		}
+		if _, _, err := ctl.Receive(nil, msgq.Any(), 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+	end() // the child is up
+	b.ReportAllocs()
+	b.SetBytes(int64(size))
+	b.ResetTimer()
+	for range b.N {
+		var err error
+		if message {
+			err = q.SendMessage(m, 0)
+		} else {
+			err = q.Send(1, msg)
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	end()
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 }
 
 // BenchmarkSendReceive is one process sending and then receiving its own

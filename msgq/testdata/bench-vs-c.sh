@@ -23,19 +23,18 @@ trap 'rm -rf "$tmp"' EXIT
 median() { sort -g | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
 
 for r in $(seq "$rounds"); do
-	# message/8000: the Go side uses a Message, copying nothing, as C does.
+	# message/8000: the Go side uses Messages, copying nothing, as C does.
 	for s in 64 1024 8000 message/8000; do
 		n=$((50000 * scale)); f=$(echo "$s" | tr / -)
 		c=$(PIN=$pin "$ref/msgping" $n "${s#message/}" | sed 's/.*ns_per_rtt=//')
 		g=$(MSGQ_PIN=$pin "$tmp/msgq.test" -test.run '^$' -test.bench "^BenchmarkPingPong/$s\$" -test.benchtime ${n}x |
 			awk '/^BenchmarkPingPong/ {print $3}')
 		echo "$c" >>"$tmp/c-ping-$f"; echo "$g" >>"$tmp/go-ping-$f"; echo "$g / $c" | bc -l >>"$tmp/r-ping-$f"
-		[ "$f" = message-8000 ] && continue
-		n=$((500000 * scale)); [ "$s" = 64 ] || n=$((250000 * scale)); [ "$s" = 8000 ] && n=$((100000 * scale))
-		c=$(PIN=$pin "$ref/msgstream" $s $n | sed 's/.*msgs_per_s=\([0-9.]*\).*/\1/')
+		n=$((500000 * scale)); [ "$s" = 64 ] || n=$((250000 * scale)); [ "${s#message/}" = 8000 ] && n=$((100000 * scale))
+		c=$(PIN=$pin "$ref/msgstream" "${s#message/}" $n | sed 's/.*msgs_per_s=\([0-9.]*\).*/\1/')
 		g=$(MSGQ_PIN=$pin "$tmp/msgq.test" -test.run '^$' -test.bench "^BenchmarkStream/$s\$" -test.benchtime ${n}x |
 			awk '/^BenchmarkStream/ {for (i = 1; i < NF; i++) if ($(i+1) == "msgs/s") print $i}')
-		echo "$c" >>"$tmp/c-stream-$s"; echo "$g" >>"$tmp/go-stream-$s"; echo "$g / $c" | bc -l >>"$tmp/r-stream-$s"
+		echo "$c" >>"$tmp/c-stream-$f"; echo "$g" >>"$tmp/go-stream-$f"; echo "$g / $c" | bc -l >>"$tmp/r-stream-$f"
 	done
 	echo "round $r done" >&2
 done
