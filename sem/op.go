@@ -66,12 +66,32 @@ func (s *Set) Do(ops ...Op) error {
 		return s.noOps()
 	}
 	sops := sembufs(ops)
-	for {
-		errno := sys.Semop(s.id, sops)
-		if errno != unix.EINTR {
-			return s.opErr(errno)
+	if allNoWait(ops) {
+		// It cannot wait: nothing for the scheduler to know.
+		for {
+			if errno := sys.SemopRaw(s.id, sops); errno != unix.EINTR {
+				return s.opErr(errno)
+			}
 		}
 	}
+	// A hand-off between processes waits microseconds, for which the
+	// scheduler's system call bookkeeping costs more than the wait: see
+	// package rawwait.
+	return s.opErr(s.waits.Wait(func(raw bool) unix.Errno {
+		if raw {
+			return sys.SemopRaw(s.id, sops)
+		}
+		return sys.Semop(s.id, sops)
+	}, nil))
+}
+
+func allNoWait(ops []Op) bool {
+	for _, o := range ops {
+		if o.Flags&NoWait == 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // DoTimeout is Do that gives up after d with an error matching

@@ -489,3 +489,27 @@ func equal(a, b []uint16) bool {
 	}
 	return true
 }
+
+// A waiter that keeps its P while it waits (see package rawwait) must not
+// starve the rest of the program: with one P, the goroutine that will post
+// still runs, within the runtime's preemption interval.
+func TestWaiterDoesNotStarveTheProcess(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	s := newSet(t, 1)
+	done := make(chan error)
+	for range 3 {
+		go func() { done <- s.Do(sem.Dec(0, 1)) }()
+		runtime.Gosched() // let it block, holding the only P
+		start := time.Now()
+		time.Sleep(time.Millisecond)
+		if el := time.Since(start); el > 200*time.Millisecond {
+			t.Errorf("a 1ms sleep took %v while a semop waited", el)
+		}
+		if err := s.Do(sem.Inc(0, 1)); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+}

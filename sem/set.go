@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/ipctoolkit/ipc/internal/rawwait"
 	"github.com/ipctoolkit/ipc/internal/sys"
 	"github.com/ipctoolkit/ipc/ipc"
 	"golang.org/x/sys/unix"
@@ -14,6 +15,7 @@ import (
 type Set struct {
 	id    int
 	nsems int
+	waits rawwait.Hint // how its blocking semops are made
 }
 
 // Create makes a new set of nsems semaphores, all 0, with the given mode.
