@@ -120,8 +120,8 @@ func (h *waitHint) rawInterrupted() {
 }
 
 // wait makes one blocking msgsnd or msgrcv, op, the raw way first if h
-// allows, and retries EINTR until stop (if not nil) says the wait is over;
-// it then returns EINTR.
+// allows, and retries EINTR until stop says the wait is over; it then
+// returns EINTR. msgsnd and msgrcv below are the same without a stop.
 func (h *waitHint) wait(op func(raw bool) unix.Errno, stop func() bool) unix.Errno {
 	if !h.usePlain() {
 		e := op(true)
@@ -133,51 +133,67 @@ func (h *waitHint) wait(op func(raw bool) unix.Errno, stop func() bool) unix.Err
 		// The runtime may want this P (preemption, garbage collection):
 		// give it up before waiting on, the plain way.
 		runtime.Gosched()
-		if stop != nil && stop() {
+		if stop() {
 			return e
 		}
 	}
 	for {
-		if e := op(false); e != unix.EINTR || stop != nil && stop() {
+		if e := op(false); e != unix.EINTR || stop() {
 			return e
 		}
 	}
 }
 
 // msgsnd sends, retrying EINTR: msgsnd is never restarted after a signal
-// handler ran, and a Go process handles signals all the time.
+// handler ran, and a Go process handles signals all the time. It is wait
+// spelled out, without the function values, for the hot path.
 //
-// Trying IPC_NOWAIT first would spare the clock readings of a send that
-// finds room, but costs a second system call for every send to a full
-// queue, which is the steady state of a stream: measured, the stream lost
-// far more than the round trip gained.
+// Trying IPC_NOWAIT first would spare nothing now that no clock is read,
+// and costs a second system call for every send to a full queue, the
+// steady state of a stream.
 func (q *Queue) msgsnd(b []byte, size, flags int) unix.Errno {
-	if flags&unix.IPC_NOWAIT != 0 {
-		// Never waits: nothing for the scheduler to know.
-		for {
-			if e := sys.MsgsndRaw(q.id, b, size, flags); e != unix.EINTR {
-				return e
+	nowait := flags&unix.IPC_NOWAIT != 0 // never waits: nothing to judge
+	if nowait || !q.sendHint.usePlain() {
+		e := sys.MsgsndRaw(q.id, b, size, flags)
+		if e != unix.EINTR {
+			if !nowait {
+				q.sendHint.rawDone()
 			}
+			return e
+		}
+		if !nowait {
+			q.sendHint.rawInterrupted()
+			runtime.Gosched()
 		}
 	}
-	return q.sendHint.wait(func(raw bool) unix.Errno { return q.snd1(b, size, flags, raw) }, nil)
+	for {
+		if e := sys.Msgsnd(q.id, b, size, flags); e != unix.EINTR {
+			return e
+		}
+	}
 }
 
 // msgrcv receives, retrying EINTR, as msgsnd sends.
 func (q *Queue) msgrcv(b []byte, size int, msgtyp int64, flags int) (int, unix.Errno) {
-	if flags&unix.IPC_NOWAIT != 0 {
-		for {
-			if n, e := sys.MsgrcvRaw(q.id, b, size, msgtyp, flags); e != unix.EINTR {
-				return n, e
+	nowait := flags&unix.IPC_NOWAIT != 0
+	if nowait || !q.recvHint.usePlain() {
+		n, e := sys.MsgrcvRaw(q.id, b, size, msgtyp, flags)
+		if e != unix.EINTR {
+			if !nowait {
+				q.recvHint.rawDone()
 			}
+			return n, e
+		}
+		if !nowait {
+			q.recvHint.rawInterrupted()
+			runtime.Gosched()
 		}
 	}
-	var n int
-	e := q.recvHint.wait(func(raw bool) (e unix.Errno) {
-		n, e = q.rcv1(b, size, msgtyp, flags, raw)
-		return e
-	}, nil)
-	return n, e
+	for {
+		if n, e := sys.Msgrcv(q.id, b, size, msgtyp, flags); e != unix.EINTR {
+			return n, e
+		}
+	}
 }
 
 // snd1 is one msgsnd: raw if it cannot wait or raw says so.
