@@ -145,7 +145,7 @@ func (q *Queue) SendTimeout(typ int64, text []byte, d time.Duration) error {
 	b := *p
 	binary.NativeEndian.PutUint64(b, uint64(typ))
 	copy(b[sys.LongSize:], text)
-	e, err := q.sendHint.timed(d, func(flags int, raw bool) unix.Errno { return q.snd1(b, len(text), flags, raw) })
+	e, err := timed(&q.sendHint, d, func(flags int, raw bool) unix.Errno { return q.snd1(b, len(text), flags, raw) })
 	putScratch(p)
 	if e != 0 || err != nil {
 		return q.sendErr(e, len(text), timeoutErr(err, "no room", d))
@@ -285,7 +285,7 @@ func (q *Queue) ReceiveTimeout(buf []byte, sel Selector, flags RecvFlags, d time
 	}
 	p := getScratch(len(buf))
 	b := *p
-	e, err := q.recvHint.timed(d, func(flags int, raw bool) (e unix.Errno) {
+	e, err := timed(&q.recvHint, d, func(flags int, raw bool) (e unix.Errno) {
 		n, e = q.rcv1(b, len(buf), msgtyp, f|flags, raw)
 		return e
 	})

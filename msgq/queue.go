@@ -1,6 +1,7 @@
 package msgq
 
 import (
+	"github.com/ipctoolkit/ipc/internal/rawwait"
 	"strconv"
 	"time"
 
@@ -18,7 +19,7 @@ type Queue struct {
 	id int
 
 	// How its recent blocking calls went; see call.go.
-	sendHint, recvHint waitHint
+	sendHint, recvHint rawwait.Hint
 }
 
 // Create makes a new queue for key with the permission bits mode, failing

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ipctoolkit/ipc/internal/intr"
+	"github.com/ipctoolkit/ipc/internal/rawwait"
 	"github.com/ipctoolkit/ipc/internal/sys"
 	"github.com/ipctoolkit/ipc/ipc"
 	"golang.org/x/sys/unix"
@@ -29,7 +30,7 @@ func wouldBlock(e unix.Errno) bool { return e == unix.EAGAIN || e == unix.ENOMSG
 
 // timed runs op (one msgsnd or msgrcv with the extra flags given, raw or
 // not) for at most d. The error is ipc.ErrTimeout when d passed first.
-func (h *waitHint) timed(d time.Duration, op func(flags int, raw bool) unix.Errno) (unix.Errno, error) {
+func timed(h *rawwait.Hint, d time.Duration, op func(flags int, raw bool) unix.Errno) (unix.Errno, error) {
 	e := retryNoWait(op)
 	if !wouldBlock(e) {
 		return e, nil
@@ -51,7 +52,7 @@ func (h *waitHint) timed(d time.Duration, op func(flags int, raw bool) unix.Errn
 		return timedByContext(d, op)
 	}
 	expired := func() bool { return time.Since(start) >= d }
-	e = h.wait(func(raw bool) unix.Errno { return op(0, raw) }, expired)
+	e = h.Wait(func(raw bool) unix.Errno { return op(0, raw) }, expired)
 	if e == unix.EINTR {
 		return 0, ipc.ErrTimeout
 	}

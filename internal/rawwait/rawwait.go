@@ -49,6 +49,15 @@ const (
 
 var enabled = !asyncPreemptOff(os.Getenv("GODEBUG"))
 
+// SetEnabled turns the raw first attempt on or off for every Hint, so that
+// a benchmark can show what it buys, and returns the previous setting. It
+// must not be called while blocking calls are being made.
+func SetEnabled(on bool) bool {
+	old := enabled
+	enabled = on
+	return old
+}
+
 // asyncPreemptOff reports whether a GODEBUG value turns asynchronous
 // preemption off (the last setting wins, as in the runtime).
 func asyncPreemptOff(godebug string) bool {
@@ -76,9 +85,10 @@ type Hint struct {
 	lastIntr int64 // time since epoch of the last judged interruption
 }
 
-// usePlain reports whether the next blocking call should go the plain way,
-// counting it down.
-func (h *Hint) usePlain() bool {
+// UsePlain reports whether the next blocking call should go the plain way,
+// counting it down. With RawDone and RawInterrupted it lets a hot path
+// spell Wait out without function values.
+func (h *Hint) UsePlain() bool {
 	if !enabled {
 		return true
 	}
@@ -88,16 +98,17 @@ func (h *Hint) usePlain() bool {
 	return atomic.AddInt32(&h.plain, -1) >= 0
 }
 
-// rawDone records a raw call that completed. The count saturates, so a
+// RawDone records a raw call that completed. The count saturates, so a
 // busy object's calls only read it.
-func (h *Hint) rawDone() {
+func (h *Hint) RawDone() {
 	if atomic.LoadInt32(&h.calls) < minCalls {
 		atomic.AddInt32(&h.calls, 1)
 	}
 }
 
-// rawInterrupted judges the waits when a signal interrupted a raw call.
-func (h *Hint) rawInterrupted() {
+// RawInterrupted judges the waits when a signal interrupted a raw call;
+// the caller then yields its P (runtime.Gosched) and goes on plainly.
+func (h *Hint) RawInterrupted() {
 	now := int64(time.Since(epoch))
 	if last := atomic.LoadInt64(&h.lastIntr); last != 0 && now-last < int64(burst) {
 		return
@@ -119,13 +130,13 @@ func (h *Hint) rawInterrupted() {
 // and retries EINTR until stop (if not nil) says the wait is over; it then
 // returns EINTR.
 func (h *Hint) Wait(op func(raw bool) unix.Errno, stop func() bool) unix.Errno {
-	if !h.usePlain() {
+	if !h.UsePlain() {
 		e := op(true)
 		if e != unix.EINTR {
-			h.rawDone()
+			h.RawDone()
 			return e
 		}
-		h.rawInterrupted()
+		h.RawInterrupted()
 		// The runtime may want this P (preemption, garbage collection):
 		// give it up before waiting on, the plain way.
 		runtime.Gosched()
