@@ -14,7 +14,7 @@ func init() {
 	register(&cli.Command{
 		Name:      "bench",
 		Usage:     "measure each mechanism between two real processes: round trips, streams, shm bandwidth",
-		UsageText: "ipc bench [sem|msgq|pipe|socketpair|shm|all] [--rounds N] [--size BYTES] [--cpu same|cross|any] [--json] [--ref DIR]",
+		UsageText: "ipc bench [sem|msgq|pipe|socketpair|shm|all] [--rounds N] [--size BYTES] [--cpu same|cross|any] [--json] [--ref DIR [--repeat N]]",
 		Description: `Ping-pong round trips (sem split and combined, msgq, pipe, socketpair, shm
 with a semaphore handshake) and one-way streams (msgq at 64, 1024 and 8000
 bytes; pipe and socketpair in 64 KiB chunks), plus the bandwidth of copying
@@ -24,18 +24,21 @@ into a 64 MiB segment. The partner is this binary re-executed.
 else: "same" puts both on CPU 0, "cross" the parent on 0 and the child on 1,
 "any" leaves it to the scheduler (the widest spread). --ref DIR runs the C
 programs of the bench-ref directory (built with make) for the same cases,
-placement and rounds, and adds their times and the Go/C ratio.
+placement and rounds, each right after its Go run, and adds their times and
+the Go/C ratio. On a shared machine whose speed drifts, --repeat 5 gives
+medians (of the times, and of the per-run ratios) that hold still.
 
 EXAMPLES:
    ipc bench
    ipc bench sem --cpu cross --rounds 50000
-   ipc bench all --ref ../shared/bench-ref --json`,
+   ipc bench all --ref ../shared/bench-ref --repeat 5 --json`,
 		Flags: []cli.Flag{
 			&cli.IntFlag{Name: "rounds", Aliases: []string{"n"}, Value: 20000, Usage: "round trips, messages or chunks per case"},
 			&cli.StringFlag{Name: "size", Usage: "bytes per message for every case (default: each case's own)"},
 			&cli.StringFlag{Name: "cpu", Value: "same", Usage: "same, cross or any"},
 			&cli.BoolFlag{Name: "json", Usage: "one JSON document"},
 			&cli.StringFlag{Name: "ref", Usage: "directory of the built C reference programs to compare with"},
+			&cli.IntFlag{Name: "repeat", Value: 1, Usage: "run each case this many times (Go and C taking turns) and report medians"},
 		},
 		Action: runBench,
 	})
@@ -49,7 +52,7 @@ func runBench(c *cli.Context) error {
 	if c.NArg() == 1 {
 		mech = c.Args().First()
 	}
-	cfg := bench.Config{Rounds: c.Int("rounds"), CPU: bench.Placement(c.String("cpu"))}
+	cfg := bench.Config{Rounds: c.Int("rounds"), CPU: bench.Placement(c.String("cpu")), Repeat: c.Int("repeat"), RefDir: c.String("ref")}
 	if c.IsSet("size") {
 		size, err := parseSize(c.String("size"))
 		if err != nil || size == 0 || size > 1<<31 {
@@ -64,6 +67,8 @@ func runBench(c *cli.Context) error {
 		return usagef("bench: --cpu must be same, cross or any, not %q", cfg.CPU)
 	case cfg.Rounds < 1:
 		return usagef("bench: --rounds must be at least 1")
+	case cfg.Repeat < 1:
+		return usagef("bench: --repeat must be at least 1")
 	}
 	if isTerminal(os.Stderr) {
 		cfg.Progress = func(name string, i, n int) {
@@ -74,11 +79,6 @@ func runBench(c *cli.Context) error {
 	results, err := bench.Run(mech, cfg)
 	if err != nil {
 		return fmt.Errorf("bench: %w", err)
-	}
-	if dir := c.String("ref"); dir != "" {
-		if err := bench.CompareC(dir, results, cfg.CPU); err != nil {
-			return fmt.Errorf("bench: C reference: %w", err)
-		}
 	}
 	if c.Bool("json") {
 		enc := json.NewEncoder(c.App.Writer)

@@ -39,6 +39,14 @@ type Config struct {
 	Rounds int       // round trips, messages or chunks per case
 	Size   int       // bytes per message; 0 picks each pattern's sizes
 	CPU    Placement // where the processes run
+	// Repeat runs each case this many times (at least once) and reports
+	// the median.
+	Repeat int
+	// RefDir, if set, is the directory of the built C programs of
+	// ../shared/bench-ref: each case's C counterpart runs right after each
+	// of its Go runs, with the same placement and rounds, and the result
+	// gets the median C time and the median of the per-run Go/C ratios.
+	RefDir string
 	// Progress, if set, is told the name of each case as it starts.
 	Progress func(name string, i, n int)
 }
@@ -53,7 +61,8 @@ type Result struct {
 	OpsPerSec float64 `json:"ops_per_sec"`
 	MBPerSec  float64 `json:"mb_per_sec"` // bytes carried one way, in 10^6 per second
 
-	// CNsPerOp and Ratio (Go over C, lower is better) are set by CompareC.
+	// CNsPerOp and Ratio (Go over C, lower is better) are set when
+	// Config.RefDir is.
 	CNsPerOp *float64 `json:"c_ns_per_op,omitempty"`
 	Ratio    *float64 `json:"ratio,omitempty"`
 }
@@ -112,15 +121,17 @@ func Run(mech string, cfg Config) ([]Result, error) {
 	default:
 		return nil, fmt.Errorf("unknown placement %q: want same, cross or any", cfg.CPU)
 	}
-	if cfg.Rounds < 1 {
+	switch {
+	case cfg.Rounds < 1:
 		return nil, errors.New("rounds must be at least 1")
-	}
-	if cfg.Size < 0 {
+	case cfg.Size < 0:
 		return nil, errors.New("size must not be negative")
-	}
-	if cfg.CPU != AnyCPU && runtime.NumCPU() < 2 && cfg.CPU == CrossCPU {
+	case cfg.Repeat < 0:
+		return nil, errors.New("repeat must not be negative")
+	case cfg.CPU == CrossCPU && runtime.NumCPU() < 2:
 		return nil, errors.New("cross placement needs two CPUs")
 	}
+	repeat := max(cfg.Repeat, 1)
 	all, err := cases(mech, cfg)
 	if err != nil {
 		return nil, err
@@ -143,16 +154,55 @@ func Run(mech string, cfg Config) ([]Result, error) {
 			// Each round copies the whole segment: a few suffice.
 			c.Rounds = min(c.Rounds, maxCopies)
 		}
-		d, err := bc.run(c, bc.size)
-		if err != nil {
-			return results, fmt.Errorf("%s %s: %w", bc.mech, bc.pattern, err)
+		r := Result{Mechanism: bc.mech, Pattern: bc.pattern, Size: bc.size, Rounds: c.Rounds}
+		// Go and C take turns, so that a machine whose speed drifts (a
+		// shared VM) slows both alike; the medians are reported.
+		var goNs, cNs, ratios []float64
+		for range repeat {
+			d, err := bc.run(c, bc.size)
+			if err != nil {
+				return results, fmt.Errorf("%s %s: %w", bc.mech, bc.pattern, err)
+			}
+			ns := float64(d.Nanoseconds()) / float64(c.Rounds)
+			goNs = append(goNs, ns)
+			if cfg.RefDir == "" {
+				continue
+			}
+			// The C program places itself; it must not inherit this
+			// thread's CPU.
+			unpin()
+			cns, err := runC(cfg.RefDir, &r, cfg.CPU)
+			if perr := pin(cfg.CPU, false); err == nil {
+				err = perr
+			}
+			switch {
+			case err != nil:
+				return results, fmt.Errorf("%s %s: C reference: %w", bc.mech, bc.pattern, err)
+			case cns > 0:
+				cNs = append(cNs, cns)
+				ratios = append(ratios, ns/cns)
+			}
 		}
-		ns := float64(d.Nanoseconds()) / float64(c.Rounds)
-		r := Result{Mechanism: bc.mech, Pattern: bc.pattern, Size: bc.size, Rounds: c.Rounds, NsPerOp: ns, OpsPerSec: 1e9 / ns}
+		r.NsPerOp = median(goNs)
+		r.OpsPerSec = 1e9 / r.NsPerOp
 		r.MBPerSec = r.OpsPerSec * float64(bc.size) / 1e6
+		if len(cNs) > 0 {
+			cns, ratio := median(cNs), median(ratios)
+			r.CNsPerOp, r.Ratio = &cns, &ratio
+		}
 		results = append(results, r)
 	}
 	return results, nil
+}
+
+// median of a few measurements; it sorts xs.
+func median(xs []float64) float64 {
+	slices.Sort(xs)
+	n := len(xs)
+	if n%2 == 1 {
+		return xs[n/2]
+	}
+	return (xs[n/2-1] + xs[n/2]) / 2
 }
 
 func sizeText(size int) string {

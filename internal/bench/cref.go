@@ -10,44 +10,36 @@ import (
 	"strings"
 )
 
-// CompareC runs, for each result, the C program of ../shared/bench-ref
-// (built in dir) that measures the same thing with the same placement and
-// rounds, and records its time per operation and the Go/C ratio. Cases
-// with no C counterpart (shm ping-pong) are left without.
-func CompareC(dir string, results []Result, cpu Placement) error {
-	for i := range results {
-		r := &results[i]
-		prog, args, env, key := cProgram(r)
-		if prog == "" {
-			continue
-		}
-		cmd := exec.Command(filepath.Join(dir, prog), args...)
-		cmd.Env = append(os.Environ(), env...)
-		if cpu != AnyCPU {
-			cmd.Env = append(cmd.Env, "PIN="+string(cpu))
-		}
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
-		if err != nil {
-			return fmt.Errorf("%s: %v %s", prog, err, strings.TrimSpace(stderr.String()))
-		}
-		v, err := field(string(out), key)
-		if err != nil {
-			return fmt.Errorf("%s printed %q: %w", prog, strings.TrimSpace(string(out)), err)
-		}
-		ns := v
-		switch key {
-		case "msgs_per_s":
-			ns = 1e9 / v
-		case "GB_per_s", "shm_warm_GB_per_s":
-			ns = float64(r.Size) / v // bytes / (GB/s) = ns
-		}
-		r.CNsPerOp = &ns
-		ratio := r.NsPerOp / ns
-		r.Ratio = &ratio
+// runC runs the C program of bench-ref (built in dir) that measures what r
+// does, with the same placement and rounds, and returns its time per
+// operation, or 0 for a case with no C counterpart (shm ping-pong).
+func runC(dir string, r *Result, cpu Placement) (float64, error) {
+	prog, args, env, key := cProgram(r)
+	if prog == "" {
+		return 0, nil
 	}
-	return nil
+	cmd := exec.Command(filepath.Join(dir, prog), args...)
+	cmd.Env = append(os.Environ(), env...)
+	if cpu != AnyCPU {
+		cmd.Env = append(cmd.Env, "PIN="+string(cpu))
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return 0, fmt.Errorf("%s: %v %s", prog, err, strings.TrimSpace(stderr.String()))
+	}
+	v, err := field(string(out), key)
+	if err != nil || v <= 0 {
+		return 0, fmt.Errorf("%s printed %q: no positive %s", prog, strings.TrimSpace(string(out)), key)
+	}
+	switch key {
+	case "msgs_per_s":
+		return 1e9 / v, nil
+	case "GB_per_s", "shm_warm_GB_per_s":
+		return float64(r.Size) / v, nil // bytes / (GB/s) = ns
+	}
+	return v, nil
 }
 
 // cProgram names the C program for r, its arguments and environment, and
