@@ -126,6 +126,15 @@ func fdPair(kind string) (mine [2]*os.File, theirs [2]*os.File, err error) {
 	return [2]*os.File{backR, toW}, [2]*os.File{toR, backW}, nil
 }
 
+// handoffs wraps the two channels for short waits (see pipe.Handoff), as a
+// program exchanging requests and replies with another process would.
+func handoffs(fs [2]*os.File) (in, out *pipe.Handoff, err error) {
+	if in, err = pipe.NewHandoff(fs[0]); err == nil {
+		out, err = pipe.NewHandoff(fs[1])
+	}
+	return in, out, err
+}
+
 func closeAll(fs [2]*os.File) {
 	fs[0].Close()
 	if fs[1] != fs[0] {
@@ -145,7 +154,10 @@ func fdPingPong(kind string) func(Config, int) (time.Duration, error) {
 		if err != nil {
 			return 0, err
 		}
-		in, out := mine[0], mine[1]
+		in, out, err := handoffs(mine)
+		if err != nil {
+			return 0, child.finish(err)
+		}
 		buf := make([]byte, size)
 		d, err := timed(warmup(cfg.Rounds), cfg.Rounds, func() error {
 			if _, err := out.Write(buf); err != nil {
@@ -170,7 +182,10 @@ func fdStream(kind string) func(Config, int) (time.Duration, error) {
 		if err != nil {
 			return 0, err
 		}
-		in, out := mine[0], mine[1]
+		in, out, err := handoffs(mine)
+		if err != nil {
+			return 0, child.finish(err)
+		}
 		ack := make([]byte, 1)
 		if _, err := io.ReadFull(in, ack); err != nil { // ready
 			return 0, child.finish(err)
@@ -329,9 +344,13 @@ func partnerMain(args []string) error {
 		}
 		return q.Send(2, []byte{1})
 	case "fd-pong", "fd-sink":
-		in, out := proc.InheritedFile(0, "in"), proc.InheritedFile(1, "out")
-		if in == nil || out == nil {
+		inf, outf := proc.InheritedFile(0, "in"), proc.InheritedFile(1, "out")
+		if inf == nil || outf == nil {
 			return errors.New("no descriptors passed")
+		}
+		in, out, err := handoffs([2]*os.File{inf, outf})
+		if err != nil {
+			return err
 		}
 		buf := make([]byte, ints[0])
 		if part == "fd-pong" {
@@ -357,7 +376,7 @@ func partnerMain(args []string) error {
 			}
 			left -= int64(n)
 		}
-		_, err := out.Write([]byte{1})
+		_, err = out.Write([]byte{1})
 		return err
 	case "shm-pong":
 		seg, err := shm.FromID(ints[0])
