@@ -17,6 +17,10 @@
 // A non-blocking *os.File is served by the runtime's poller instead: Read
 // parks the goroutine rather than a thread, and deadlines work; a raw read
 // or write through SyscallConn then returns EAGAIN when it would block.
+// For request/reply exchanges with another process, where every read waits
+// only microseconds, NewHandoff wraps a blocking end so that its reads and
+// writes skip the scheduler's system call bookkeeping while the waits stay
+// short.
 //
 // Errors are *ipc.Error values (Kind ipc.Pipe or ipc.Socket, ID the
 // descriptor) that wrap the errno, so errors.Is works with
