@@ -114,10 +114,12 @@ func runPipeDemo(c *cli.Context) error {
 		if _, err := f.Seek(0, io.SeekStart); err != nil {
 			return err
 		}
+		// Said before sending, so that it comes before the child's lines
+		// about what arrived.
+		sp.say("passing descriptor %d (%s, %d bytes) over the socketpair", f.Fd(), f.Name(), len(content))
 		if err := pipe.SendFiles(conn, []byte("file"), f); err != nil {
 			return err
 		}
-		sp.say("passed descriptor %d (%s, %d bytes) over the socketpair", f.Fd(), f.Name(), len(content))
 		reply, err := replies.ReadString('\n')
 		if err != nil {
 			return fmt.Errorf("read the child's report: %w", err)

@@ -4,11 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"os/signal"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/ipctoolkit/ipc/ipc"
@@ -43,10 +40,10 @@ EXAMPLES:
 		},
 		Action: func(c *cli.Context) error {
 			d := semDemo{
-				rounds: c.Int("rounds"),
-				delay:  c.Duration("delay"),
-				mutex:  c.String("mode") == "mutex",
-				out:    c.App.Writer,
+				speaker: speaker{who: "parent", out: c.App.Writer},
+				rounds:  c.Int("rounds"),
+				delay:   c.Duration("delay"),
+				mutex:   c.String("mode") == "mutex",
 			}
 			switch {
 			case c.NArg() > 0:
@@ -65,18 +62,11 @@ EXAMPLES:
 }
 
 type semDemo struct {
+	speaker
 	rounds int
 	delay  time.Duration
 	mutex  bool
-	out    io.Writer
-	who    string // "parent" or "child"
 	set    *sem.Set
-}
-
-// say prints one line prefixed with this process's pid and role, in one
-// write so that parent and child lines never interleave mid-line.
-func (d *semDemo) say(format string, a ...any) {
-	fmt.Fprintf(d.out, "[%d] %-6s %s\n", os.Getpid(), d.who, fmt.Sprintf(format, a...))
 }
 
 // values formats the set's current values for the lines.
@@ -102,7 +92,6 @@ const (
 )
 
 func (d *semDemo) runParent() error {
-	d.who = "parent"
 	nsems := 2
 	if d.mutex {
 		nsems = 1
@@ -113,8 +102,8 @@ func (d *semDemo) runParent() error {
 	}
 	d.set = set
 	defer func() {
-		if err := set.Remove(); err != nil && !errors.Is(err, syscall.EINVAL) {
-			fmt.Fprintln(os.Stderr, "ipc: "+err.Error())
+		if err := set.Remove(); err != nil {
+			printErr(os.Stderr, err)
 			return
 		}
 		d.say("removed semaphore set %d", set.ID())
@@ -124,53 +113,13 @@ func (d *semDemo) runParent() error {
 	if err := set.SetValue(0, 1); err != nil {
 		return err
 	}
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(sigs)
-
 	mode := "turns"
 	if d.mutex {
 		mode = "mutex"
 	}
+	d.say("created semaphore set %d (%d semaphore(s), mode %s)", set.ID(), nsems, ipc.DefaultMode)
 	child := proc.Command(semDemoChild, strconv.Itoa(set.ID()), strconv.Itoa(d.rounds), d.delay.String(), mode)
-	if err := child.Start(); err != nil {
-		return fmt.Errorf("sem-demo: start child: %w", err)
-	}
-	d.say("created semaphore set %d (%d semaphore(s), mode %s), started child %d", set.ID(), nsems, ipc.DefaultMode, child.Pid())
-
-	loopErr := d.loop(ctx)
-
-	if ctx.Err() != nil {
-		// Interrupted: stop the child first, so that it cannot print after
-		// the parent's last line, then reap it; the deferred Remove follows.
-		sig := syscall.SIGTERM
-		select {
-		case s := <-sigs:
-			sig = s.(syscall.Signal)
-		default:
-		}
-		d.say("caught %v: stopping child %d", sig, child.Pid())
-		_ = child.Signal(syscall.SIGTERM)
-		if st, err := child.Wait(); err == nil {
-			d.say("child %d %s", child.Pid(), st)
-		}
-		return exitError{code: 128 + int(sig)}
-	}
-	st, err := child.Wait()
-	if err != nil {
-		return fmt.Errorf("sem-demo: wait for child %d: %w", child.Pid(), err)
-	}
-	d.say("child %d %s", child.Pid(), st)
-	if loopErr != nil {
-		return loopErr
-	}
-	if !st.Success() {
-		return fmt.Errorf("sem-demo: child %d %s", child.Pid(), st)
-	}
-	return nil
+	return superviseDemo(d.speaker, child, d.loop)
 }
 
 func runSemDemoChild(args []string) int {
@@ -190,7 +139,7 @@ func runSemDemoChild(args []string) int {
 		fmt.Fprintln(os.Stderr, "ipc: child: "+err.Error())
 		return 1
 	}
-	d := semDemo{rounds: rounds, delay: delay, mutex: args[3] == "mutex", out: os.Stdout, who: "child", set: set}
+	d := semDemo{speaker: speaker{who: "child", out: os.Stdout}, rounds: rounds, delay: delay, mutex: args[3] == "mutex", set: set}
 	if err := d.loop(context.Background()); err != nil {
 		fmt.Fprintln(os.Stderr, "ipc: child: "+err.Error())
 		return 1

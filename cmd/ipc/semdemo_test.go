@@ -180,7 +180,7 @@ func TestDemos(t *testing.T) {
 	}{
 		{"msgq-demo", []string{"parent round 1/2: sent type 3", "-> type 1 \"a1\"", "-> type 1 \"a2\"", "-> type 2 \"b1\"", "-> type 3 \"c1\"", "-> type 5 \"e1\"", "-> type 3 \"c2\"", "round 2/2: got type 101", "exited with status 0", "removed queue"}},
 		{"shm-demo", []string{"attached it (nattch 1)", "child  attached segment", "(nattch 2)", "read \"hello #1", "HELLO #1", "the child answered", "round 2/2", "child  detached (nattch 1)", "exited with status 0", "removed segment"}},
-		{"pipe-demo", []string{"wrote \"line 1 from the parent\" into the pipe", "child  round 1/2: read \"line 1", "read \"LINE 1 FROM THE PARENT\"", "passed descriptor", "read \"written by", "the child reports", "exited with status 0", "deleted"}},
+		{"pipe-demo", []string{"wrote \"line 1 from the parent\" into the pipe", "child  round 1/2: read \"line 1", "read \"LINE 1 FROM THE PARENT\"", "passing descriptor", "read \"written by", "the child reports", "exited with status 0", "deleted"}},
 	} {
 		t.Run(demo.name, func(t *testing.T) {
 			out, err := exec.Command(ipcBin, demo.name, "--rounds", "2", "--delay", "0").Output()
