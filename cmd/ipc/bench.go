@@ -4,6 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/signal"
+	"sync/atomic"
+	"syscall"
 	"text/tabwriter"
 
 	"github.com/ipctoolkit/ipc/internal/bench"
@@ -76,7 +79,21 @@ func runBench(c *cli.Context) error {
 		}
 		defer fmt.Fprint(c.App.ErrWriter, "\r\033[K")
 	}
+	// A signal removes what the run has made before the process ends.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	var caught atomic.Value
+	go func() {
+		if s, ok := <-sigs; ok {
+			caught.Store(s)
+			bench.Abort()
+		}
+	}()
 	results, err := bench.Run(mech, cfg)
+	if s, ok := caught.Load().(syscall.Signal); ok {
+		return exitError{code: 128 + int(s)}
+	}
 	if err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}

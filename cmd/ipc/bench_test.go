@@ -2,8 +2,11 @@ package main
 
 import (
 	"encoding/json"
+	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func TestBenchCommand(t *testing.T) {
@@ -41,4 +44,31 @@ func TestBenchCommand(t *testing.T) {
 		}
 	}
 	noObjects(t)
+}
+
+// A signal in the middle of a run removes what it made and ends it at once.
+func TestBenchSignal(t *testing.T) {
+	for _, mech := range []string{"sem", "msgq", "socketpair", "shm"} {
+		cmd := exec.Command(ipcBin, "bench", mech, "--rounds", "100000000")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for ipcObjects(t) == 0 && mech != "socketpair" && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		time.Sleep(200 * time.Millisecond) // well into the measurement
+		start := time.Now()
+		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		_ = cmd.Wait()
+		if el := time.Since(start); el > 2*time.Second {
+			t.Errorf("%s: took %v to stop", mech, el)
+		}
+		if code := cmd.ProcessState.ExitCode(); code != 143 {
+			t.Errorf("%s: exit status %d, want 143", mech, code)
+		}
+		noObjects(t)
+	}
 }

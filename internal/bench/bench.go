@@ -13,6 +13,8 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ipctoolkit/ipc/ipc/proc"
@@ -144,8 +146,12 @@ func Run(mech string, cfg Config) ([]Result, error) {
 	}
 	defer unpin()
 
+	aborted.Store(false)
 	var results []Result
 	for i, bc := range all {
+		if aborted.Load() {
+			return results, errAborted
+		}
 		if cfg.Progress != nil {
 			cfg.Progress(bc.mech+" "+bc.pattern+sizeText(bc.size), i+1, len(all))
 		}
@@ -182,6 +188,9 @@ func Run(mech string, cfg Config) ([]Result, error) {
 				cNs = append(cNs, cns)
 				ratios = append(ratios, ns/cns)
 			}
+		}
+		if aborted.Load() {
+			return results, errAborted
 		}
 		r.NsPerOp = median(goNs)
 		r.OpsPerSec = 1e9 / r.NsPerOp
@@ -263,8 +272,10 @@ func partner(cfg Config, part string, files []*os.File, onFail func(), args ...s
 		return nil, err
 	}
 	p := &partnerProc{cmd: cmd, done: make(chan struct{})}
+	forget := onAbort(func() { _ = cmd.Signal(unix.SIGKILL) })
 	go func() {
 		p.status, p.err = cmd.Wait()
+		forget()
 		if (p.err != nil || !p.status.Success()) && onFail != nil {
 			onFail()
 		}
@@ -311,4 +322,55 @@ func timed(warm, rounds int, one func() error) (time.Duration, error) {
 		}
 	}
 	return time.Since(start), nil
+}
+
+// What Abort undoes: the objects and partner processes of the running case.
+var (
+	abortMu   sync.Mutex
+	abortNext int
+	abortFns  = map[int]func(){}
+	aborted   atomic.Bool
+)
+
+var errAborted = errors.New("aborted")
+
+// Abort stops a Run in progress from another goroutine (a signal
+// handler's): it removes the objects the run has made, which wakes its
+// blocked calls, and kills its partner process; Run then returns an error.
+// Without it a run killed by a signal would leave its objects behind.
+func Abort() {
+	aborted.Store(true)
+	abortMu.Lock()
+	defer abortMu.Unlock()
+	for _, fn := range abortFns {
+		fn()
+	}
+}
+
+// onAbort registers fn for Abort and returns what unregisters it.
+func onAbort(fn func()) (forget func()) {
+	abortMu.Lock()
+	defer abortMu.Unlock()
+	if aborted.Load() {
+		// Made after Abort ran: undone at once, so the case fails fast.
+		fn()
+	}
+	id := abortNext
+	abortNext++
+	abortFns[id] = fn
+	return func() {
+		abortMu.Lock()
+		defer abortMu.Unlock()
+		delete(abortFns, id)
+	}
+}
+
+// owned registers remove, the removal of an object a case made, for
+// Abort, and returns it for the case to defer.
+func owned(remove func() error) func() {
+	forget := onAbort(func() { _ = remove() })
+	return func() {
+		forget()
+		_ = remove()
+	}
 }

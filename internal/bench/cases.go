@@ -37,7 +37,7 @@ func semPingPong(mode string) func(Config, int) (time.Duration, error) {
 		if err != nil {
 			return 0, err
 		}
-		defer set.Remove()
+		defer owned(set.Remove)()
 		child, err := partner(cfg, "sem", nil, func() { set.Remove() }, strconv.Itoa(set.ID()), mode)
 		if err != nil {
 			return 0, err
@@ -65,7 +65,7 @@ func msgqPingPong(cfg Config, size int) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer q.Remove()
+	defer owned(q.Remove)()
 	child, err := partner(cfg, "msgq-pong", nil, func() { q.Remove() }, strconv.Itoa(q.ID()), strconv.Itoa(size))
 	if err != nil {
 		return 0, err
@@ -86,7 +86,7 @@ func msgqStream(cfg Config, size int) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer q.Remove()
+	defer owned(q.Remove)()
 	child, err := partner(cfg, "msgq-sink", nil, func() { q.Remove() }, strconv.Itoa(q.ID()), strconv.Itoa(size))
 	if err != nil {
 		return 0, err
@@ -209,12 +209,12 @@ func shmPingPong(cfg Config, size int) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer seg.Remove()
+	defer owned(seg.Remove)()
 	set, err := sem.Create(ipc.Private, 2, 0o600)
 	if err != nil {
 		return 0, err
 	}
-	defer set.Remove()
+	defer owned(set.Remove)()
 	m, err := seg.Attach()
 	if err != nil {
 		return 0, err
@@ -248,7 +248,7 @@ func shmCopy(cfg Config, size int) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer seg.Remove()
+	defer owned(seg.Remove)()
 	m, err := seg.Attach()
 	if err != nil {
 		return 0, err
