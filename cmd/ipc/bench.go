@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"slices"
 	"sync/atomic"
 	"syscall"
 	"text/tabwriter"
@@ -64,7 +65,7 @@ func runBench(c *cli.Context) error {
 		cfg.Size = int(size)
 	}
 	switch {
-	case mech != "all" && !contains(bench.Mechanisms, mech):
+	case mech != "all" && !slices.Contains(bench.Mechanisms, mech):
 		return usagef("bench: unknown mechanism %q: want sem, msgq, pipe, socketpair, shm or all", mech)
 	case cfg.CPU != bench.SameCPU && cfg.CPU != bench.CrossCPU && cfg.CPU != bench.AnyCPU:
 		return usagef("bench: --cpu must be same, cross or any, not %q", cfg.CPU)
@@ -92,7 +93,7 @@ func runBench(c *cli.Context) error {
 	}()
 	results, err := bench.Run(mech, cfg)
 	if s, ok := caught.Load().(syscall.Signal); ok {
-		return exitError{code: 128 + int(s)}
+		return statusError(128 + int(s))
 	}
 	if err != nil {
 		return fmt.Errorf("bench: %w", err)
@@ -131,13 +132,4 @@ var placementText = map[bench.Placement]string{
 	bench.SameCPU:  "both processes on CPU 0",
 	bench.CrossCPU: "parent on CPU 0, child on CPU 1",
 	bench.AnyCPU:   "the scheduler decides",
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

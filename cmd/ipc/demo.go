@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -78,7 +79,7 @@ func superviseDemo(sp speaker, child *proc.Cmd, parent func(ctx context.Context)
 		if st, err := child.Wait(); err == nil {
 			sp.say("child %d %s", child.Pid(), st)
 		}
-		return exitError{code: 128 + int(sig)}
+		return statusError(128 + int(sig))
 	}
 	if perr != nil {
 		_ = child.Signal(syscall.SIGTERM)
@@ -101,4 +102,30 @@ func superviseDemo(sp speaker, child *proc.Cmd, parent func(ctx context.Context)
 func childFailed(role string, err error) int {
 	printErr(os.Stderr, fmt.Errorf("%s: %w", role, err))
 	return 1
+}
+
+// demoChildArgs reads the arguments a demo's parent gives its child: n
+// decimal numbers (ids, rounds), then a duration if withDelay, then the
+// rest as they are.
+func demoChildArgs(args []string, n int, withDelay bool) (nums []int, delay time.Duration, rest []string, err error) {
+	want := n
+	if withDelay {
+		want++
+	}
+	if len(args) < want {
+		return nil, 0, nil, fmt.Errorf("want at least %d arguments, got %d", want, len(args))
+	}
+	for _, a := range args[:n] {
+		v, err := strconv.Atoi(a)
+		if err != nil {
+			return nil, 0, nil, err
+		}
+		nums = append(nums, v)
+	}
+	if withDelay {
+		if delay, err = time.ParseDuration(args[n]); err != nil {
+			return nil, 0, nil, err
+		}
+	}
+	return nums, delay, args[want:], nil
 }

@@ -36,8 +36,8 @@ JSON document instead, in lsipc's layout but with typed values: see README.`,
 	}
 }
 
-// statusError ends ipc with a util-linux exit status, the messages having
-// been printed already.
+// statusError ends ipc with a chosen exit status (a util-linux one, or
+// 128+signal), the lines before it having said what happened.
 type statusError int
 
 func (statusError) Error() string   { return "" }

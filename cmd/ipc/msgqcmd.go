@@ -3,10 +3,8 @@ package main
 import (
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"unicode/utf8"
 
@@ -31,21 +29,13 @@ EXAMPLES:
    ipc msgq create --key 0x1234 --mode 0660 --exclusive`,
 				Flags: createFlags(),
 				Action: func(c *cli.Context) error {
-					k, err := keyOf(c)
+					k, mode, err := createTarget(c)
 					if err != nil {
 						return err
 					}
-					mode, err := modeOf(c)
-					if err != nil {
-						return err
-					}
-					if err := noArgs(c); err != nil {
-						return err
-					}
-					q, err := msgq.Create(k, mode)
-					if errors.Is(err, fs.ErrExist) && !c.Bool("exclusive") {
-						q, err = msgq.Get(k, ipc.Create, mode)
-					}
+					q, _, err := createOrOpen(c,
+						func() (*msgq.Queue, error) { return msgq.Create(k, mode) },
+						func() (*msgq.Queue, error) { return msgq.Get(k, ipc.Create, mode) })
 					if err != nil {
 						return err
 					}
@@ -53,17 +43,8 @@ EXAMPLES:
 					return nil
 				},
 			},
-			getCommand("msgq", "queue", func(k ipc.Key) (int, error) {
-				o, err := msgq.Open(k)
-				if err != nil {
-					return 0, err
-				}
-				return o.ID(), nil
-			}),
-			statCommand("msgq", "-q", func(id int) error {
-				_, err := msgq.FromID(id)
-				return err
-			}),
+			getCommand("msgq", "queue", idOf(msgq.Open)),
+			statCommand("msgq", "-q", exists(msgq.FromID)),
 			{
 				Name:      "set",
 				Usage:     "set a queue's capacity, mode or owner",

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -107,16 +106,12 @@ EXAMPLES:
 }
 
 func runMsgqDemoChild(args []string) int {
-	if len(args) != 3 {
-		return childFailed(msgqDemoChild, fmt.Errorf("want 3 arguments, got %d", len(args)))
-	}
-	id, err1 := strconv.Atoi(args[0])
-	rounds, err2 := strconv.Atoi(args[1])
-	delay, err3 := time.ParseDuration(args[2])
-	if err := errors.Join(err1, err2, err3); err != nil {
+	nums, delay, _, err := demoChildArgs(args, 2, true)
+	if err != nil {
 		return childFailed(msgqDemoChild, err)
 	}
-	q, err := msgq.FromID(id)
+	rounds := nums[1]
+	q, err := msgq.FromID(nums[0])
 	if err != nil {
 		return childFailed(msgqDemoChild, err)
 	}

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"strconv"
 
 	"github.com/ipctoolkit/ipc/ipc"
@@ -130,5 +132,50 @@ func statCommand(kind, lsFlag string, exists func(id int) error) *cli.Command {
 			}
 			return statAs(c, lsFlag, id)
 		},
+	}
+}
+
+// createTarget reads what every create command takes: the key, the mode,
+// and no arguments.
+func createTarget(c *cli.Context) (ipc.Key, ipc.Mode, error) {
+	k, err := keyOf(c)
+	if err != nil {
+		return 0, 0, err
+	}
+	mode, err := modeOf(c)
+	if err != nil {
+		return 0, 0, err
+	}
+	return k, mode, noArgs(c)
+}
+
+// createOrOpen makes a new object with create (IPC_CREAT|IPC_EXCL) or,
+// without --exclusive, opens the key's existing one with open; made says
+// which happened, so that a command only initialises what it made.
+func createOrOpen[T any](c *cli.Context, create, open func() (T, error)) (obj T, made bool, err error) {
+	obj, err = create()
+	if errors.Is(err, fs.ErrExist) && !c.Bool("exclusive") {
+		obj, err = open()
+		return obj, false, err
+	}
+	return obj, err == nil, err
+}
+
+// idOf turns a family's open-by-key into the id lookup getCommand needs.
+func idOf[T interface{ ID() int }](open func(ipc.Key) (T, error)) func(ipc.Key) (int, error) {
+	return func(k ipc.Key) (int, error) {
+		o, err := open(k)
+		if err != nil {
+			return 0, err
+		}
+		return o.ID(), nil
+	}
+}
+
+// exists turns a family's FromID into the check statCommand needs.
+func exists[T any](fromID func(int) (T, error)) func(int) error {
+	return func(id int) error {
+		_, err := fromID(id)
+		return err
 	}
 }

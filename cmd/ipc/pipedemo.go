@@ -130,13 +130,11 @@ func runPipeDemo(c *cli.Context) error {
 }
 
 func runPipeDemoChild(args []string) int {
-	if len(args) != 1 {
-		return childFailed(pipeDemoChild, fmt.Errorf("want 1 argument, got %d", len(args)))
-	}
-	rounds, err := strconv.Atoi(args[0])
+	nums, _, _, err := demoChildArgs(args, 1, false)
 	if err != nil {
 		return childFailed(pipeDemoChild, err)
 	}
+	rounds := nums[0]
 	in, sock := proc.InheritedFile(0, "pipe"), proc.InheritedFile(1, "socketpair")
 	if in == nil || sock == nil {
 		return childFailed(pipeDemoChild, errors.New("the parent passed no pipe and socketpair"))

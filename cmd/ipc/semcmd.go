@@ -1,9 +1,7 @@
 package main
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
 	"strconv"
 	"strings"
 
@@ -33,17 +31,8 @@ EXAMPLES:
 				),
 				Action: semCreate,
 			},
-			getCommand("sem", "set", func(k ipc.Key) (int, error) {
-				o, err := sem.Open(k)
-				if err != nil {
-					return 0, err
-				}
-				return o.ID(), nil
-			}),
-			statCommand("sem", "-s", func(id int) error {
-				_, err := sem.FromID(id)
-				return err
-			}),
+			getCommand("sem", "set", idOf(sem.Open)),
+			statCommand("sem", "-s", exists(sem.FromID)),
 			{
 				Name:      "set",
 				Usage:     "set values, mode or owner of a set",
@@ -89,15 +78,8 @@ EXAMPLES:
 }
 
 func semCreate(c *cli.Context) error {
-	k, err := keyOf(c)
+	k, mode, err := createTarget(c)
 	if err != nil {
-		return err
-	}
-	mode, err := modeOf(c)
-	if err != nil {
-		return err
-	}
-	if err := noArgs(c); err != nil {
 		return err
 	}
 	n, v := c.Int("nsems"), c.Int("value")
@@ -110,11 +92,9 @@ func semCreate(c *cli.Context) error {
 	if v < 0 || v > 32767 {
 		return usagef("sem create: --value must be 0-32767")
 	}
-	s, err := sem.Create(k, n, mode)
-	made := err == nil
-	if errors.Is(err, fs.ErrExist) && !c.Bool("exclusive") {
-		s, err = sem.Get(k, n, ipc.Create, mode)
-	}
+	s, made, err := createOrOpen(c,
+		func() (*sem.Set, error) { return sem.Create(k, n, mode) },
+		func() (*sem.Set, error) { return sem.Get(k, n, ipc.Create, mode) })
 	if err != nil {
 		return err
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -123,26 +122,21 @@ func (d *semDemo) runParent() error {
 }
 
 func runSemDemoChild(args []string) int {
-	if len(args) != 4 {
-		fmt.Fprintf(os.Stderr, "ipc: %s: want 4 arguments, got %d\n", semDemoChild, len(args))
-		return 2
+	nums, delay, rest, err := demoChildArgs(args, 2, true)
+	if err == nil && len(rest) != 1 {
+		err = fmt.Errorf("want a mode after the delay, got %q", rest)
 	}
-	id, err1 := strconv.Atoi(args[0])
-	rounds, err2 := strconv.Atoi(args[1])
-	delay, err3 := time.ParseDuration(args[2])
-	if err := errors.Join(err1, err2, err3); err != nil {
-		fmt.Fprintf(os.Stderr, "ipc: %s: %v\n", semDemoChild, err)
-		return 2
-	}
-	set, err := sem.FromID(id)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "ipc: child: "+err.Error())
-		return 1
+		return childFailed(semDemoChild, err)
 	}
-	d := semDemo{speaker: speaker{who: "child", out: os.Stdout}, rounds: rounds, delay: delay, mutex: args[3] == "mutex", set: set}
+	rounds, mode := nums[1], rest[0]
+	set, err := sem.FromID(nums[0])
+	if err != nil {
+		return childFailed(semDemoChild, err)
+	}
+	d := semDemo{speaker: speaker{who: "child", out: os.Stdout}, rounds: rounds, delay: delay, mutex: mode == "mutex", set: set}
 	if err := d.loop(context.Background()); err != nil {
-		fmt.Fprintln(os.Stderr, "ipc: child: "+err.Error())
-		return 1
+		return childFailed(semDemoChild, err)
 	}
 	return 0
 }
@@ -208,10 +202,3 @@ func sleepContext(ctx context.Context, d time.Duration) error {
 		return ctx.Err()
 	}
 }
-
-// exitError ends the program with a chosen status and no further message:
-// the lines before it said what happened.
-type exitError struct{ code int }
-
-func (e exitError) Error() string { return "" }
-func (e exitError) ExitCode() int { return e.code }

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 
 	"github.com/ipctoolkit/ipc/ipc"
@@ -34,17 +32,8 @@ EXAMPLES:
 				),
 				Action: shmCreate,
 			},
-			getCommand("shm", "segment", func(k ipc.Key) (int, error) {
-				o, err := shm.Open(k)
-				if err != nil {
-					return 0, err
-				}
-				return o.ID(), nil
-			}),
-			statCommand("shm", "-m", func(id int) error {
-				_, err := shm.FromID(id)
-				return err
-			}),
+			getCommand("shm", "segment", idOf(shm.Open)),
+			statCommand("shm", "-m", exists(shm.FromID)),
 			{
 				Name:      "set",
 				Usage:     "set a segment's mode or owner",
@@ -121,15 +110,8 @@ EXAMPLES:
 }
 
 func shmCreate(c *cli.Context) error {
-	k, err := keyOf(c)
+	k, mode, err := createTarget(c)
 	if err != nil {
-		return err
-	}
-	mode, err := modeOf(c)
-	if err != nil {
-		return err
-	}
-	if err := noArgs(c); err != nil {
 		return err
 	}
 	if !c.IsSet("size") {
@@ -149,10 +131,9 @@ func shmCreate(c *cli.Context) error {
 	if c.Bool("noreserve") {
 		opts = append(opts, shm.NoReserve)
 	}
-	s, err := shm.Create(k, int(size), mode, opts...)
-	if errors.Is(err, fs.ErrExist) && !c.Bool("exclusive") {
-		s, err = shm.Get(k, int(size), ipc.Create, mode, opts...)
-	}
+	s, _, err := createOrOpen(c,
+		func() (*shm.Segment, error) { return shm.Create(k, int(size), mode, opts...) },
+		func() (*shm.Segment, error) { return shm.Get(k, int(size), ipc.Create, mode, opts...) })
 	if err != nil {
 		return err
 	}

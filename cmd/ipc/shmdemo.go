@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -106,17 +105,12 @@ EXAMPLES:
 }
 
 func runShmDemoChild(args []string) int {
-	if len(args) != 4 {
-		return childFailed(shmDemoChild, fmt.Errorf("want 4 arguments, got %d", len(args)))
-	}
-	segID, err1 := strconv.Atoi(args[0])
-	setID, err2 := strconv.Atoi(args[1])
-	rounds, err3 := strconv.Atoi(args[2])
-	delay, err4 := time.ParseDuration(args[3])
-	if err := errors.Join(err1, err2, err3, err4); err != nil {
+	nums, delay, _, err := demoChildArgs(args, 3, true)
+	if err != nil {
 		return childFailed(shmDemoChild, err)
 	}
-	seg, err := shm.FromID(segID)
+	setID, rounds := nums[1], nums[2]
+	seg, err := shm.FromID(nums[0])
 	if err != nil {
 		return childFailed(shmDemoChild, err)
 	}
