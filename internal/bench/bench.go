@@ -262,10 +262,11 @@ func unpin() {
 }
 
 // partner starts the other side of a case: this binary, re-executed in
-// the role that runs part(args). If the partner fails, onFail runs, which
-// must wake this side from any call waiting for it (removing the object
-// does); descriptors need nothing, as the partner's end closes with it.
-func partner(cfg Config, part string, files []*os.File, onFail func(), args ...string) (*partnerProc, error) {
+// the role that runs part(args). If the partner fails, the case's objects
+// are removed (as Abort would), which wakes this side from any call
+// waiting for it; descriptors need nothing, as the partner's end closes
+// with it.
+func partner(cfg Config, part string, files []*os.File, args ...string) (*partnerProc, error) {
 	cmd := proc.Command(childRole, append([]string{part, string(cfg.CPU), strconv.Itoa(cfg.Rounds)}, args...)...)
 	cmd.ExtraFiles = files
 	if err := cmd.Start(); err != nil {
@@ -276,8 +277,8 @@ func partner(cfg Config, part string, files []*os.File, onFail func(), args ...s
 	go func() {
 		p.status, p.err = cmd.Wait()
 		forget()
-		if (p.err != nil || !p.status.Success()) && onFail != nil {
-			onFail()
+		if p.err != nil || !p.status.Success() {
+			undoAll()
 		}
 		close(p.done)
 	}()
@@ -324,7 +325,8 @@ func timed(warm, rounds int, one func() error) (time.Duration, error) {
 	return time.Since(start), nil
 }
 
-// What Abort undoes: the objects and partner processes of the running case.
+// What Abort undoes: the objects and partner processes of the running case
+// (only one case runs at a time).
 var (
 	abortMu   sync.Mutex
 	abortNext int
@@ -340,6 +342,11 @@ var errAborted = errors.New("aborted")
 // Without it a run killed by a signal would leave its objects behind.
 func Abort() {
 	aborted.Store(true)
+	undoAll()
+}
+
+// undoAll removes the running case's objects and kills its partner.
+func undoAll() {
 	abortMu.Lock()
 	defer abortMu.Unlock()
 	for _, fn := range abortFns {

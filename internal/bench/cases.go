@@ -38,7 +38,7 @@ func semPingPong(mode string) func(Config, int) (time.Duration, error) {
 			return 0, err
 		}
 		defer owned(set.Remove)()
-		child, err := partner(cfg, "sem", nil, func() { set.Remove() }, strconv.Itoa(set.ID()), mode)
+		child, err := partner(cfg, "sem", nil, strconv.Itoa(set.ID()), mode)
 		if err != nil {
 			return 0, err
 		}
@@ -60,16 +60,26 @@ func semPingPong(mode string) func(Config, int) (time.Duration, error) {
 	}
 }
 
+// startQueue makes a queue and starts the partner part on it; the caller
+// defers release, which removes the queue.
+func startQueue(cfg Config, part string, size int) (q *msgq.Queue, child *partnerProc, release func(), err error) {
+	if q, err = msgq.Create(ipc.Private, 0o600); err != nil {
+		return nil, nil, nil, err
+	}
+	release = owned(q.Remove)
+	if child, err = partner(cfg, part, nil, strconv.Itoa(q.ID()), strconv.Itoa(size)); err != nil {
+		release()
+		return nil, nil, nil, err
+	}
+	return q, child, release, nil
+}
+
 func msgqPingPong(cfg Config, size int) (time.Duration, error) {
-	q, err := msgq.Create(ipc.Private, 0o600)
+	q, child, release, err := startQueue(cfg, "msgq-pong", size)
 	if err != nil {
 		return 0, err
 	}
-	defer owned(q.Remove)()
-	child, err := partner(cfg, "msgq-pong", nil, func() { q.Remove() }, strconv.Itoa(q.ID()), strconv.Itoa(size))
-	if err != nil {
-		return 0, err
-	}
+	defer release()
 	buf := make([]byte, size)
 	d, err := timed(warmup(cfg.Rounds), cfg.Rounds, func() error {
 		if err := q.Send(1, buf); err != nil {
@@ -82,15 +92,11 @@ func msgqPingPong(cfg Config, size int) (time.Duration, error) {
 }
 
 func msgqStream(cfg Config, size int) (time.Duration, error) {
-	q, err := msgq.Create(ipc.Private, 0o600)
+	q, child, release, err := startQueue(cfg, "msgq-sink", size)
 	if err != nil {
 		return 0, err
 	}
-	defer owned(q.Remove)()
-	child, err := partner(cfg, "msgq-sink", nil, func() { q.Remove() }, strconv.Itoa(q.ID()), strconv.Itoa(size))
-	if err != nil {
-		return 0, err
-	}
+	defer release()
 	buf := make([]byte, size)
 	// The child says it is ready, so its start is not timed.
 	if _, _, err := q.Receive(buf, msgq.Type(2), msgq.Truncate); err != nil {
@@ -126,6 +132,29 @@ func fdPair(kind string) (mine [2]*os.File, theirs [2]*os.File, err error) {
 	return [2]*os.File{backR, toW}, [2]*os.File{toR, backW}, nil
 }
 
+// startFD makes the two channels of kind, starts the partner part on their
+// far ends and wraps the near ones; the caller defers release, which closes
+// them.
+func startFD(cfg Config, kind, part string, size int) (in, out *pipe.Handoff, child *partnerProc, release func(), err error) {
+	mine, theirs, err := fdPair(kind)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	release = func() { closeAll(mine) }
+	child, err = partner(cfg, part, theirs[:], strconv.Itoa(size))
+	closeAll(theirs) // the partner has its own copies
+	if err != nil {
+		release()
+		return nil, nil, nil, nil, err
+	}
+	if in, out, err = handoffs(mine); err != nil {
+		err = child.finish(err)
+		release()
+		return nil, nil, nil, nil, err
+	}
+	return in, out, child, release, nil
+}
+
 // handoffs wraps the two channels for short waits (see pipe.Handoff), as a
 // program exchanging requests and replies with another process would.
 func handoffs(fs [2]*os.File) (in, out *pipe.Handoff, err error) {
@@ -144,20 +173,11 @@ func closeAll(fs [2]*os.File) {
 
 func fdPingPong(kind string) func(Config, int) (time.Duration, error) {
 	return func(cfg Config, size int) (time.Duration, error) {
-		mine, theirs, err := fdPair(kind)
+		in, out, child, release, err := startFD(cfg, kind, "fd-pong", size)
 		if err != nil {
 			return 0, err
 		}
-		defer closeAll(mine)
-		child, err := partner(cfg, "fd-pong", theirs[:], nil, strconv.Itoa(size))
-		closeAll(theirs)
-		if err != nil {
-			return 0, err
-		}
-		in, out, err := handoffs(mine)
-		if err != nil {
-			return 0, child.finish(err)
-		}
+		defer release()
 		buf := make([]byte, size)
 		d, err := timed(warmup(cfg.Rounds), cfg.Rounds, func() error {
 			if _, err := out.Write(buf); err != nil {
@@ -172,20 +192,11 @@ func fdPingPong(kind string) func(Config, int) (time.Duration, error) {
 
 func fdStream(kind string) func(Config, int) (time.Duration, error) {
 	return func(cfg Config, size int) (time.Duration, error) {
-		mine, theirs, err := fdPair(kind)
+		in, out, child, release, err := startFD(cfg, kind, "fd-sink", size)
 		if err != nil {
 			return 0, err
 		}
-		defer closeAll(mine)
-		child, err := partner(cfg, "fd-sink", theirs[:], nil, strconv.Itoa(size))
-		closeAll(theirs)
-		if err != nil {
-			return 0, err
-		}
-		in, out, err := handoffs(mine)
-		if err != nil {
-			return 0, child.finish(err)
-		}
+		defer release()
 		ack := make([]byte, 1)
 		if _, err := io.ReadFull(in, ack); err != nil { // ready
 			return 0, child.finish(err)
@@ -220,7 +231,7 @@ func shmPingPong(cfg Config, size int) (time.Duration, error) {
 		return 0, err
 	}
 	defer m.Detach()
-	child, err := partner(cfg, "shm-pong", nil, func() { set.Remove() }, strconv.Itoa(seg.ID()), strconv.Itoa(set.ID()))
+	child, err := partner(cfg, "shm-pong", nil, strconv.Itoa(seg.ID()), strconv.Itoa(set.ID()))
 	if err != nil {
 		return 0, err
 	}
