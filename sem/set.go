@@ -47,40 +47,44 @@ func Get(key ipc.Key, nsems int, flags ipc.Flags, mode ipc.Mode) (*Set, error) {
 		return nil, fail(unix.EINVAL, "mode "+modeText(mode)+" has bits other than read and alter")
 	case nsems < 0:
 		return nil, fail(unix.EINVAL, "a set cannot have a negative number of semaphores")
-	case nsems == 0 && (flags&ipc.Create != 0 || key == ipc.Private):
+	case nsems == 0 && (key == ipc.Private || flags&(ipc.Create|ipc.Exclusive) == ipc.Create|ipc.Exclusive):
 		// semget accepts 0 only when it opens an existing set; say so
 		// rather than let the kernel's EINVAL speak.
-		if key == ipc.Private || flags&ipc.Exclusive != 0 {
-			return nil, fail(unix.EINVAL, "a new set needs at least one semaphore")
-		}
+		return nil, fail(unix.EINVAL, "a new set needs at least one semaphore")
 	}
 	id, errno := sys.Semget(int32(key), nsems, int(flags)|int(mode))
 	if errno != 0 {
 		return nil, fail(errno, "")
 	}
 	s := &Set{id: id, nsems: nsems}
-	var ds sys.SemidDS
-	if _, errno := sys.SemctlDS(id, unix.IPC_STAT, &ds); errno == 0 {
-		s.nsems = int(ds.Nsems)
+	if n, errno := setSize(id); errno == 0 {
+		s.nsems = n // an opened set's own size, not the minimum asked for
 	}
 	return s, nil
+}
+
+// setSize reads the number of semaphores of set id (IPC_STAT).
+func setSize(id int) (int, unix.Errno) {
+	var ds sys.SemidDS
+	_, errno := sys.SemctlDS(id, unix.IPC_STAT, &ds)
+	return int(ds.Nsems), errno
 }
 
 // FromID adopts a set by its id, as a child process given the id by its
 // parent does. It checks the set exists and learns its size.
 func FromID(id int) (*Set, error) {
-	var ds sys.SemidDS
 	if id < 0 {
 		return nil, &ipc.Error{Pkg: "sem", Op: "open", Kind: ipc.Semaphore, ID: id, Call: "semctl", Err: unix.EINVAL, Detail: "ids are not negative"}
 	}
-	if _, errno := sys.SemctlDS(id, unix.IPC_STAT, &ds); errno != 0 {
-		if errno != unix.EACCES {
-			return nil, &ipc.Error{Pkg: "sem", Op: "open", Kind: ipc.Semaphore, ID: id, Call: "semctl", Err: errno}
-		}
+	n, errno := setSize(id)
+	switch errno {
+	case 0:
+		return &Set{id: id, nsems: n}, nil
+	case unix.EACCES:
 		// Alter permission without read permission still allows semop.
 		return &Set{id: id}, nil
 	}
-	return &Set{id: id, nsems: int(ds.Nsems)}, nil
+	return nil, &ipc.Error{Pkg: "sem", Op: "open", Kind: ipc.Semaphore, ID: id, Call: "semctl", Err: errno}
 }
 
 // ID is the kernel's id of the set, which other processes can open with
