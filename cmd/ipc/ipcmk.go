@@ -3,7 +3,6 @@ package main
 import (
 	"crypto/rand"
 	"encoding/binary"
-	"io"
 
 	"github.com/ipctoolkit/ipc/internal/sys"
 	"github.com/ipctoolkit/ipc/ipc"
@@ -21,22 +20,13 @@ import (
 // "Semaphore id: N".
 
 func init() {
-	register(&cli.Command{
+	registerUtil(&cli.Command{
 		Name:      "mk",
 		Usage:     "create a segment, a queue and/or a semaphore set with a random key, as util-linux's ipcmk does",
 		UsageText: "ipc mk [-M SIZE] [-Q] [-S NSEMS] [-p MODE]",
 		Description: `Takes ipcmk's options and prints ipcmk 2.38.1's lines, messages and exit
 statuses (run "ipc mk --help" for the list).`,
-		SkipFlagParsing: true,
-		HideHelp:        true,
-		Action: func(c *cli.Context) error {
-			t := newTool("", "mk", c.App.Writer, c.App.ErrWriter)
-			return statusOf(runIpcmk(t, c.Args().Slice()))
-		},
-	})
-	personalities["ipcmk"] = func(args []string, stdout, stderr io.Writer) int {
-		return runIpcmk(newTool(args[0], "", stdout, stderr), args[1:])
-	}
+	}, "ipcmk", runIpcmk)
 }
 
 var ipcmkLongs = []longOpt{

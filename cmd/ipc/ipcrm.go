@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"io"
 
 	"github.com/ipctoolkit/ipc/ipc"
 	"github.com/urfave/cli/v2"
@@ -16,23 +15,14 @@ import (
 // deleted".
 
 func init() {
-	register(&cli.Command{
+	registerUtil(&cli.Command{
 		Name:  "rm",
 		Usage: "remove semaphore sets, queues and segments exactly as util-linux's ipcrm does",
 		UsageText: `ipc rm [-q ID] [-Q KEY] [-s ID] [-S KEY] [-m ID] [-M KEY]... [-a[shm|msg|sem]] [-v]
    ipc rm shm|msg|sem ID...`,
 		Description: `Takes ipcrm's options, processes them in ipcrm 2.38.1's order and prints its
 messages, with its exit statuses (run "ipc rm --help" for the list).`,
-		SkipFlagParsing: true,
-		HideHelp:        true,
-		Action: func(c *cli.Context) error {
-			t := newTool("", "rm", c.App.Writer, c.App.ErrWriter)
-			return statusOf(runIpcrm(t, c.Args().Slice()))
-		},
-	})
-	personalities["ipcrm"] = func(args []string, stdout, stderr io.Writer) int {
-		return runIpcrm(newTool(args[0], "", stdout, stderr), args[1:])
-	}
+	}, "ipcrm", runIpcrm)
 }
 
 var ipcrmLongs = []longOpt{

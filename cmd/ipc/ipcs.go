@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/ipctoolkit/ipc/ipc"
@@ -16,7 +15,7 @@ import (
 // objects as one JSON document in lsipc's layout with typed values.
 
 func init() {
-	register(&cli.Command{
+	registerUtil(&cli.Command{
 		Name:  "ls",
 		Usage: "list semaphore sets, queues and segments exactly as util-linux's ipcs does",
 		UsageText: `ipc ls [-q] [-s] [-m] [-a] [-t|-p|-c|-l|-u] [-b|--human] [--json]
@@ -24,16 +23,7 @@ func init() {
 		Description: `Takes ipcs's options and prints what ipcs 2.38.1 prints, errors and exit
 statuses included (run "ipc ls --help" for the list). --json prints one
 JSON document instead, in lsipc's layout but with typed values: see README.`,
-		SkipFlagParsing: true,
-		HideHelp:        true,
-		Action: func(c *cli.Context) error {
-			t := newTool("", "ls", c.App.Writer, c.App.ErrWriter)
-			return statusOf(runIpcs(t, c.Args().Slice(), true))
-		},
-	})
-	personalities["ipcs"] = func(args []string, stdout, stderr io.Writer) int {
-		return runIpcs(newTool(args[0], "", stdout, stderr), args[1:], false)
-	}
+	}, "ipcs", func(t *utilTool, args []string) int { return runIpcs(t, args, t.usage == "ipc ls") })
 }
 
 // statusError ends ipc with a chosen exit status (a util-linux one, or

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"github.com/urfave/cli/v2"
 	"io"
 	"os"
 	"os/user"
@@ -450,4 +451,18 @@ func pad(s string, width int) string {
 		return s + strings.Repeat(" ", width-len(s))
 	}
 	return s
+}
+
+// registerUtil adds cmd, an ipc command that parses its own arguments as
+// the util-linux tool personality does (getopt_long, not urfave), and makes
+// the binary that tool when it is invoked under its name.
+func registerUtil(cmd *cli.Command, personality string, run func(t *utilTool, args []string) int) {
+	cmd.SkipFlagParsing, cmd.HideHelp = true, true
+	cmd.Action = func(c *cli.Context) error {
+		return statusOf(run(newTool("", cmd.Name, c.App.Writer, c.App.ErrWriter), c.Args().Slice()))
+	}
+	register(cmd)
+	personalities[personality] = func(args []string, stdout, stderr io.Writer) int {
+		return run(newTool(args[0], "", stdout, stderr), args[1:])
+	}
 }
