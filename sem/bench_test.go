@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"strconv"
 	"testing"
+	"unsafe"
 
 	"github.com/ipctoolkit/ipc/internal/ipctest"
 	"github.com/ipctoolkit/ipc/sem"
@@ -40,12 +41,17 @@ func BenchmarkDoTimeout(b *testing.B) {
 }
 
 // BenchmarkPingPong is a round trip between this process and a child, both
-// on CPU 0 ("same") or on CPUs 0 and 1 ("cross"), as ../shared/bench-ref's
-// semping with PIN=same and PIN=cross: "split" posts and waits in two
-// semops as semping does, "combined" waits for its turn and gives the other
-// one in a single semop, as MODE=combined semping does.
+// on CPU 0 ("same") or on CPUs 0 and 1 ("cross"), as the C reference
+// (internal/bench/cref) does with sem-split and sem-combined: "split" posts
+// and waits in two semops, "combined" waits for its turn and gives the
+// other one in a single semop.
+//
+// "bare-raw" and "bare-plain" are the floor the package is measured
+// against: split round trips from two bare loops of
+// unix.RawSyscall(SYS_SEMOP) or unix.Syscall(SYS_SEMOP), on both sides,
+// with nothing of the package in the way.
 func BenchmarkPingPong(b *testing.B) {
-	for _, mode := range []string{"split", "combined"} {
+	for _, mode := range []string{"split", "combined", "bare-raw", "bare-plain"} {
 		for _, place := range []string{"same", "cross"} {
 			b.Run(mode+"/"+place, func(b *testing.B) { pingPong(b, mode, place) })
 		}
@@ -72,7 +78,10 @@ func pingPong(b *testing.B, mode, place string) {
 		}
 	}
 	roundTrip := func() error {
-		if mode == "split" {
+		switch mode {
+		case "bare-raw", "bare-plain":
+			return bareRoundTrip(s.ID(), mode == "bare-raw")
+		case "split":
 			if err := s.Do(ping); err != nil {
 				return err
 			}
@@ -113,7 +122,13 @@ func childPong(args []string) int {
 	set.Set(cpu)
 	_ = unix.SchedSetaffinity(0, &set)
 	wait, post := sem.Dec(1, 1), sem.Inc(0, 1)
-	if args[1] == "split" {
+	switch args[1] {
+	case "bare-raw", "bare-plain":
+		raw := args[1] == "bare-raw"
+		for bareSemop(id, &bareWaitChild, raw) == 0 && bareSemop(id, &barePostParent, raw) == 0 {
+		}
+		return 0
+	case "split":
 		for s.Do(wait) == nil && s.Do(post) == nil {
 		}
 		return 0
@@ -121,6 +136,49 @@ func childPong(args []string) int {
 	for s.Do(wait, post) == nil {
 	}
 	return 0
+}
+
+// sembuf is struct sembuf, spelled out so the bare loops use nothing of
+// the module.
+type sembuf struct {
+	num uint16
+	op  int16
+	flg int16
+}
+
+// The bare loops' operations: the parent posts 1 and waits on 0, the child
+// the other way round, as the package's split ping-pong does.
+var (
+	barePostChild  = sembuf{num: 1, op: 1}
+	bareWaitParent = sembuf{num: 0, op: -1}
+	bareWaitChild  = sembuf{num: 1, op: -1}
+	barePostParent = sembuf{num: 0, op: 1}
+)
+
+// bareSemop is one semop on one sembuf, retrying EINTR, raw or plain.
+func bareSemop(id int, op *sembuf, raw bool) unix.Errno {
+	for {
+		var e unix.Errno
+		if raw {
+			_, _, e = unix.RawSyscall(unix.SYS_SEMOP, uintptr(id), uintptr(unsafe.Pointer(op)), 1)
+		} else {
+			_, _, e = unix.Syscall(unix.SYS_SEMOP, uintptr(id), uintptr(unsafe.Pointer(op)), 1)
+		}
+		if e != unix.EINTR {
+			return e
+		}
+	}
+}
+
+// bareRoundTrip is the parent's half of a bare split round trip.
+func bareRoundTrip(id int, raw bool) error {
+	if e := bareSemop(id, &barePostChild, raw); e != 0 {
+		return e
+	}
+	if e := bareSemop(id, &bareWaitParent, raw); e != 0 {
+		return e
+	}
+	return nil
 }
 
 // pin places the benchmark's own thread on one CPU. Only that thread: a

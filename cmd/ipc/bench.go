@@ -18,30 +18,33 @@ func init() {
 	register(&cli.Command{
 		Name:      "bench",
 		Usage:     "measure each mechanism between two real processes: round trips, streams, shm bandwidth",
-		UsageText: "ipc bench [sem|msgq|pipe|socketpair|shm|all] [--rounds N] [--size BYTES] [--cpu same|cross|any] [--json] [--ref DIR [--repeat N]]",
+		UsageText: "ipc bench [sem|msgq|pipe|socketpair|shm|all] [--rounds N] [--size BYTES] [--cpu same|cross|any] [--json] [--ref [--repeat N]]",
 		Description: `Ping-pong round trips (sem split and combined, msgq, pipe, socketpair, shm
 with a semaphore handshake) and one-way streams (msgq at 64, 1024 and 8000
 bytes; pipe and socketpair in 64 KiB chunks), plus the bandwidth of copying
-into a 64 MiB segment. The partner is this binary re-executed.
+into a 64 MiB segment. The partner is this binary re-executed. sem-bare-raw
+and sem-bare-plain are the split round trip as two bare Go loops of
+unix.RawSyscall or unix.Syscall: the floor the package is measured against.
 
 --cpu decides where the two processes run, which matters more than anything
 else: "same" puts both on CPU 0, "cross" the parent on 0 and the child on 1,
-"any" leaves it to the scheduler (the widest spread). --ref DIR runs the C
-programs of the bench-ref directory (built with make) for the same cases,
-placement and rounds, each right after its Go run, and adds their times and
+"any" leaves it to the scheduler (the widest spread). --ref builds the C
+reference program carried in this binary with the system's C compiler ($CC,
+or cc; once, into the user's cache directory), runs it for the same cases,
+placement and rounds, each right after its Go run, and adds its times and
 the Go/C ratio. On a shared machine whose speed drifts, --repeat 5 gives
 medians (of the times, and of the per-run ratios) that hold still.
 
 EXAMPLES:
    ipc bench
    ipc bench sem --cpu cross --rounds 50000
-   ipc bench all --ref ../shared/bench-ref --repeat 5 --json`,
+   ipc bench all --ref --repeat 5 --json`,
 		Flags: []cli.Flag{
 			&cli.IntFlag{Name: "rounds", Aliases: []string{"n"}, Value: 20000, Usage: "round trips, messages or chunks per case"},
 			&cli.StringFlag{Name: "size", Usage: "bytes per message for every case (default: each case's own)"},
 			&cli.StringFlag{Name: "cpu", Value: "same", Usage: "same, cross or any"},
 			&cli.BoolFlag{Name: "json", Usage: "one JSON document"},
-			&cli.StringFlag{Name: "ref", Usage: "directory of the built C reference programs to compare with"},
+			&cli.BoolFlag{Name: "ref", Usage: "build the C reference program with cc and compare with it"},
 			&cli.IntFlag{Name: "repeat", Value: 1, Usage: "run each case this many times (Go and C taking turns) and report medians"},
 		},
 		Action: runBench,
@@ -56,7 +59,7 @@ func runBench(c *cli.Context) error {
 	if c.NArg() == 1 {
 		mech = c.Args().First()
 	}
-	cfg := bench.Config{Rounds: c.Int("rounds"), CPU: bench.Placement(c.String("cpu")), Repeat: c.Int("repeat"), RefDir: c.String("ref")}
+	cfg := bench.Config{Rounds: c.Int("rounds"), CPU: bench.Placement(c.String("cpu")), Repeat: c.Int("repeat")}
 	if c.IsSet("size") {
 		size, err := parseSize(c.String("size"))
 		if err != nil || size == 0 || size > 1<<31 {
@@ -73,6 +76,14 @@ func runBench(c *cli.Context) error {
 		return usagef("bench: --rounds must be at least 1")
 	case cfg.Repeat < 1:
 		return usagef("bench: --repeat must be at least 1")
+	}
+	if c.Bool("ref") {
+		// Before any case runs: a missing compiler is one line, at once.
+		prog, err := bench.BuildRef("")
+		if err != nil {
+			return fmt.Errorf("bench: --ref: %w", err)
+		}
+		cfg.Ref = prog
 	}
 	if isTerminal(os.Stderr) {
 		cfg.Progress = func(name string, i, n int) {
@@ -108,7 +119,7 @@ func runBench(c *cli.Context) error {
 	}
 	fmt.Fprintf(c.App.Writer, "cpu placement: %s (%s)\n", cfg.CPU, placementText[cfg.CPU])
 	w := tabwriter.NewWriter(c.App.Writer, 0, 8, 2, ' ', tabwriter.AlignRight)
-	ref := c.String("ref") != ""
+	ref := cfg.Ref != ""
 	head := "mechanism\tpattern\tsize\trounds\tns/op\tops/s\tMB/s\t"
 	if ref {
 		head += "C ns/op\tGo/C\t"

@@ -2,7 +2,10 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -71,4 +74,48 @@ func TestBenchSignal(t *testing.T) {
 		}
 		noObjects(t)
 	}
+}
+
+// --ref builds the C reference program with the system's compiler and
+// adds its times and the ratios; without a compiler it says so in one line
+// before any case runs.
+func TestBenchRef(t *testing.T) {
+	cache := t.TempDir()
+	if _, err := exec.LookPath("cc"); err == nil {
+		cmd := exec.Command(ipcBin, "bench", "sem", "--rounds", "100", "--ref")
+		cmd.Env = append(os.Environ(), "XDG_CACHE_HOME="+cache, "CC=")
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("ipc bench --ref: %v", err)
+		}
+		if !strings.Contains(string(out), "Go/C") || strings.Count(string(out), "\n") != 6 {
+			t.Fatalf("table:\n%s", out)
+		}
+		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n")[2:] {
+			if f := strings.Fields(line); len(f) != 9 || f[7] == "-" {
+				t.Errorf("row without C time: %q", line)
+			}
+		}
+		if m, _ := filepath.Glob(filepath.Join(cache, "ipc-bench", "cref-*")); len(m) != 1 {
+			t.Errorf("cache holds %v, want one program", m)
+		}
+	}
+	cmd := exec.Command(ipcBin, "bench", "--ref", "--rounds", "100000000")
+	cmd.Env = append(os.Environ(), "XDG_CACHE_HOME="+t.TempDir(), "CC=no-such-cc")
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Fatalf("without a compiler: %v", err)
+	}
+	want := "ipc: bench: --ref: no C compiler: no-such-cc not found (install gcc, or set CC)\n"
+	if stderr.String() != want || stdout.Len() != 0 {
+		t.Errorf("without a compiler: stdout %q stderr %q, want %q", stdout.String(), stderr.String(), want)
+	}
+	if el := time.Since(start); el > 5*time.Second {
+		t.Errorf("took %v: cases ran before the compiler was looked for", el)
+	}
+	noObjects(t)
 }

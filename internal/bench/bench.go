@@ -1,9 +1,13 @@
 // Package bench measures each IPC mechanism of the module between two real
-// processes, the way ../shared/bench-ref's C programs do, so that the two can
-// be compared run for run: ping-pong round trips (sem, msgq, pipe,
-// socketpair, shm with a semaphore handshake) and one-way streams (msgq,
-// pipe, socketpair), plus shm copy bandwidth. It is the engine of ipc bench;
-// the partner process is this binary re-executed through package proc.
+// processes, the way its C reference program (cref/cref.c, built by
+// BuildRef) does, so that the two can be compared run for run: ping-pong
+// round trips (sem, msgq, pipe, socketpair, shm with a semaphore handshake)
+// and one-way streams (msgq, pipe, socketpair), plus shm copy bandwidth.
+// Beside the package's own semaphore round trip it measures two bare Go
+// loops of the same semop, raw and plain, with nothing of the module in the
+// way: the floor a wrapper is judged against. It is the engine of ipc
+// bench; the partner process is this binary re-executed through package
+// proc.
 package bench
 
 import (
@@ -44,11 +48,11 @@ type Config struct {
 	// Repeat runs each case this many times (at least once) and reports
 	// the median.
 	Repeat int
-	// RefDir, if set, is the directory of the built C programs of
-	// ../shared/bench-ref: each case's C counterpart runs right after each
-	// of its Go runs, with the same placement and rounds, and the result
-	// gets the median C time and the median of the per-run Go/C ratios.
-	RefDir string
+	// Ref, if set, is the C reference program (see BuildRef): each case's
+	// C counterpart runs right after each of its Go runs, with the same
+	// placement and rounds, and the result gets the median C time and the
+	// median of the per-run Go/C ratios.
+	Ref string
 	// Progress, if set, is told the name of each case as it starts.
 	Progress func(name string, i, n int)
 }
@@ -64,7 +68,7 @@ type Result struct {
 	MBPerSec  float64 `json:"mb_per_sec"` // bytes carried one way, in 10^6 per second
 
 	// CNsPerOp and Ratio (Go over C, lower is better) are set when
-	// Config.RefDir is.
+	// Config.Ref is.
 	CNsPerOp *float64 `json:"c_ns_per_op,omitempty"`
 	Ratio    *float64 `json:"ratio,omitempty"`
 }
@@ -96,6 +100,8 @@ func cases(mech string, cfg Config) ([]benchCase, error) {
 	if want("sem") {
 		out = append(out, benchCase{"sem", "pingpong", 0, semPingPong("split")})
 		out = append(out, benchCase{"sem-combined", "pingpong", 0, semPingPong("combined")})
+		out = append(out, benchCase{"sem-bare-raw", "pingpong", 0, barePingPong(true)})
+		out = append(out, benchCase{"sem-bare-plain", "pingpong", 0, barePingPong(false)})
 	}
 	if want("msgq") {
 		add("msgq", "pingpong", msgqPingPong, 64)
@@ -171,13 +177,13 @@ func Run(mech string, cfg Config) ([]Result, error) {
 			}
 			ns := float64(d.Nanoseconds()) / float64(c.Rounds)
 			goNs = append(goNs, ns)
-			if cfg.RefDir == "" {
+			if cfg.Ref == "" {
 				continue
 			}
 			// The C program places itself; it must not inherit this
 			// thread's CPU.
 			unpin()
-			cns, err := runC(cfg.RefDir, &r, cfg.CPU)
+			cns, err := runC(cfg.Ref, &r, cfg.CPU)
 			if perr := pin(cfg.CPU, false); err == nil {
 				err = perr
 			}

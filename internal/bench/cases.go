@@ -309,6 +309,8 @@ func partnerMain(args []string) error {
 	}
 	total := warmup(rounds) + rounds
 	switch part {
+	case "sem-bare-raw", "sem-bare-plain":
+		return barePartner(ints[0], total, part == "sem-bare-raw")
 	case "sem":
 		set, err := sem.FromID(ints[0])
 		if err != nil {

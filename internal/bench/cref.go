@@ -2,6 +2,10 @@ package bench
 
 import (
 	"bytes"
+	"crypto/sha256"
+	_ "embed"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -10,66 +14,133 @@ import (
 	"strings"
 )
 
-// runC runs the C program of bench-ref (built in dir) that measures what r
-// does, with the same placement and rounds, and returns its time per
-// operation, or 0 for a case with no C counterpart (shm ping-pong).
-func runC(dir string, r *Result, cpu Placement) (float64, error) {
-	prog, args, env, key := cProgram(r)
-	if prog == "" {
+// crefSource is the C reference program (cref/cref.c), carried in the
+// binary so that `ipc bench --ref` works wherever a C compiler is, with no
+// checkout of the sources.
+//
+//go:embed cref/cref.c
+var crefSource []byte
+
+// crefFlags are the compiler flags, as cref/Makefile has them.
+var crefFlags = []string{"-O2", "-std=gnu11"}
+
+// ErrNoCC is returned by BuildRef when there is no C compiler to build the
+// reference program with.
+var ErrNoCC = errors.New("no C compiler")
+
+// BuildRef compiles the C reference program with the system's C compiler
+// ($CC, or cc) into dir (the user's cache directory if dir is ""), unless
+// a program built from the same source and compiler is there already, and
+// returns its path for Config.Ref. Without a compiler the error matches
+// ErrNoCC and says which one was looked for.
+func BuildRef(dir string) (string, error) {
+	cc := os.Getenv("CC")
+	if cc == "" {
+		cc = "cc"
+	}
+	ccPath, err := exec.LookPath(cc)
+	if err != nil {
+		return "", fmt.Errorf("%w: %s not found (install gcc, or set CC)", ErrNoCC, cc)
+	}
+	if dir == "" {
+		if dir, err = os.UserCacheDir(); err != nil {
+			dir = os.TempDir()
+		}
+		dir = filepath.Join(dir, "ipc-bench")
+	}
+	// The name says what the program was built from, so a changed source
+	// or compiler builds anew and stale programs are never run.
+	sum := sha256.New()
+	sum.Write(crefSource)
+	fmt.Fprintln(sum, ccPath, crefFlags)
+	prog := filepath.Join(dir, "cref-"+hex.EncodeToString(sum.Sum(nil))[:16])
+	if st, err := os.Stat(prog); err == nil && st.Mode().IsRegular() && st.Mode()&0o100 != 0 {
+		return prog, nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("build the C reference: %w", err)
+	}
+	tmp, err := os.MkdirTemp(dir, "build-")
+	if err != nil {
+		return "", fmt.Errorf("build the C reference: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	src := filepath.Join(tmp, "cref.c")
+	if err := os.WriteFile(src, crefSource, 0o644); err != nil {
+		return "", fmt.Errorf("build the C reference: %w", err)
+	}
+	out := filepath.Join(tmp, "cref")
+	cmd := exec.Command(ccPath, append(crefFlags, "-o", out, src)...)
+	var msgs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &msgs, &msgs
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("build the C reference with %s: %v: %s", cc, err, firstLine(msgs.String()))
+	}
+	// Renamed into place whole, so that a run beside this one never
+	// starts a half-written program.
+	if err := os.Rename(out, prog); err != nil {
+		return "", fmt.Errorf("build the C reference: %w", err)
+	}
+	return prog, nil
+}
+
+func firstLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i] + " ..."
+	}
+	return s
+}
+
+// runC runs the C reference program prog for what r measures, with the
+// same placement and rounds, and returns its time per operation, or 0 for a
+// case with no C counterpart (shm ping-pong).
+func runC(prog string, r *Result, cpu Placement) (float64, error) {
+	name := cCase(r)
+	if name == "" {
 		return 0, nil
 	}
-	cmd := exec.Command(filepath.Join(dir, prog), args...)
-	cmd.Env = append(os.Environ(), env...)
-	if cpu != AnyCPU {
-		cmd.Env = append(cmd.Env, "PIN="+string(cpu))
-	}
+	cmd := exec.Command(prog, name, string(cpu), strconv.Itoa(r.Rounds), strconv.Itoa(r.Size))
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return 0, fmt.Errorf("%s: %v %s", prog, err, strings.TrimSpace(stderr.String()))
+		return 0, fmt.Errorf("%s %s: %v: %s", filepath.Base(prog), name, err, firstLine(stderr.String()))
 	}
-	v, err := field(string(out), key)
+	v, err := field(string(out), "ns_per_op")
 	if err != nil || v <= 0 {
-		return 0, fmt.Errorf("%s printed %q: no positive %s", prog, strings.TrimSpace(string(out)), key)
-	}
-	switch key {
-	case "msgs_per_s":
-		return 1e9 / v, nil
-	case "GB_per_s", "shm_warm_GB_per_s":
-		return float64(r.Size) / v, nil // bytes / (GB/s) = ns
+		return 0, fmt.Errorf("%s %s printed %q: no positive ns_per_op", filepath.Base(prog), name, strings.TrimSpace(string(out)))
 	}
 	return v, nil
 }
 
-// cProgram names the C program for r, its arguments and environment, and
-// the key=value field of its output that holds the result.
-func cProgram(r *Result) (prog string, args, env []string, key string) {
-	n, size := strconv.Itoa(r.Rounds), strconv.Itoa(r.Size)
+// cCase names the case of the C program that measures what r does: the
+// bare Go loops are measured against the same C as the package.
+func cCase(r *Result) string {
 	switch r.Mechanism + "/" + r.Pattern {
-	case "sem/pingpong":
-		return "semping", []string{n}, []string{"MODE=split"}, "ns_per_rtt"
+	case "sem/pingpong", "sem-bare-raw/pingpong", "sem-bare-plain/pingpong":
+		return "sem-split"
 	case "sem-combined/pingpong":
-		return "semping", []string{n}, []string{"MODE=combined"}, "ns_per_rtt"
+		return "sem-combined"
 	case "msgq/pingpong":
-		return "msgping", []string{n, size}, nil, "ns_per_rtt"
+		return "msgq-ping"
 	case "msgq/stream":
-		return "msgstream", []string{size, n}, nil, "msgs_per_s"
+		return "msgq-stream"
 	case "pipe/pingpong":
-		return "pipeping", []string{n, size}, nil, "ns_per_rtt"
+		return "pipe-ping"
 	case "pipe/stream":
-		return "pipestream", []string{n, size}, nil, "GB_per_s"
+		return "pipe-stream"
 	case "socketpair/pingpong":
-		return "sockping", []string{n, size}, []string{"TYPE=stream"}, "ns_per_rtt"
+		return "sock-ping"
 	case "socketpair/stream":
-		return "sockstream", []string{n, size}, nil, "GB_per_s"
+		return "sock-stream"
 	case "shm/copy":
-		return "shmcopy", []string{strconv.Itoa(r.Size >> 20), n}, nil, "shm_warm_GB_per_s"
+		return "shm-copy"
 	}
-	return "", nil, nil, ""
+	return ""
 }
 
-// field finds key=value in a C program's result line.
+// field finds key=value in the C program's result line.
 func field(line, key string) (float64, error) {
 	for _, f := range strings.Fields(line) {
 		if k, v, ok := strings.Cut(f, "="); ok && k == key {

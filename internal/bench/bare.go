@@ -1,0 +1,94 @@
+package bench
+
+import (
+	"strconv"
+	"time"
+	"unsafe"
+
+	"github.com/ipctoolkit/ipc/ipc"
+	"github.com/ipctoolkit/ipc/sem"
+	"golang.org/x/sys/unix"
+)
+
+// The bare loops: a split semaphore ping-pong (as semPingPong "split")
+// written with nothing but unix.RawSyscall or unix.Syscall on a struct
+// sembuf, on both sides, so that what package sem adds to a round trip is
+// the difference between the two rows.
+
+// sembuf is struct sembuf, spelled out so the loops use nothing of the
+// module.
+type sembuf struct {
+	num uint16
+	op  int16
+	flg int16
+}
+
+// The parent posts the child's semaphore and waits on its own; the child
+// the other way round.
+var (
+	barePostChild  = sembuf{num: childSem, op: 1}
+	bareWaitParent = sembuf{num: parentSem, op: -1}
+	bareWaitChild  = sembuf{num: childSem, op: -1}
+	barePostParent = sembuf{num: parentSem, op: 1}
+)
+
+// bareSemop is one semop of one operation, retrying EINTR, through
+// RawSyscall (raw) or Syscall.
+func bareSemop(id int, op *sembuf, raw bool) error {
+	for {
+		var e unix.Errno
+		if raw {
+			_, _, e = unix.RawSyscall(unix.SYS_SEMOP, uintptr(id), uintptr(unsafe.Pointer(op)), 1)
+		} else {
+			_, _, e = unix.Syscall(unix.SYS_SEMOP, uintptr(id), uintptr(unsafe.Pointer(op)), 1)
+		}
+		switch e {
+		case 0:
+			return nil
+		case unix.EINTR:
+			continue
+		}
+		return e
+	}
+}
+
+func barePingPong(raw bool) func(Config, int) (time.Duration, error) {
+	part := "sem-bare-plain"
+	if raw {
+		part = "sem-bare-raw"
+	}
+	return func(cfg Config, _ int) (time.Duration, error) {
+		// The set is made and removed by the package: only the loop is
+		// bare.
+		set, err := sem.Create(ipc.Private, 2, 0o600)
+		if err != nil {
+			return 0, err
+		}
+		defer owned(set.Remove)()
+		child, err := partner(cfg, part, nil, strconv.Itoa(set.ID()))
+		if err != nil {
+			return 0, err
+		}
+		id := set.ID()
+		d, err := timed(warmup(cfg.Rounds), cfg.Rounds, func() error {
+			if err := bareSemop(id, &barePostChild, raw); err != nil {
+				return err
+			}
+			return bareSemop(id, &bareWaitParent, raw)
+		})
+		return d, child.finish(err)
+	}
+}
+
+// barePartner is the child's side of barePingPong.
+func barePartner(id, total int, raw bool) error {
+	for range total {
+		if err := bareSemop(id, &bareWaitChild, raw); err != nil {
+			return err
+		}
+		if err := bareSemop(id, &barePostParent, raw); err != nil {
+			return err
+		}
+	}
+	return nil
+}
