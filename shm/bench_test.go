@@ -1,11 +1,13 @@
 package shm
 
 import (
+	"strconv"
 	"testing"
 )
 
-// The C reference is shared/bench-ref/shmcopy: memcpy of 64 MiB into an
-// attached segment, warm (its pages already faulted in).
+// The C reference is internal/bench/cref's shm-copy case (ipc bench shm
+// --ref): memcpy of 64 MiB into an attached segment, warm (its pages
+// already faulted in).
 const copySize = 64 << 20
 
 func benchMapping(b *testing.B, size int) *Mapping {
@@ -30,6 +32,35 @@ func BenchmarkCopyInto64MiB(b *testing.B) {
 	for b.Loop() {
 		copy(dst, src)
 	}
+}
+
+// BenchmarkCopyInto is copy into a segment at the sizes where memcpy
+// changes strategy (rep movsb, vector loops, non-temporal stores above
+// about a megabyte), to compare with the C reference's memcpy at each:
+// cref shm-copy same ROUNDS SIZE.
+func BenchmarkCopyInto(b *testing.B) {
+	for _, size := range []int{4 << 10, 64 << 10, 512 << 10, 2 << 20, 8 << 20, 64 << 20} {
+		b.Run(sizeName(size), func(b *testing.B) {
+			m := benchMapping(b, size)
+			src := make([]byte, size)
+			for i := range src {
+				src[i] = byte(i)
+			}
+			dst := m.Bytes()
+			b.SetBytes(int64(size))
+			b.ReportAllocs()
+			for b.Loop() {
+				copy(dst, src)
+			}
+		})
+	}
+}
+
+func sizeName(n int) string {
+	if n >= 1<<20 {
+		return strconv.Itoa(n>>20) + "MiB"
+	}
+	return strconv.Itoa(n>>10) + "KiB"
 }
 
 // BenchmarkWriteAt64MiB is the same copy through WriteAt, with its state

@@ -91,8 +91,37 @@ func msgqPingPong(cfg Config, size int) (time.Duration, error) {
 	return d, child.finish(err)
 }
 
+// msgqMessagePingPong is msgqPingPong with Messages, which the kernel reads
+// and fills in place, as the C program's buffer: no copy in or out.
+func msgqMessagePingPong(cfg Config, size int) (time.Duration, error) {
+	q, child, release, err := startQueue(cfg, "msgq-message-pong", size)
+	if err != nil {
+		return 0, err
+	}
+	defer release()
+	m := msgq.NewMessage(size)
+	d, err := timed(warmup(cfg.Rounds), cfg.Rounds, func() error {
+		m.SetType(1)
+		m.SetLen(size)
+		if err := q.SendMessage(m, 0); err != nil {
+			return err
+		}
+		return q.ReceiveMessage(m, msgq.Type(2), 0)
+	})
+	return d, child.finish(err)
+}
+
+// msgqMessageStream is msgqStream with a Message.
+func msgqMessageStream(cfg Config, size int) (time.Duration, error) {
+	return msgqStreamWith(cfg, size, "msgq-message-sink", true)
+}
+
 func msgqStream(cfg Config, size int) (time.Duration, error) {
-	q, child, release, err := startQueue(cfg, "msgq-sink", size)
+	return msgqStreamWith(cfg, size, "msgq-sink", false)
+}
+
+func msgqStreamWith(cfg Config, size int, part string, message bool) (time.Duration, error) {
+	q, child, release, err := startQueue(cfg, part, size)
 	if err != nil {
 		return 0, err
 	}
@@ -102,9 +131,17 @@ func msgqStream(cfg Config, size int) (time.Duration, error) {
 	if _, _, err := q.Receive(buf, msgq.Type(2), msgq.Truncate); err != nil {
 		return 0, child.finish(err)
 	}
+	m := msgq.NewMessage(size)
+	m.SetType(1)
+	m.SetLen(size)
 	start := time.Now()
 	for range cfg.Rounds {
-		if err = q.Send(1, buf); err != nil {
+		if message {
+			err = q.SendMessage(m, 0)
+		} else {
+			err = q.Send(1, buf)
+		}
+		if err != nil {
 			return 0, child.finish(err)
 		}
 	}
@@ -341,17 +378,37 @@ func partnerMain(args []string) error {
 				return err
 			}
 		}
-	case "msgq-sink":
+	case "msgq-message-pong":
 		q, err := msgq.FromID(ints[0])
 		if err != nil {
 			return err
 		}
-		buf := make([]byte, ints[1])
+		m := msgq.NewMessage(ints[1])
+		for range total {
+			if err := q.ReceiveMessage(m, msgq.Type(1), 0); err != nil {
+				return err
+			}
+			m.SetType(2)
+			if err := q.SendMessage(m, 0); err != nil {
+				return err
+			}
+		}
+	case "msgq-sink", "msgq-message-sink":
+		q, err := msgq.FromID(ints[0])
+		if err != nil {
+			return err
+		}
+		buf, m := make([]byte, ints[1]), msgq.NewMessage(ints[1])
 		if err := q.Send(2, []byte{1}); err != nil {
 			return err
 		}
 		for range rounds {
-			if _, _, err := q.Receive(buf, msgq.Type(1), 0); err != nil {
+			if part == "msgq-message-sink" {
+				err = q.ReceiveMessage(m, msgq.Type(1), 0)
+			} else {
+				_, _, err = q.Receive(buf, msgq.Type(1), 0)
+			}
+			if err != nil {
 				return err
 			}
 		}

@@ -1,34 +1,48 @@
-// Package rawwait decides how a blocking System V call (semop, msgsnd,
-// msgrcv) is made: the plain way, unix.Syscall, or first the raw way,
-// RawSyscall, keeping the P.
+// Package rawwait makes the module's blocking system calls (semop, msgsnd,
+// msgrcv, and read and write on a pipe.Handoff): one function, Syscall,
+// that every such call goes through.
 //
-// The plain way tells the scheduler that the goroutine is in a system call.
-// When the call waits only some microseconds, as in a request/reply hand-off
-// with another process, that bookkeeping costs more than the wait: sysmon
-// finds a P "in a syscall" for over 20µs, takes it away and wakes another
-// thread to run it, and the goroutine has to get a P back when the call
-// returns. Measured here, that made a round trip between two processes on
-// two CPUs up to twice as long as in C.
+// # Why raw first
 //
-// So a blocking call is first made raw, keeping the P, as a goroutine busy
-// computing would. That cannot starve the program: the runtime preempts a
-// goroutine that has held its P for 10ms, and for garbage collection at
-// once, by signalling its thread; the signal makes the call fail with EINTR
-// (these calls are never restarted), and the caller then yields the P
-// (runtime.Gosched) and goes on waiting the plain way.
+// A call made the plain way (unix.Syscall) tells the scheduler that the
+// goroutine is in a system call: entersyscall and exitsyscall around it,
+// and if it blocks for more than about 20µs sysmon takes its P away, so
+// that it must get a P back when it returns. When the call waits only
+// microseconds, as in a request/reply hand-off with another process, that
+// bookkeeping is a large part of the round trip. A call made the raw way
+// (unix.RawSyscall) keeps the P, as a goroutine busy computing would.
+// Measured on two processes pinned to one CPU (ipc bench sem, against the C
+// reference and bare Go loops of both kinds, in the same run), raw waits are
+// what brings a round trip to the C program's time; see README.
 //
-// Whether an object's waits are short enough is judged at those
-// interruptions, not at every call (reading the clock around each call cost
-// more than the rest of a wrapper). If fewer than minCalls raw calls
-// completed since the previous interruption, the waits are long: a strike,
-// and the next 2^strikes blocking calls go the plain way at once. An
-// interruption after many calls takes a strike away. Interruptions closer
+// # Why that cannot starve the program
+//
+// The runtime preempts a goroutine that has held its P for 10ms, and stops
+// every goroutine for a garbage collection, by signalling its thread. The
+// signal makes the call fail with EINTR (these calls are never restarted
+// after a handler), and Syscall then gives up the P (runtime.Gosched) and
+// goes on waiting the plain way. So a raw wait holds a P for at most about
+// 10ms, and delays a garbage collection by no more than a signal.
+//
+// # Which calls go raw
+//
+// A wait that was interrupted is judged by how many raw calls of its Hint
+// completed since the previous interruption: fewer than minCalls means the
+// waits are long (a lock held for seconds), and the next 2^strikes calls of
+// that Hint go the plain way at once, strikes growing by one at each such
+// interruption up to maxStrikes; an interruption after many calls (the 10ms
+// preemption of a busy ping-pong) takes a strike away. Interruptions closer
 // together than burst (a garbage collection signals several times) are
-// judged once.
+// judged once. Nothing is timed on the way of a call that is not
+// interrupted.
 //
-// With GODEBUG=asyncpreemptoff=1 the runtime cannot interrupt a raw call (a
-// garbage collection would wait for it for ever), so every call goes the
-// plain way.
+// # Turning it off
+//
+// With IPC_RAWWAIT=0 in the environment every blocking call goes the plain
+// way, from the start of the process. With GODEBUG=asyncpreemptoff=1 the
+// runtime could not interrupt a raw call (a garbage collection would wait
+// for it for ever), so raw waits are off then too. SetEnabled does the same
+// at run time, for tests and benchmarks.
 package rawwait
 
 import (
@@ -37,6 +51,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -47,10 +62,35 @@ const (
 	maxStrikes = 16
 )
 
-var enabled = !asyncPreemptOff(os.Getenv("GODEBUG"))
+// Env is the environment variable that turns raw waits off when it is "0".
+const Env = "IPC_RAWWAIT"
 
-// SetEnabled turns the raw first attempt on or off for every Hint, so that
-// a benchmark can show what it buys, and returns the previous setting. It
+// enabled is read on every call and written only by SetEnabled, which
+// must not run beside calls: a plain bool costs nothing to read.
+var enabled = Default(os.Getenv(Env), os.Getenv("GODEBUG"))
+
+// Default reports whether raw waits are on in a process started with these
+// values of IPC_RAWWAIT and GODEBUG: on unless IPC_RAWWAIT is "0" or
+// GODEBUG turns asynchronous preemption off (the last setting wins, as in
+// the runtime).
+func Default(rawwait, godebug string) bool {
+	if strings.TrimSpace(rawwait) == "0" {
+		return false
+	}
+	off := false
+	for _, kv := range strings.Split(godebug, ",") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(kv), "asyncpreemptoff="); ok {
+			off = v == "1"
+		}
+	}
+	return !off
+}
+
+// Enabled reports whether blocking calls are made raw first.
+func Enabled() bool { return enabled }
+
+// SetEnabled turns raw waits on or off for every Hint, so that a test or
+// benchmark can show what they buy, and returns the previous setting. It
 // must not be called while blocking calls are being made.
 func SetEnabled(on bool) bool {
 	old := enabled
@@ -58,26 +98,16 @@ func SetEnabled(on bool) bool {
 	return old
 }
 
-// asyncPreemptOff reports whether a GODEBUG value turns asynchronous
-// preemption off (the last setting wins, as in the runtime).
-func asyncPreemptOff(godebug string) bool {
-	off := false
-	for _, kv := range strings.Split(godebug, ",") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(kv), "asyncpreemptoff="); ok {
-			off = v == "1"
-		}
-	}
-	return off
-}
-
 // epoch makes monotonic clock readings fit an int64.
 var epoch = time.Now()
 
 // Hint is what an object remembers of its recent blocking calls of one
-// kind. The zero Hint is ready to use. Its fields are used through
-// sync/atomic functions rather than atomic types so that the object holding
-// it stays a plain value that may be copied (the copy starts with the same
-// hint, which is harmless).
+// kind (a queue has one for sends and one for receives: sends that find
+// room say nothing about how long receives wait). The zero Hint is ready
+// to use, and a Hint may be used by any number of goroutines at once. Its
+// fields are used through sync/atomic functions rather than atomic types so
+// that the object holding it stays a plain value that may be copied (the
+// copy starts with the same hint, which is harmless).
 type Hint struct {
 	plain    int32 // blocking calls still to make the plain way
 	strikes  int32 // as above, at most maxStrikes
@@ -85,9 +115,67 @@ type Hint struct {
 	lastIntr int64 // time since epoch of the last judged interruption
 }
 
+// Syscall makes the blocking system call trap(a1, a2, a3, a4, a5), raw
+// first if h allows (see the package doc), and retries EINTR until the call
+// completes. a2 is the call's pointer argument (the sembuf array, the
+// message buffer, the bytes to read or write), passed as an unsafe.Pointer
+// so that what it points to stays alive, and in place, through the call.
+func (h *Hint) Syscall(trap, a1 uintptr, a2 unsafe.Pointer, a3, a4, a5 uintptr) (uintptr, unix.Errno) {
+	return h.SyscallUntil(nil, trap, a1, a2, a3, a4, a5)
+}
+
+// SyscallUntil is Syscall for a wait that a signal ends (a timer's): at
+// each EINTR it asks stop, and when stop reports true it returns EINTR
+// instead of calling again.
+func (h *Hint) SyscallUntil(stop func() bool, trap, a1 uintptr, a2 unsafe.Pointer, a3, a4, a5 uintptr) (uintptr, unix.Errno) {
+	if enabled {
+		if atomic.LoadInt32(&h.plain) <= 0 || atomic.AddInt32(&h.plain, -1) < 0 {
+			r, e := rawSyscall6(trap, a1, uintptr(a2), a3, a4, a5)
+			if e != unix.EINTR {
+				// Saturating, so that a busy Hint's calls only read it.
+				if atomic.LoadInt32(&h.calls) < minCalls {
+					atomic.AddInt32(&h.calls, 1)
+				}
+				return r, e
+			}
+			h.interrupted()
+			// The runtime wants this P (preemption, garbage
+			// collection): give it up before waiting on, plainly.
+			runtime.Gosched()
+			if stop != nil && stop() {
+				return 0, e
+			}
+		}
+	}
+	for {
+		r, _, e := unix.Syscall6(trap, a1, uintptr(a2), a3, a4, a5, 0)
+		if e != unix.EINTR || stop != nil && stop() {
+			return r, e
+		}
+	}
+}
+
+// interrupted judges the waits when a signal interrupted a raw call.
+func (h *Hint) interrupted() {
+	now := int64(time.Since(epoch))
+	if last := atomic.LoadInt64(&h.lastIntr); last != 0 && now-last < int64(burst) {
+		return
+	}
+	atomic.StoreInt64(&h.lastIntr, now)
+	if atomic.SwapInt32(&h.calls, 0) < minCalls {
+		s := min(atomic.AddInt32(&h.strikes, 1), maxStrikes)
+		atomic.StoreInt32(&h.strikes, s)
+		atomic.StoreInt32(&h.plain, 1<<s)
+	} else if s := atomic.LoadInt32(&h.strikes); s > 0 {
+		atomic.CompareAndSwapInt32(&h.strikes, s, s-1)
+	}
+}
+
+// UsePlain, RawDone, RawInterrupted and Wait are the previous interface,
+// kept until the callers move to Syscall.
+
 // UsePlain reports whether the next blocking call should go the plain way,
-// counting it down. With RawDone and RawInterrupted it lets a hot path
-// spell Wait out without function values.
+// counting it down.
 func (h *Hint) UsePlain() bool {
 	if !enabled {
 		return true
@@ -98,37 +186,18 @@ func (h *Hint) UsePlain() bool {
 	return atomic.AddInt32(&h.plain, -1) >= 0
 }
 
-// RawDone records a raw call that completed. The count saturates, so a
-// busy object's calls only read it.
+// RawDone records a raw call that completed.
 func (h *Hint) RawDone() {
 	if atomic.LoadInt32(&h.calls) < minCalls {
 		atomic.AddInt32(&h.calls, 1)
 	}
 }
 
-// RawInterrupted judges the waits when a signal interrupted a raw call;
-// the caller then yields its P (runtime.Gosched) and goes on plainly.
-func (h *Hint) RawInterrupted() {
-	now := int64(time.Since(epoch))
-	if last := atomic.LoadInt64(&h.lastIntr); last != 0 && now-last < int64(burst) {
-		return
-	}
-	atomic.StoreInt64(&h.lastIntr, now)
-	if atomic.SwapInt32(&h.calls, 0) < minCalls {
-		s := atomic.AddInt32(&h.strikes, 1)
-		if s >= maxStrikes {
-			s = maxStrikes
-			atomic.StoreInt32(&h.strikes, s)
-		}
-		atomic.StoreInt32(&h.plain, 1<<s)
-	} else if s := atomic.LoadInt32(&h.strikes); s > 0 {
-		atomic.CompareAndSwapInt32(&h.strikes, s, s-1)
-	}
-}
+// RawInterrupted judges the waits when a signal interrupted a raw call.
+func (h *Hint) RawInterrupted() { h.interrupted() }
 
 // Wait makes one blocking call, op(raw), the raw way first if h allows,
-// and retries EINTR until stop (if not nil) says the wait is over; it then
-// returns EINTR.
+// and retries EINTR until stop (if not nil) says the wait is over.
 func (h *Hint) Wait(op func(raw bool) unix.Errno, stop func() bool) unix.Errno {
 	if !h.UsePlain() {
 		e := op(true)
@@ -137,8 +206,6 @@ func (h *Hint) Wait(op func(raw bool) unix.Errno, stop func() bool) unix.Errno {
 			return e
 		}
 		h.RawInterrupted()
-		// The runtime may want this P (preemption, garbage collection):
-		// give it up before waiting on, the plain way.
 		runtime.Gosched()
 		if stop != nil && stop() {
 			return e

@@ -19,8 +19,8 @@ func TestAsyncPreemptOff(t *testing.T) {
 		{"asyncpreemptoff=0", false},
 		{"xasyncpreemptoff=1", false},
 	} {
-		if got := asyncPreemptOff(c.godebug); got != c.want {
-			t.Errorf("asyncPreemptOff(%q) = %v, want %v", c.godebug, got, c.want)
+		if got := !Default("", c.godebug); got != c.want {
+			t.Errorf("Default(\"\", %q) = %v, want %v", c.godebug, !got, !c.want)
 		}
 	}
 }
