@@ -128,7 +128,7 @@ func (h *Hint) Syscall(trap, a1 uintptr, a2 unsafe.Pointer, a3, a4, a5 uintptr) 
 // each EINTR it asks stop, and when stop reports true it returns EINTR
 // instead of calling again.
 func (h *Hint) SyscallUntil(stop func() bool, trap, a1 uintptr, a2 unsafe.Pointer, a3, a4, a5 uintptr) (uintptr, unix.Errno) {
-	if enabled {
+	if enabled && neverRestarted(trap) {
 		if atomic.LoadInt32(&h.plain) <= 0 || atomic.AddInt32(&h.plain, -1) < 0 {
 			r, e := rawSyscall6(trap, a1, uintptr(a2), a3, a4, a5)
 			if e != unix.EINTR {
@@ -153,6 +153,19 @@ func (h *Hint) SyscallUntil(stop func() bool, trap, a1 uintptr, a2 unsafe.Pointe
 			return r, e
 		}
 	}
+}
+
+// neverRestarted reports whether the kernel fails the call with EINTR when
+// a signal handler runs, SA_RESTART or not (signal(7) lists them): only
+// such a call can be made raw, since the runtime's preemption signal must
+// bring it back. A read or write on a pipe is restarted instead, so a raw
+// one would hold its P, and stall a garbage collection, until it completes.
+func neverRestarted(trap uintptr) bool {
+	switch trap {
+	case unix.SYS_SEMOP, unix.SYS_SEMTIMEDOP, unix.SYS_MSGSND, unix.SYS_MSGRCV:
+		return true
+	}
+	return false
 }
 
 // interrupted judges the waits when a signal interrupted a raw call.
