@@ -17,11 +17,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The two-process benchmarks mirror ../shared/bench-ref's msgping and
-// msgstream: same queue usage, same message sizes, and (by default) both
-// processes pinned to CPU 0 as PIN=same does there. Compare ns/op with
-// msgping's ns_per_rtt and msgs/s with msgstream's msgs_per_s in the same
-// session.
+// The two-process benchmarks mirror the C reference's msgq-ping and
+// msgq-stream cases (internal/bench/cref): same queue usage, same message
+// sizes, and (by default) both processes pinned to CPU 0 as its "same"
+// placement does. ipc bench msgq --ref --repeat N runs Go and C in turns
+// and gives the median of the per-run ratios.
 
 func init() {
 	// echo QUEUE SIZE CPU [plain|message]: receive type 1, send it back as

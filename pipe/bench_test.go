@@ -1,10 +1,10 @@
 package pipe
 
-// Two-process benchmarks, the Go side of shared/bench-ref's pipeping,
-// sockping, pipestream and sockstream. Placement dominates these numbers
+// Two-process benchmarks, the Go side of the C reference's pipe-ping,
+// sock-ping, pipe-stream and sock-stream (internal/bench/cref). Placement dominates these numbers
 // (a wake-up on another, idle vCPU costs tens of microseconds), so the
-// thread doing the I/O in each process is pinned, as the C programs' PIN=same
-// does: the benchmark's goroutine and the child's working goroutine each
+// thread doing the I/O in each process is pinned, as the C reference's "same"
+// placement does: the benchmark's goroutine and the child's working goroutine each
 // lock their thread and bind it to CPU 0. Only that thread: the child is
 // started before the parent pins itself, because a child that inherited the
 // binding on every thread runs its sysmon and other runtime threads on the
@@ -186,11 +186,11 @@ func benchPingPong(b *testing.B, kind string, size int) {
 func pipePair(b *testing.B) (*os.File, *os.File, error) { return Pipe() }
 
 // BenchmarkPipePingPong64: one 64-byte message each way over two pipes; one
-// op is one round trip. C: PIN=same ./pipeping 200000 64.
+// op is one round trip. C: cref pipe-ping same 200000 64.
 func BenchmarkPipePingPong64(b *testing.B) { benchPingPong(b, "pipe", 64) }
 
 // BenchmarkSocketpairPingPong64: the same over one SOCK_STREAM socketpair.
-// C: PIN=same ./sockping 200000 64.
+// C: cref sock-ping same 200000 64.
 func BenchmarkSocketpairPingPong64(b *testing.B) { benchPingPong(b, "sock", 64) }
 
 func benchStream(b *testing.B, kind string, chunk int) {
@@ -244,9 +244,9 @@ func benchStream(b *testing.B, kind string, chunk int) {
 }
 
 // BenchmarkPipeStream64K: one-way 64 KiB writes into a default (64 KiB)
-// pipe. C: PIN=same ./pipestream.
+// pipe. C: cref pipe-stream same 40000 65536.
 func BenchmarkPipeStream64K(b *testing.B) { benchStream(b, "pipe", 64<<10) }
 
 // BenchmarkSocketpairStream64K: the same into a SOCK_STREAM socketpair.
-// C: PIN=same ./sockstream.
+// C: cref sock-stream same 40000 65536.
 func BenchmarkSocketpairStream64K(b *testing.B) { benchStream(b, "sock", 64<<10) }
