@@ -106,8 +106,6 @@ func cases(mech string, cfg Config) ([]benchCase, error) {
 	if want("msgq") {
 		add("msgq", "pingpong", msgqPingPong, 64)
 		add("msgq", "stream", msgqStream, 64, 1024, 8000)
-		add("msgq-message", "pingpong", msgqMessagePingPong, 64)
-		add("msgq-message", "stream", msgqMessageStream, 64, 1024, 8000)
 	}
 	if want("pipe") {
 		add("pipe", "pingpong", fdPingPong("pipe"), 64)

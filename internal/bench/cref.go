@@ -122,9 +122,9 @@ func cCase(r *Result) string {
 		return "sem-split"
 	case "sem-combined/pingpong":
 		return "sem-combined"
-	case "msgq/pingpong", "msgq-message/pingpong":
+	case "msgq/pingpong":
 		return "msgq-ping"
-	case "msgq/stream", "msgq-message/stream":
+	case "msgq/stream":
 		return "msgq-stream"
 	case "pipe/pingpong":
 		return "pipe-ping"
