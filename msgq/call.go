@@ -1,67 +1,29 @@
 package msgq
 
 import (
-	"runtime"
+	"unsafe"
 
 	"github.com/ipctoolkit/ipc/internal/sys"
 	"golang.org/x/sys/unix"
 )
 
-// A blocking msgsnd or msgrcv is first made raw, keeping the P, then the
-// plain way if the runtime interrupts it: see package rawwait, whose Hint
-// each queue keeps for its sends and for its receives (sends that found
-// room say nothing about how long receives wait).
+// A blocking msgsnd or msgrcv is made raw first, keeping the P, and the
+// plain way once the runtime interrupts it: package rawwait decides, with
+// the Hint each queue keeps for its sends and one for its receives (sends
+// that found room say nothing about how long receives wait). Both retry
+// EINTR: msgsnd and msgrcv are never restarted after a signal handler ran,
+// and a Go process handles signals all the time.
 
-// msgsnd sends, retrying EINTR: msgsnd is never restarted after a signal
-// handler ran, and a Go process handles signals all the time. It is wait
-// spelled out, without the function values, for the hot path.
-//
-// Trying IPC_NOWAIT first would spare nothing now that no clock is read,
-// and costs a second system call for every send to a full queue, the
-// steady state of a stream.
+// msgsnd sends b (the type, then size bytes of text).
 func (q *Queue) msgsnd(b []byte, size, flags int) unix.Errno {
-	nowait := flags&unix.IPC_NOWAIT != 0 // never waits: nothing to judge
-	if nowait || !q.sendHint.UsePlain() {
-		e := sys.MsgsndRaw(q.id, b, size, flags)
-		if e != unix.EINTR {
-			if !nowait {
-				q.sendHint.RawDone()
-			}
-			return e
-		}
-		if !nowait {
-			q.sendHint.RawInterrupted()
-			runtime.Gosched()
-		}
-	}
-	for {
-		if e := sys.Msgsnd(q.id, b, size, flags); e != unix.EINTR {
-			return e
-		}
-	}
+	_, e := q.sendHint.Syscall(unix.SYS_MSGSND, uintptr(q.id), unsafe.Pointer(&b[0]), uintptr(size), uintptr(flags), 0)
+	return e
 }
 
-// msgrcv receives, retrying EINTR, as msgsnd sends.
+// msgrcv receives into b, as msgsnd sends.
 func (q *Queue) msgrcv(b []byte, size int, msgtyp int64, flags int) (int, unix.Errno) {
-	nowait := flags&unix.IPC_NOWAIT != 0
-	if nowait || !q.recvHint.UsePlain() {
-		n, e := sys.MsgrcvRaw(q.id, b, size, msgtyp, flags)
-		if e != unix.EINTR {
-			if !nowait {
-				q.recvHint.RawDone()
-			}
-			return n, e
-		}
-		if !nowait {
-			q.recvHint.RawInterrupted()
-			runtime.Gosched()
-		}
-	}
-	for {
-		if n, e := sys.Msgrcv(q.id, b, size, msgtyp, flags); e != unix.EINTR {
-			return n, e
-		}
-	}
+	n, e := q.recvHint.Syscall(unix.SYS_MSGRCV, uintptr(q.id), unsafe.Pointer(&b[0]), uintptr(size), uintptr(msgtyp), uintptr(flags))
+	return int(n), e
 }
 
 // snd1 is one msgsnd: raw if it cannot wait or raw says so.

@@ -5,20 +5,18 @@ import (
 	"os"
 	"runtime"
 
-	"github.com/ipctoolkit/ipc/internal/rawwait"
 	"github.com/ipctoolkit/ipc/internal/sys"
 	"golang.org/x/sys/unix"
 )
 
 // Handoff reads and writes a blocking pipe or socket for request/reply
-// exchanges with another process, where each read waits only microseconds
-// for the other side. Through an *os.File such a read pays for the
-// scheduler's system call bookkeeping, which for a wait this short costs
-// more than the wait: measured with the two processes on two CPUs, a pipe
-// round trip took 1.5 times as long as in C. Handoff makes each call the
-// raw way first and falls back to the plain one when the waits turn out
-// long (package internal/rawwait has the rule), which brings that to about
-// 1.05.
+// exchanges with another process: read(2) and write(2) on the descriptor,
+// retrying EINTR, without an *os.File's locking and poller on the way. The
+// calls are made the plain way (unix.Syscall), never raw as sem's and
+// msgq's waits are: the kernel restarts a read or write after the
+// runtime's preemption signal (Go's handlers are SA_RESTART), so a raw one
+// would hold its P, and freeze a garbage collection, for as long as the
+// other side is silent (see package internal/rawwait).
 //
 // A Handoff is for one reader and one writer at a time. It does not own
 // the file: close the file only when no Read or Write is in progress, and
@@ -26,10 +24,8 @@ import (
 // Handoff, a nil *Handoff) refuses every call with an error matching
 // os.ErrInvalid.
 type Handoff struct {
-	f      *os.File
-	fd     int
-	reads  rawwait.Hint
-	writes rawwait.Hint
+	f  *os.File
+	fd int
 }
 
 // NewHandoff wraps f, which must be a blocking descriptor (a Pipe or
@@ -63,16 +59,9 @@ func (h *Handoff) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	var n int
-	var e unix.Errno
-	if h.reads.UsePlain() {
-		n, e = h.plainRead(p)
-	} else if n, e = sys.Read(h.fd, p, true); e != unix.EINTR {
-		h.reads.RawDone()
-	} else {
-		h.reads.RawInterrupted()
-		runtime.Gosched()
-		n, e = h.plainRead(p)
+	n, e := sys.Read(h.fd, p, false)
+	for e == unix.EINTR {
+		n, e = sys.Read(h.fd, p, false)
 	}
 	runtime.KeepAlive(h.f)
 	switch {
@@ -84,14 +73,6 @@ func (h *Handoff) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-func (h *Handoff) plainRead(p []byte) (int, unix.Errno) {
-	for {
-		if n, e := sys.Read(h.fd, p, false); e != unix.EINTR {
-			return n, e
-		}
-	}
-}
-
 // Write writes all of p, waiting for room as often as it must.
 func (h *Handoff) Write(p []byte) (int, error) {
 	if h == nil || h.f == nil {
@@ -99,17 +80,7 @@ func (h *Handoff) Write(p []byte) (int, error) {
 	}
 	done := 0
 	for done < len(p) {
-		var n int
-		var e unix.Errno
-		if h.writes.UsePlain() {
-			n, e = sys.Write(h.fd, p[done:], false)
-		} else if n, e = sys.Write(h.fd, p[done:], true); e != unix.EINTR {
-			h.writes.RawDone()
-		} else {
-			h.writes.RawInterrupted()
-			runtime.Gosched()
-			continue
-		}
+		n, e := sys.Write(h.fd, p[done:], false)
 		if e == unix.EINTR {
 			continue
 		}

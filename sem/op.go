@@ -144,12 +144,8 @@ func (s *Set) Do(ops ...Op) error {
 	// A hand-off between processes waits microseconds, for which the
 	// scheduler's system call bookkeeping costs more than the wait: see
 	// package rawwait.
-	return s.opErr(s.waits.Wait(func(raw bool) unix.Errno {
-		if raw {
-			return sys.SemopRaw(s.id, sops)
-		}
-		return sys.Semop(s.id, sops)
-	}, nil))
+	_, e := s.waits.Syscall(unix.SYS_SEMOP, uintptr(s.id), unsafe.Pointer(&sops[0]), uintptr(len(sops)), 0, 0)
+	return s.opErr(e)
 }
 
 // DoTimeout is Do that gives up after d with an error matching

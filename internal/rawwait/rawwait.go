@@ -1,6 +1,6 @@
-// Package rawwait makes the module's blocking system calls (semop, msgsnd,
-// msgrcv, and read and write on a pipe.Handoff): one function, Syscall,
-// that every such call goes through.
+// Package rawwait makes the module's blocking System V calls (semop in
+// package sem, msgsnd and msgrcv in package msgq): one function,
+// Hint.Syscall, that every such call goes through.
 //
 // # Why raw first
 //
@@ -19,10 +19,22 @@
 //
 // The runtime preempts a goroutine that has held its P for 10ms, and stops
 // every goroutine for a garbage collection, by signalling its thread. The
-// signal makes the call fail with EINTR (these calls are never restarted
-// after a handler), and Syscall then gives up the P (runtime.Gosched) and
-// goes on waiting the plain way. So a raw wait holds a P for at most about
-// 10ms, and delays a garbage collection by no more than a signal.
+// signal makes the call fail with EINTR, and Syscall then gives up the P
+// (runtime.Gosched) and goes on waiting the plain way. So a raw wait holds
+// a P for at most about 10ms, and delays a garbage collection by no more
+// than a signal.
+//
+// That holds only for calls that a signal handler interrupts whatever its
+// SA_RESTART flag: semop, semtimedop, msgsnd and msgrcv (signal(7)). The
+// kernel restarts most others, among them a read or write on a pipe (Go's
+// handlers are SA_RESTART): made raw, such a call would hold its P until
+// it completes, and a garbage collection would freeze the whole process
+// meanwhile. Syscall makes every other call the plain way.
+//
+// On amd64 the raw call is one frame of assembly (syscall_amd64.s) rather
+// than unix.RawSyscall6's three Go frames: BenchmarkGetppid shows what they
+// cost with warm caches, and after each context switch of a ping-pong the
+// caches are cold.
 //
 // # Which calls go raw
 //
@@ -116,18 +128,12 @@ type Hint struct {
 }
 
 // Syscall makes the blocking system call trap(a1, a2, a3, a4, a5), raw
-// first if h allows (see the package doc), and retries EINTR until the call
-// completes. a2 is the call's pointer argument (the sembuf array, the
-// message buffer, the bytes to read or write), passed as an unsafe.Pointer
-// so that what it points to stays alive, and in place, through the call.
+// first if h allows and the call is one that signals interrupt (see the
+// package doc; any other goes the plain way), and retries EINTR until the
+// call completes. a2 is the call's pointer argument (the sembuf array, the
+// message buffer), passed as an unsafe.Pointer so that what it points to
+// stays alive, and in place, through the call.
 func (h *Hint) Syscall(trap, a1 uintptr, a2 unsafe.Pointer, a3, a4, a5 uintptr) (uintptr, unix.Errno) {
-	return h.SyscallUntil(nil, trap, a1, a2, a3, a4, a5)
-}
-
-// SyscallUntil is Syscall for a wait that a signal ends (a timer's): at
-// each EINTR it asks stop, and when stop reports true it returns EINTR
-// instead of calling again.
-func (h *Hint) SyscallUntil(stop func() bool, trap, a1 uintptr, a2 unsafe.Pointer, a3, a4, a5 uintptr) (uintptr, unix.Errno) {
 	if enabled && neverRestarted(trap) {
 		if atomic.LoadInt32(&h.plain) <= 0 || atomic.AddInt32(&h.plain, -1) < 0 {
 			r, e := rawSyscall6(trap, a1, uintptr(a2), a3, a4, a5)
@@ -142,14 +148,11 @@ func (h *Hint) SyscallUntil(stop func() bool, trap, a1 uintptr, a2 unsafe.Pointe
 			// The runtime wants this P (preemption, garbage
 			// collection): give it up before waiting on, plainly.
 			runtime.Gosched()
-			if stop != nil && stop() {
-				return 0, e
-			}
 		}
 	}
 	for {
 		r, _, e := unix.Syscall6(trap, a1, uintptr(a2), a3, a4, a5, 0)
-		if e != unix.EINTR || stop != nil && stop() {
+		if e != unix.EINTR {
 			return r, e
 		}
 	}
@@ -181,52 +184,5 @@ func (h *Hint) interrupted() {
 		atomic.StoreInt32(&h.plain, 1<<s)
 	} else if s := atomic.LoadInt32(&h.strikes); s > 0 {
 		atomic.CompareAndSwapInt32(&h.strikes, s, s-1)
-	}
-}
-
-// UsePlain, RawDone, RawInterrupted and Wait are the previous interface,
-// kept until the callers move to Syscall.
-
-// UsePlain reports whether the next blocking call should go the plain way,
-// counting it down.
-func (h *Hint) UsePlain() bool {
-	if !enabled {
-		return true
-	}
-	if atomic.LoadInt32(&h.plain) <= 0 {
-		return false
-	}
-	return atomic.AddInt32(&h.plain, -1) >= 0
-}
-
-// RawDone records a raw call that completed.
-func (h *Hint) RawDone() {
-	if atomic.LoadInt32(&h.calls) < minCalls {
-		atomic.AddInt32(&h.calls, 1)
-	}
-}
-
-// RawInterrupted judges the waits when a signal interrupted a raw call.
-func (h *Hint) RawInterrupted() { h.interrupted() }
-
-// Wait makes one blocking call, op(raw), the raw way first if h allows,
-// and retries EINTR until stop (if not nil) says the wait is over.
-func (h *Hint) Wait(op func(raw bool) unix.Errno, stop func() bool) unix.Errno {
-	if !h.UsePlain() {
-		e := op(true)
-		if e != unix.EINTR {
-			h.RawDone()
-			return e
-		}
-		h.RawInterrupted()
-		runtime.Gosched()
-		if stop != nil && stop() {
-			return e
-		}
-	}
-	for {
-		if e := op(false); e != unix.EINTR || stop != nil && stop() {
-			return e
-		}
 	}
 }
