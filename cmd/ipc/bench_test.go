@@ -27,7 +27,7 @@ func TestBenchCommand(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &doc); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	if doc.CPU != "cross" || len(doc.Results) != 4 {
+	if doc.CPU != "cross" || len(doc.Results) != 8 {
 		t.Fatalf("%s", out)
 	}
 	for _, r := range doc.Results {

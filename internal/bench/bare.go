@@ -92,3 +92,91 @@ func barePartner(id, total int, raw bool) error {
 	}
 	return nil
 }
+
+// The bare queue loops: msgq's ping-pong and stream with nothing but
+// unix.RawSyscall6 on a buffer already in the kernel's layout (the type,
+// then the text), on both sides, as the C program does; what package msgq
+// adds (packing the type and text into its buffer and out) is the
+// difference between the rows.
+
+// bareMsg is one msgsnd (typ > 0 sets the buffer's type first) or, with
+// rcv, one msgrcv of type typ, raw, retrying EINTR.
+func bareMsg(id int, buf []byte, size int, rcv bool, typ int64) error {
+	for {
+		var e unix.Errno
+		if rcv {
+			_, _, e = unix.RawSyscall6(unix.SYS_MSGRCV, uintptr(id), uintptr(unsafe.Pointer(&buf[0])), uintptr(size), uintptr(typ), 0, 0)
+		} else {
+			*(*int64)(unsafe.Pointer(&buf[0])) = typ
+			_, _, e = unix.RawSyscall6(unix.SYS_MSGSND, uintptr(id), uintptr(unsafe.Pointer(&buf[0])), uintptr(size), 0, 0, 0)
+		}
+		switch e {
+		case 0:
+			return nil
+		case unix.EINTR:
+			continue
+		}
+		return e
+	}
+}
+
+func bareMsgqPingPong(cfg Config, size int) (time.Duration, error) {
+	q, child, release, err := startQueue(cfg, "msgq-bare-pong", size)
+	if err != nil {
+		return 0, err
+	}
+	defer release()
+	id, buf := q.ID(), make([]byte, 8+size)
+	d, err := timed(warmup(cfg.Rounds), cfg.Rounds, func() error {
+		if err := bareMsg(id, buf, size, false, 1); err != nil {
+			return err
+		}
+		return bareMsg(id, buf, size, true, 2)
+	})
+	return d, child.finish(err)
+}
+
+func bareMsgqStream(cfg Config, size int) (time.Duration, error) {
+	q, child, release, err := startQueue(cfg, "msgq-bare-sink", size)
+	if err != nil {
+		return 0, err
+	}
+	defer release()
+	id, buf := q.ID(), make([]byte, 8+size)
+	if err := bareMsg(id, buf, size, true, 2); err != nil { // ready
+		return 0, child.finish(err)
+	}
+	start := time.Now()
+	for range cfg.Rounds {
+		if err := bareMsg(id, buf, size, false, 1); err != nil {
+			return 0, child.finish(err)
+		}
+	}
+	err = bareMsg(id, buf, size, true, 2) // all taken
+	return time.Since(start), child.finish(err)
+}
+
+// bareMsgqPartner is the child's side of the bare queue loops.
+func bareMsgqPartner(part string, id, size, rounds, total int) error {
+	buf := make([]byte, 8+size)
+	if part == "msgq-bare-pong" {
+		for range total {
+			if err := bareMsg(id, buf, size, true, 1); err != nil {
+				return err
+			}
+			if err := bareMsg(id, buf, size, false, 2); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := bareMsg(id, buf, 1, false, 2); err != nil {
+		return err
+	}
+	for range rounds {
+		if err := bareMsg(id, buf, size, true, 1); err != nil {
+			return err
+		}
+	}
+	return bareMsg(id, buf, 1, false, 2)
+}

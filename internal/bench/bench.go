@@ -4,8 +4,9 @@
 // round trips (sem, msgq, pipe, socketpair, shm with a semaphore handshake)
 // and one-way streams (msgq, pipe, socketpair), plus shm copy bandwidth.
 // Beside the package's own semaphore round trip it measures two bare Go
-// loops of the same semop, raw and plain, with nothing of the module in the
-// way: the floor a wrapper is judged against. It is the engine of ipc
+// loops of the same semop, raw and plain, and beside msgq's cases bare raw
+// msgsnd/msgrcv loops, with nothing of the module in the way: the floor a
+// wrapper is judged against. It is the engine of ipc
 // bench; the partner process is this binary re-executed through package
 // proc.
 package bench
@@ -106,6 +107,8 @@ func cases(mech string, cfg Config) ([]benchCase, error) {
 	if want("msgq") {
 		add("msgq", "pingpong", msgqPingPong, 64)
 		add("msgq", "stream", msgqStream, 64, 1024, 8000)
+		add("msgq-bare-raw", "pingpong", bareMsgqPingPong, 64)
+		add("msgq-bare-raw", "stream", bareMsgqStream, 64, 1024, 8000)
 	}
 	if want("pipe") {
 		add("pipe", "pingpong", fdPingPong("pipe"), 64)

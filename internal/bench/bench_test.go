@@ -23,7 +23,7 @@ func TestRun(t *testing.T) {
 	for _, cpu := range []Placement{SameCPU, CrossCPU, AnyCPU} {
 		// Every mechanism once; the other placements with one. Small
 		// sizes: the defaults (a 64 MiB segment) are for measuring.
-		mech, want := "all", 12 // one msgq stream size, as Size is set
+		mech, want := "all", 14 // one size per msgq stream, as Size is set
 		if cpu != SameCPU {
 			mech, want = "pipe", 2
 		}
@@ -50,7 +50,7 @@ func TestRunChoices(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(results) != 2 {
+	if len(results) != 4 {
 		t.Fatalf("--size 100 for msgq: %+v", results)
 	}
 	for _, r := range results {

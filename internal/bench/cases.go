@@ -311,6 +311,8 @@ func partnerMain(args []string) error {
 	switch part {
 	case "sem-bare-raw", "sem-bare-plain":
 		return barePartner(ints[0], total, part == "sem-bare-raw")
+	case "msgq-bare-pong", "msgq-bare-sink":
+		return bareMsgqPartner(part, ints[0], ints[1], rounds, total)
 	case "sem":
 		set, err := sem.FromID(ints[0])
 		if err != nil {

@@ -122,9 +122,9 @@ func cCase(r *Result) string {
 		return "sem-split"
 	case "sem-combined/pingpong":
 		return "sem-combined"
-	case "msgq/pingpong":
+	case "msgq/pingpong", "msgq-bare-raw/pingpong":
 		return "msgq-ping"
-	case "msgq/stream":
+	case "msgq/stream", "msgq-bare-raw/stream":
 		return "msgq-stream"
 	case "pipe/pingpong":
 		return "pipe-ping"
