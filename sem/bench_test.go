@@ -6,8 +6,8 @@ import (
 	"runtime"
 	"strconv"
 	"testing"
-	"unsafe"
 
+	"github.com/ipctoolkit/ipc/internal/bench"
 	"github.com/ipctoolkit/ipc/internal/ipctest"
 	"github.com/ipctoolkit/ipc/sem"
 	"golang.org/x/sys/unix"
@@ -49,7 +49,8 @@ func BenchmarkDoTimeout(b *testing.B) {
 // "bare-raw" and "bare-plain" are the floor the package is measured
 // against: split round trips from two bare loops of
 // unix.RawSyscall(SYS_SEMOP) or unix.Syscall(SYS_SEMOP), on both sides,
-// with nothing of the package in the way.
+// with nothing of the package in the way (internal/bench.BareSemop, as
+// ipc bench's sem-bare-raw and sem-bare-plain rows).
 func BenchmarkPingPong(b *testing.B) {
 	for _, mode := range []string{"split", "combined", "bare-raw", "bare-plain"} {
 		for _, place := range []string{"same", "cross"} {
@@ -125,7 +126,7 @@ func childPong(args []string) int {
 	switch args[1] {
 	case "bare-raw", "bare-plain":
 		raw := args[1] == "bare-raw"
-		for bareSemop(id, &bareWaitChild, raw) == 0 && bareSemop(id, &barePostParent, raw) == 0 {
+		for bench.BareSemop(id, 1, -1, raw) == nil && bench.BareSemop(id, 0, 1, raw) == nil {
 		}
 		return 0
 	case "split":
@@ -138,47 +139,12 @@ func childPong(args []string) int {
 	return 0
 }
 
-// sembuf is struct sembuf, spelled out so the bare loops use nothing of
-// the module.
-type sembuf struct {
-	num uint16
-	op  int16
-	flg int16
-}
-
-// The bare loops' operations: the parent posts 1 and waits on 0, the child
-// the other way round, as the package's split ping-pong does.
-var (
-	barePostChild  = sembuf{num: 1, op: 1}
-	bareWaitParent = sembuf{num: 0, op: -1}
-	bareWaitChild  = sembuf{num: 1, op: -1}
-	barePostParent = sembuf{num: 0, op: 1}
-)
-
-// bareSemop is one semop on one sembuf, retrying EINTR, raw or plain.
-func bareSemop(id int, op *sembuf, raw bool) unix.Errno {
-	for {
-		var e unix.Errno
-		if raw {
-			_, _, e = unix.RawSyscall(unix.SYS_SEMOP, uintptr(id), uintptr(unsafe.Pointer(op)), 1)
-		} else {
-			_, _, e = unix.Syscall(unix.SYS_SEMOP, uintptr(id), uintptr(unsafe.Pointer(op)), 1)
-		}
-		if e != unix.EINTR {
-			return e
-		}
-	}
-}
-
 // bareRoundTrip is the parent's half of a bare split round trip.
 func bareRoundTrip(id int, raw bool) error {
-	if e := bareSemop(id, &barePostChild, raw); e != 0 {
-		return e
+	if err := bench.BareSemop(id, 1, 1, raw); err != nil {
+		return err
 	}
-	if e := bareSemop(id, &bareWaitParent, raw); e != 0 {
-		return e
-	}
-	return nil
+	return bench.BareSemop(id, 0, -1, raw)
 }
 
 // pin places the benchmark's own thread on one CPU. Only that thread: a

@@ -23,33 +23,31 @@ type sembuf struct {
 	flg int16
 }
 
-// The parent posts the child's semaphore and waits on its own; the child
-// the other way round.
-var (
-	barePostChild  = sembuf{num: childSem, op: 1}
-	bareWaitParent = sembuf{num: parentSem, op: -1}
-	bareWaitChild  = sembuf{num: childSem, op: -1}
-	barePostParent = sembuf{num: parentSem, op: 1}
-)
-
-// bareSemop is one semop of one operation, retrying EINTR, through
-// RawSyscall (raw) or Syscall.
-func bareSemop(id int, op *sembuf, raw bool) error {
+// BareSemop is one semop of one operation (delta on semaphore num, no
+// flags) on set id, with nothing of the module on the way: through
+// unix.RawSyscall (raw) or unix.Syscall, retrying EINTR. ipc bench's bare
+// rows use it, and so do package sem's benchmarks.
+func BareSemop(id int, num uint16, delta int16, raw bool) error {
+	op := sembuf{num: num, op: delta}
 	for {
 		var e unix.Errno
 		if raw {
-			_, _, e = unix.RawSyscall(unix.SYS_SEMOP, uintptr(id), uintptr(unsafe.Pointer(op)), 1)
+			_, _, e = unix.RawSyscall(unix.SYS_SEMOP, uintptr(id), uintptr(unsafe.Pointer(&op)), 1)
 		} else {
-			_, _, e = unix.Syscall(unix.SYS_SEMOP, uintptr(id), uintptr(unsafe.Pointer(op)), 1)
+			_, _, e = unix.Syscall(unix.SYS_SEMOP, uintptr(id), uintptr(unsafe.Pointer(&op)), 1)
 		}
-		switch e {
-		case 0:
-			return nil
-		case unix.EINTR:
-			continue
+		if e != unix.EINTR {
+			return errnoErr(e)
 		}
-		return e
 	}
+}
+
+// errnoErr is e as an error, nil for 0.
+func errnoErr(e unix.Errno) error {
+	if e == 0 {
+		return nil
+	}
+	return e
 }
 
 func barePingPong(raw bool) func(Config, int) (time.Duration, error) {
@@ -71,10 +69,10 @@ func barePingPong(raw bool) func(Config, int) (time.Duration, error) {
 		}
 		id := set.ID()
 		d, err := timed(warmup(cfg.Rounds), cfg.Rounds, func() error {
-			if err := bareSemop(id, &barePostChild, raw); err != nil {
+			if err := BareSemop(id, childSem, 1, raw); err != nil {
 				return err
 			}
-			return bareSemop(id, &bareWaitParent, raw)
+			return BareSemop(id, parentSem, -1, raw)
 		})
 		return d, child.finish(err)
 	}
@@ -83,10 +81,10 @@ func barePingPong(raw bool) func(Config, int) (time.Duration, error) {
 // barePartner is the child's side of barePingPong.
 func barePartner(id, total int, raw bool) error {
 	for range total {
-		if err := bareSemop(id, &bareWaitChild, raw); err != nil {
+		if err := BareSemop(id, childSem, -1, raw); err != nil {
 			return err
 		}
-		if err := bareSemop(id, &barePostParent, raw); err != nil {
+		if err := BareSemop(id, parentSem, 1, raw); err != nil {
 			return err
 		}
 	}
@@ -110,13 +108,9 @@ func bareMsg(id int, buf []byte, size int, rcv bool, typ int64) error {
 			*(*int64)(unsafe.Pointer(&buf[0])) = typ
 			_, _, e = unix.RawSyscall6(unix.SYS_MSGSND, uintptr(id), uintptr(unsafe.Pointer(&buf[0])), uintptr(size), 0, 0, 0)
 		}
-		switch e {
-		case 0:
-			return nil
-		case unix.EINTR:
-			continue
+		if e != unix.EINTR {
+			return errnoErr(e)
 		}
-		return e
 	}
 }
 

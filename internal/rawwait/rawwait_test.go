@@ -51,17 +51,6 @@ func TestEnv(t *testing.T) {
 	}
 }
 
-// pipe returns the two ends of a blocking pipe that the test closes.
-func pipe(t *testing.T) (r, w int) {
-	t.Helper()
-	var p [2]int
-	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { unix.Close(p[0]); unix.Close(p[1]) })
-	return p[0], p[1]
-}
-
 func TestMain(m *testing.M) { ipctest.Main(m) }
 
 // sembuf is struct sembuf.
@@ -106,6 +95,18 @@ func blockedWait(h *Hint, id int) chan unix.Errno {
 	return done
 }
 
+// waitLong makes a P through h that waits d for its post.
+func waitLong(t *testing.T, h *Hint, d time.Duration) {
+	t.Helper()
+	id := newSem(t)
+	done := blockedWait(h, id)
+	time.Sleep(d)
+	post(t, id)
+	if e := <-done; e != 0 {
+		t.Fatal(e)
+	}
+}
+
 func needRaw(t *testing.T) {
 	if !Enabled() {
 		t.Skip("raw waits are off (IPC_RAWWAIT=0 or GODEBUG=asyncpreemptoff=1)")
@@ -137,14 +138,8 @@ func TestSyscall(t *testing.T) {
 // next calls the plain way.
 func TestLongWait(t *testing.T) {
 	needRaw(t)
-	id := newSem(t)
 	var h Hint
-	done := blockedWait(&h, id)
-	time.Sleep(100 * time.Millisecond)
-	post(t, id)
-	if e := <-done; e != 0 {
-		t.Fatal(e)
-	}
+	waitLong(t, &h, 100*time.Millisecond)
 	if h.strikes != 1 || h.plain != 2 {
 		t.Fatalf("after a long wait: %+v, want 1 strike and 2 plain calls", h)
 	}
@@ -194,14 +189,8 @@ func TestNoStarvation(t *testing.T) {
 // interrupted, so nothing is judged.
 func TestDisabled(t *testing.T) {
 	defer SetEnabled(SetEnabled(false))
-	id := newSem(t)
 	var h Hint
-	done := blockedWait(&h, id)
-	time.Sleep(50 * time.Millisecond)
-	post(t, id)
-	if e := <-done; e != 0 {
-		t.Fatal(e)
-	}
+	waitLong(t, &h, 50*time.Millisecond)
 	if h != (Hint{}) {
 		t.Fatalf("a plain call changed the hint: %+v", h)
 	}

@@ -148,21 +148,28 @@ static void xwrite(int fd, const char *p, size_t n)
 	}
 }
 
+/* readsome reads at least one byte and at most n; the end of the file is
+ * a failure, as the other side never closes first. */
+static size_t readsome(int fd, char *p, size_t n)
+{
+	for (;;) {
+		ssize_t r = read(fd, p, n);
+		if (r > 0)
+			return (size_t)r;
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r == 0)
+			errno = EPIPE;
+		fail("read");
+	}
+}
+
 static void xread(int fd, char *p, size_t n)
 {
 	while (n > 0) {
-		ssize_t r = read(fd, p, n);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			fail("read");
-		}
-		if (r == 0) {
-			errno = EPIPE;
-			fail("read: end of file");
-		}
+		size_t r = readsome(fd, p, n);
 		p += r;
-		n -= (size_t)r;
+		n -= r;
 	}
 }
 
@@ -333,19 +340,8 @@ static void fd_sink(void)
 	char ack = 1;
 	fd_close(mine);
 	xwrite(theirs[1], &ack, 1); /* ready */
-	for (long left = rounds * size; left > 0;) {
-		ssize_t r = read(theirs[0], buf, (size_t)(left < size ? left : size));
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			fail("read");
-		}
-		if (r == 0) {
-			errno = EPIPE;
-			fail("read: end of file");
-		}
-		left -= r;
-	}
+	for (long left = rounds * size; left > 0;)
+		left -= (long)readsome(theirs[0], buf, (size_t)(left < size ? left : size));
 	xwrite(theirs[1], &ack, 1); /* all read */
 }
 
