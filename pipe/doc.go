@@ -17,10 +17,10 @@
 // A non-blocking *os.File is served by the runtime's poller instead: Read
 // parks the goroutine rather than a thread, and deadlines work; a raw read
 // or write through SyscallConn then returns EAGAIN when it would block.
-// For request/reply exchanges with another process, where every read waits
-// only microseconds, NewHandoff wraps a blocking end so that its reads and
-// writes skip the scheduler's system call bookkeeping while the waits stay
-// short.
+// For request/reply exchanges with another process, NewHandoff wraps a
+// blocking end so that its reads and writes are read(2) and write(2) and
+// nothing else: no poller, no *os.File locking. They still tell the
+// scheduler (see Handoff for why they are never made raw).
 //
 // Errors are what package os returns for descriptors: *os.SyscallError
 // when making one failed ("pipe2", "socketpair"), *os.PathError for a call
