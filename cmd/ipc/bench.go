@@ -40,7 +40,7 @@ EXAMPLES:
    ipc bench sem --cpu cross --rounds 50000
    ipc bench all --ref --repeat 5 --json`,
 		Flags: []cli.Flag{
-			&cli.IntFlag{Name: "rounds", Aliases: []string{"n"}, Value: 20000, Usage: "round trips, messages or chunks per case"},
+			&cli.IntFlag{Name: "rounds", Aliases: []string{"n"}, Value: 20000, Usage: "round trips per case (streams send 10 times as many messages or chunks; shm copy makes at most 20 copies)"},
 			&cli.StringFlag{Name: "size", Usage: "bytes per message for every case (default: each case's own)"},
 			&cli.StringFlag{Name: "cpu", Value: "same", Usage: "same, cross or any"},
 			&cli.BoolFlag{Name: "json", Usage: "one JSON document"},

@@ -43,7 +43,7 @@ var Mechanisms = []string{"sem", "msgq", "pipe", "socketpair", "shm"}
 
 // Config is what to measure and how.
 type Config struct {
-	Rounds int       // round trips, messages or chunks per case
+	Rounds int       // round trips per case; streams send 10 times as many messages or chunks, shm copy at most 20 copies
 	Size   int       // bytes per message; 0 picks each pattern's sizes
 	CPU    Placement // where the processes run
 	// Repeat runs each case this many times (at least once) and reports
@@ -165,9 +165,14 @@ func Run(mech string, cfg Config) ([]Result, error) {
 			cfg.Progress(bc.mech+" "+bc.pattern+sizeText(bc.size), i+1, len(all))
 		}
 		c := cfg
-		if bc.pattern == "copy" {
+		switch bc.pattern {
+		case "copy":
 			// Each round copies the whole segment: a few suffice.
 			c.Rounds = min(c.Rounds, maxCopies)
+		case "stream":
+			// A message of a stream costs a round trip's tenth or less:
+			// as few would measure the start more than the stream.
+			c.Rounds *= streamFactor
 		}
 		r := Result{Mechanism: bc.mech, Pattern: bc.pattern, Size: bc.size, Rounds: c.Rounds}
 		// Go and C take turns, so that a machine whose speed drifts (a
@@ -230,8 +235,11 @@ func sizeText(size int) string {
 	return " " + strconv.Itoa(size) + " B"
 }
 
-// maxCopies caps the rounds of the shm copy, as shmcopy's default 20 reps.
+// maxCopies caps the rounds of the shm copy.
 const maxCopies = 20
+
+// streamFactor is how many messages or chunks a stream sends per round.
+const streamFactor = 10
 
 // warmup is how many untimed rounds come first, as in the C programs, so
 // that neither the child's start nor cold caches are measured.
