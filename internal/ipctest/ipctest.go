@@ -13,6 +13,10 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	// Not used here: it stops a build for an unsupported system with its
+	// one error (see internal/sys/unsupported.go).
+	_ "github.com/ipctoolkit/ipc/internal/sys"
 )
 
 const (
