@@ -152,16 +152,24 @@ func runOp(t *testing.T, asNobody bool, args ...string) string {
 // that is really waiting.
 func waitBlocked(t *testing.T, pid int, fn string) {
 	t.Helper()
+	if !blockedIn(pid, fn) {
+		t.Fatalf("no thread of process %d blocked in %s", pid, fn)
+	}
+}
+
+// blockedIn is waitBlocked for a goroutine other than the test's: it
+// reports whether a thread of pid slept in fn within 10 seconds.
+func blockedIn(pid int, fn string) bool {
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		tasks, _ := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
 		for _, task := range tasks {
 			b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/task/" + task.Name() + "/wchan")
 			if string(b) == fn {
-				return
+				return true
 			}
 		}
 		time.Sleep(time.Millisecond)
 	}
-	t.Fatalf("no thread of process %d blocked in %s", pid, fn)
+	return false
 }
