@@ -1,12 +1,10 @@
 package msgq_test
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -133,18 +131,7 @@ func runOpInChild(args []string) string {
 // what it printed.
 func runOp(t *testing.T, asNobody bool, args ...string) string {
 	t.Helper()
-	cmd := ipctest.Command(t, "op", args...)
-	if asNobody {
-		ipctest.AsNobody(t, cmd)
-	}
-	// A -race child otherwise sleeps a second before exiting.
-	cmd.Env = append(cmd.Env, "GORACE=atexit_sleep_ms=0")
-	var out bytes.Buffer
-	cmd.Stdout = &out
-	if code := ipctest.RunChild(t, cmd); code != 0 {
-		t.Fatalf("child %v exited %d; stdout %q", args, code, out.String())
-	}
-	return strings.TrimSpace(out.String())
+	return ipctest.Output(t, asNobody, "op", args...)
 }
 
 // waitBlocked waits until a thread of process pid sleeps in the kernel
