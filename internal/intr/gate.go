@@ -96,15 +96,11 @@ const (
 // try makes the call with IPC_NOWAIT and reports whether it completed (or
 // failed for good); Slot calls it now and then, and returns done when it
 // did: the caller then has no slot and its call is over. Otherwise Slot
-// returns with a slot taken, or with ctx's error (ctx may be nil: never
-// done).
+// returns with a slot taken, or with ctx's error.
 func Slot(ctx context.Context, try func() bool) (done bool, err error) {
 	parked.Add(1)
 	defer parked.Add(-1)
-	var ctxDone <-chan struct{}
-	if ctx != nil {
-		ctxDone = ctx.Done()
-	}
+	ctxDone := ctx.Done()
 	var timer *time.Timer
 	for poll := firstPoll; ; {
 		if take() {
