@@ -10,9 +10,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 
+	"github.com/ipctoolkit/ipc/internal/utillinux"
 	"github.com/urfave/cli/v2"
 )
 
@@ -22,18 +22,16 @@ var commands []*cli.Command
 
 func register(c ...*cli.Command) { commands = append(commands, c...) }
 
-// personalities are the util-linux tools this binary can stand in for when
-// it is invoked through a link of that name. Each returns an exit status.
-var personalities = map[string]func(args []string, stdout, stderr io.Writer) int{}
-
 func main() {
 	dispatchChild()
 	os.Exit(run(os.Args, os.Stdout, os.Stderr))
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	if p, ok := personalities[filepath.Base(args[0])]; ok {
-		return p(args, stdout, stderr)
+	// Invoked through a link named ipcs, ipcrm, ipcmk or lsipc, the binary
+	// is that tool.
+	if t, ok := utillinux.Lookup(args[0]); ok {
+		return t.Run(args[0], args[1:], stdout, stderr)
 	}
 	app := newApp(stdout, stderr)
 	err := app.Run(flagsFirst(args, commands))

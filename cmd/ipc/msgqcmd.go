@@ -44,7 +44,7 @@ EXAMPLES:
 				},
 			},
 			getCommand("msgq", "queue", idOf(msgq.Open)),
-			statCommand("msgq", "-q", exists(msgq.FromID)),
+			statCommand("msgq", "-q", ipc.Queue, exists(msgq.FromID)),
 			{
 				Name:      "set",
 				Usage:     "set a queue's capacity, mode or owner",

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"strconv"
 
+	"github.com/ipctoolkit/ipc/internal/utillinux"
 	"github.com/ipctoolkit/ipc/ipc"
 	"github.com/urfave/cli/v2"
 )
@@ -57,12 +58,8 @@ func permChange[T owned](c *cli.Context) (func(T) error, error) {
 
 // statAs prints an object as ipc ls (ipcs) -i does, or as ipc ls --json,
 // so stat and ls never disagree.
-func statAs(c *cli.Context, kindFlag string, id int) error {
-	args := []string{kindFlag, "-i", strconv.Itoa(id)}
-	if c.Bool("json") {
-		args = append(args, "--json")
-	}
-	return statusOf(runIpcs(newTool("ipc", "ls", c.App.Writer, c.App.ErrWriter), args, true))
+func statAs(c *cli.Context, kind ipc.Kind, id int) error {
+	return statusOf(utillinux.Stat(kind, id, c.Bool("json"), c.App.Writer, c.App.ErrWriter))
 }
 
 // removeIDs removes every object named by id, going on after a failure as
@@ -116,7 +113,7 @@ func getCommand(kind, noun string, open func(ipc.Key) (int, error)) *cli.Command
 
 // statCommand is "ipc KIND stat": what ipc ls (ipcs) -i prints, after
 // checking through the library that the object exists.
-func statCommand(kind, lsFlag string, exists func(id int) error) *cli.Command {
+func statCommand(kind, lsFlag string, k ipc.Kind, exists func(id int) error) *cli.Command {
 	return &cli.Command{
 		Name:      "stat",
 		Usage:     "print everything the kernel keeps about it (as ipcs " + lsFlag + " -i ID)",
@@ -130,7 +127,7 @@ func statCommand(kind, lsFlag string, exists func(id int) error) *cli.Command {
 			if err := exists(id); err != nil {
 				return err
 			}
-			return statAs(c, lsFlag, id)
+			return statAs(c, k, id)
 		},
 	}
 }

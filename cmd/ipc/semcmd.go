@@ -32,7 +32,7 @@ EXAMPLES:
 				Action: semCreate,
 			},
 			getCommand("sem", "set", idOf(sem.Open)),
-			statCommand("sem", "-s", exists(sem.FromID)),
+			statCommand("sem", "-s", ipc.Semaphore, exists(sem.FromID)),
 			{
 				Name:      "set",
 				Usage:     "set values, mode or owner of a set",

@@ -33,7 +33,7 @@ EXAMPLES:
 				Action: shmCreate,
 			},
 			getCommand("shm", "segment", idOf(shm.Open)),
-			statCommand("shm", "-m", exists(shm.FromID)),
+			statCommand("shm", "-m", ipc.Segment, exists(shm.FromID)),
 			{
 				Name:      "set",
 				Usage:     "set a segment's mode or owner",

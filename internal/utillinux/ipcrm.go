@@ -1,10 +1,9 @@
-package main
+package utillinux
 
 import (
 	"errors"
 
 	"github.com/ipctoolkit/ipc/ipc"
-	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
 )
 
@@ -14,16 +13,7 @@ import (
 // command at once; the legacy "shm|msg|sem ID..." form prints "resource(s)
 // deleted".
 
-func init() {
-	registerUtil(&cli.Command{
-		Name:  "rm",
-		Usage: "remove semaphore sets, queues and segments exactly as util-linux's ipcrm does",
-		UsageText: `ipc rm [-q ID] [-Q KEY] [-s ID] [-S KEY] [-m ID] [-M KEY]... [-a[shm|msg|sem]] [-v]
-   ipc rm shm|msg|sem ID...`,
-		Description: `Takes ipcrm's options, processes them in ipcrm 2.38.1's order and prints its
-messages, with its exit statuses (run "ipc rm --help" for the list).`,
-	}, "ipcrm", runIpcrm)
-}
+const ipcrmShorts = "q:m:s:Q:M:S:a::vhV"
 
 var ipcrmLongs = []longOpt{
 	{"shmem-id", requiredArg, 'm'},
@@ -57,7 +47,7 @@ func runIpcrm(t *utilTool, args []string) int {
 	}
 	failures := 0
 	all, allKinds := false, []ipc.Kind{ipc.Segment, ipc.Semaphore, ipc.Queue}
-	g := t.getopt(args, "q:m:s:Q:M:S:a::vhV", ipcrmLongs)
+	g := t.getopt(args, ipcrmShorts, ipcrmLongs)
 	for {
 		opt, arg, hasArg, done := g.next()
 		if done {

@@ -1,8 +1,7 @@
-package main
+package utillinux
 
 import (
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -20,12 +19,6 @@ import (
 // copied: SEMMNS's USED (2.38.1 multiplies the number of sets by the size
 // of the first), CGID of queues and segments (2.38.1 prints the creator's
 // uid), and -P on queues (2.38.1 prints nothing).
-
-func init() {
-	personalities["lsipc"] = func(args []string, stdout, stderr io.Writer) int {
-		return runLsipc(newTool(args[0], "", stdout, stderr), args[1:])
-	}
-}
 
 // The columns, in lsipc's order: the generic ones, the queue, segment and
 // semaphore ones, and the --global ones.
@@ -133,6 +126,8 @@ const (
 	optTimeFmt
 )
 
+const lsipcShorts = "bceghi:Jlmno:PqrstVy"
+
 var lsipcLongs = []longOpt{
 	{"bytes", noArg, 'b'},
 	{"creator", noArg, 'c'},
@@ -186,7 +181,7 @@ func runLsipc(t *utilTool, args []string) int {
 	outarg, hasOut := "", false
 	var columns []int
 	excl := make([]int, len(lsipcExcl))
-	g := t.getopt(args, "bceghi:Jlmno:PqrstVy", lsipcLongs)
+	g := t.getopt(args, lsipcShorts, lsipcLongs)
 	for {
 		opt, arg, _, done := g.next()
 		if done {

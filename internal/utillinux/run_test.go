@@ -1,0 +1,118 @@
+package utillinux
+
+import (
+	"bytes"
+	"encoding/json"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/ipctoolkit/ipc/internal/ipctest"
+)
+
+func TestMain(m *testing.M) { ipctest.Main(m) }
+
+// runSub runs tool as its ipc subcommand in this process.
+func runSub(tool *Tool, args ...string) (string, string, int) {
+	var out, errb bytes.Buffer
+	code := tool.RunSub(args, &out, &errb)
+	return out.String(), errb.String(), code
+}
+
+// The three tools in process, on real objects: ipcmk makes them, ipcs
+// lists them (in its table and as --json), ipcrm removes them, each with
+// its messages and statuses. tests/ compares the same with util-linux.
+func TestToolsInProcess(t *testing.T) {
+	if !ipctest.PrivateNamespace() {
+		t.Skip("lists and removes every object: only in a private IPC namespace")
+	}
+	out, errs, code := runSub(Ipcmk, "-Q", "-S", "2", "-M", "4K", "-p", "0640")
+	ids := regexp.MustCompile(`(?m)^(Shared memory|Message queue|Semaphore) id: (\d+)$`).FindAllStringSubmatch(out, -1)
+	if code != 0 || errs != "" || len(ids) != 3 || ids[0][1] != "Shared memory" || ids[2][1] != "Semaphore" {
+		t.Fatalf("ipc mk: %q %q %d", out, errs, code)
+	}
+	out, _, code = runSub(Ipcs, "-q")
+	if code != 0 || !strings.Contains(out, "------ Message Queues --------\nkey        msqid      owner      perms      used-bytes   messages    \n0x") ||
+		!strings.Contains(out, " 640        0            0           \n") {
+		t.Errorf("ipc ls -q:\n%s", out)
+	}
+	out, _, code = runSub(Ipcs, "--json", "-m")
+	var doc struct {
+		SharedMemory []struct {
+			Size  uint64 `json:"size"`
+			Octal string `json:"octal"`
+		} `json:"sharedmemory"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil || code != 0 || len(doc.SharedMemory) != 1 ||
+		doc.SharedMemory[0].Size != 4096 || doc.SharedMemory[0].Octal != "0640" {
+		t.Errorf("ipc ls --json -m: %v %d\n%s", err, code, out)
+	}
+	_, errs, code = runSub(Ipcrm, "-q", "999999")
+	if code != 1 || errs != "ipc: invalid id (999999)\n" {
+		t.Errorf("ipc rm -q 999999: %q %d", errs, code)
+	}
+	out, errs, code = runSub(Ipcrm, "-a", "-v")
+	if code != 0 || errs != "" || strings.Count(out, "removing ") != 3 {
+		t.Errorf("ipc rm -a -v: %q %q %d", out, errs, code)
+	}
+	if out, _, _ := runSub(Ipcs); strings.Contains(out, "0x") {
+		t.Errorf("objects left after ipc rm -a:\n%s", out)
+	}
+}
+
+// Run under util-linux's name, a tool names itself so in messages and
+// help, and lsipc (which has no ipc subcommand) works too.
+func TestRunAsLink(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := Ipcs.Run("/usr/local/bin/ipcs", []string{"-x"}, &out, &errb); code != 1 ||
+		errb.String() != "/usr/local/bin/ipcs: invalid option -- 'x'\nTry 'ipcs --help' for more information.\n" {
+		t.Errorf("ipcs -x: %d %q", code, errb.String())
+	}
+	out.Reset()
+	if code := Lsipc.Run("lsipc", []string{"--help"}, &out, &errb); code != 0 || !strings.HasPrefix(out.String(), "\nUsage:\n lsipc [options]\n") {
+		t.Errorf("lsipc --help: %d %q", code, out.String())
+	}
+	if tl, ok := Lookup("/sbin/ipcmk"); !ok || tl != Ipcmk {
+		t.Errorf("Lookup(/sbin/ipcmk) = %v, %v", tl, ok)
+	}
+	if _, ok := Lookup("ipc"); ok {
+		t.Error("Lookup(ipc) found a tool")
+	}
+}
+
+// Options come from the getopt tables, described by --help: every option
+// a tool parses is listed once, with its help line where --help has one.
+func TestOptions(t *testing.T) {
+	for _, tl := range Tools {
+		for _, sub := range []bool{false, true} {
+			if sub && tl.Sub == "" {
+				continue
+			}
+			seen := map[string]bool{}
+			for _, o := range tl.Options(sub) {
+				if seen[o.Long] {
+					t.Errorf("%s: --%s twice", tl.Name, o.Long)
+				}
+				seen[o.Long] = true
+				if o.Help == "" {
+					t.Errorf("%s: --%s has no help line", tl.Name, o.Long)
+				}
+			}
+			if sub && tl == Ipcs && !seen["json"] {
+				t.Error("ipc ls: no --json")
+			}
+			if !sub && seen["json"] && tl == Ipcs {
+				t.Error("ipcs: --json, which only ipc ls takes")
+			}
+		}
+	}
+	var all Option
+	for _, o := range Ipcrm.Options(false) {
+		if o.Long == "all" {
+			all = o
+		}
+	}
+	if all.Short != 'a' || !all.Optional || all.Arg != "[=shm|msg|sem]" {
+		t.Errorf("ipcrm --all: %+v", all)
+	}
+}
