@@ -12,6 +12,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/ipctoolkit/ipc/internal/complete"
 	"github.com/ipctoolkit/ipc/internal/utillinux"
 	"github.com/urfave/cli/v2"
 )
@@ -28,6 +29,12 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	// A shell asking for completion gets words and nothing else, whatever
+	// the words are: no command runs.
+	if complete.Requested(args) {
+		completion().Print(stdout, args)
+		return 0
+	}
 	// Invoked through a link named ipcs, ipcrm, ipcmk or lsipc, the binary
 	// is that tool.
 	if t, ok := utillinux.Lookup(args[0]); ok {
@@ -44,7 +51,7 @@ var categories = map[string]string{
 	"ls": "util-linux", "rm": "util-linux", "mk": "util-linux",
 	"sem-demo": "demos", "msgq-demo": "demos", "shm-demo": "demos", "pipe-demo": "demos",
 	"serve": "server", "status": "server", "bench": "measure",
-	"completion": "shell", "man": "shell",
+	"completion": "shell", "man": "shell", "version": "shell",
 }
 
 func newApp(stdout, stderr io.Writer) *cli.App {
@@ -60,7 +67,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Commands:             commands,
 		Writer:               stdout,
 		ErrWriter:            stderr,
-		EnableBashCompletion: true,
+		Version:              moduleVersion(),
 		HideHelpCommand:      false,
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
 			return usageError{err}

@@ -17,8 +17,9 @@ const semDemoChild = "sem-demo-child"
 
 func init() {
 	commands = append(commands, &cli.Command{
-		Name:  "sem-demo",
-		Usage: "watch a parent and its child (a re-executed ipc) take turns on a semaphore set",
+		Name:      "sem-demo",
+		Usage:     "watch a parent and its child (a re-executed ipc) take turns on a semaphore set",
+		UsageText: "ipc sem-demo [--mode turns|mutex] [--rounds N] [--delay D]",
 		Description: `The parent creates a private semaphore set (mode 0600), starts a child and
 passes it the set's id. In "turns" mode (the default) the set has two
 semaphores, one per process: each waits for its own to be 1, takes it, prints
