@@ -62,13 +62,13 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		}
 	}
 	return &cli.App{
-		Name:                 "ipc",
-		Usage:                "System V IPC for people and scripts: semaphores, message queues, shared memory, pipes",
-		Commands:             commands,
-		Writer:               stdout,
-		ErrWriter:            stderr,
-		Version:              moduleVersion(),
-		HideHelpCommand:      false,
+		Name:            "ipc",
+		Usage:           "System V IPC for people and scripts: semaphores, message queues, shared memory, pipes",
+		Commands:        commands,
+		Writer:          stdout,
+		ErrWriter:       stderr,
+		Version:         moduleVersion(),
+		HideHelpCommand: false,
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
 			return usageError{err}
 		},
