@@ -5,8 +5,10 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"github.com/ipctoolkit/ipc/internal/complete"
+	"github.com/ipctoolkit/ipc/internal/manpage"
 	"github.com/urfave/cli/v2"
 )
 
@@ -34,6 +36,16 @@ EXAMPLES:
 			}
 			_, err := fmt.Fprint(c.App.Writer, script)
 			return err
+		},
+	}, &cli.Command{
+		Name:      "man",
+		Usage:     "print the manual page (roff), made from the command definitions",
+		UsageText: "ipc man | man -l -",
+		Action: func(c *cli.Context) error {
+			if err := noArgs(c); err != nil {
+				return err
+			}
+			return manpage.Page{App: c.App, Util: utilCommands, Categories: categoryOrder, Date: buildDate(), Version: moduleVersion()}.Write(c.App.Writer)
 		},
 	}, &cli.Command{
 		Name:      "version",
@@ -67,6 +79,19 @@ func moduleVersion() string {
 		return bi.Main.Version
 	}
 	return "(devel)"
+}
+
+// buildDate is the day of the revision the binary was built from, or
+// today when the build recorded none.
+func buildDate() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.time" && len(s.Value) >= 10 {
+				return s.Value[:10]
+			}
+		}
+	}
+	return time.Now().UTC().Format(time.DateOnly)
 }
 
 // versionText is what ipc version prints: the module and its version, the

@@ -54,6 +54,9 @@ var categories = map[string]string{
 	"completion": "shell", "man": "shell", "version": "shell",
 }
 
+// categoryOrder is the order of the groups in the manual.
+var categoryOrder = []string{"objects", "util-linux", "demos", "server", "measure", "shell"}
+
 func newApp(stdout, stderr io.Writer) *cli.App {
 	markUsageErrors(commands)
 	for _, c := range commands {

@@ -259,25 +259,6 @@ func TestUsageErrors(t *testing.T) {
 	}
 }
 
-func TestManAndCompletion(t *testing.T) {
-	if page := ipcOK(t, "man"); !strings.HasPrefix(page, ".nh\n.TH ipc 1") || !strings.Contains(page, "sem-demo") {
-		t.Fatalf("man page starts %q", page[:min(40, len(page))])
-	}
-	if _, err := exec.LookPath("bash"); err == nil {
-		cmd := exec.Command("bash", "-n")
-		cmd.Stdin = strings.NewReader(ipcOK(t, "completion", "bash"))
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("bash completion script: %v %s", err, out)
-		}
-	}
-	if got := ipcOK(t, "sem", "--generate-bash-completion"); !strings.Contains(got, "create\n") || !strings.Contains(got, "op\n") {
-		t.Fatalf("completion words for sem: %q", got)
-	}
-	if !strings.Contains(ipcOK(t, "sem", "op", "--help"), "EXAMPLES") {
-		t.Fatal("help sem op has no examples")
-	}
-}
-
 func ipcObjects(t *testing.T) int {
 	sets, err1 := ipc.Semaphores()
 	queues, err2 := ipc.Queues()
