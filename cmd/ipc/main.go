@@ -49,7 +49,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 var categories = map[string]string{
 	"sem": "objects", "msgq": "objects", "shm": "objects", "key": "objects", "limits": "objects",
 	"ls": "util-linux", "rm": "util-linux", "mk": "util-linux",
-	"sem-demo": "demos", "msgq-demo": "demos", "shm-demo": "demos", "pipe-demo": "demos",
+	"sem-demo": "demos", "msgq-demo": "demos", "shm-demo": "demos", "pipe-demo": "demos", "proc-demo": "demos",
 	"serve": "server", "status": "server", "bench": "measure",
 	"completion": "shell", "man": "shell", "version": "shell",
 }

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"bufio"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// ipc proc-demo shows each state a child goes through, in words and in
+// order: the zombie's Z from /proc, statuses 3 and 7 decoded, WNOHANG
+// polls, SIGCHLD reaping, stopped, continued, terminated.
+func TestProcDemo(t *testing.T) {
+	out, err := exec.Command(ipcBin, "proc-demo", "--delay", "30ms").Output()
+	if err != nil {
+		t.Fatalf("proc-demo: %v\n%s", err, out)
+	}
+	rest := string(out)
+	for _, step := range []string{
+		"this same binary started again (/proc/self/exe)",
+		"step 1:", "state Z (zombie)", "exited with status 0; now /proc/", " is gone",
+		"step 2:", "status word 0x0300: WIFEXITED, normal termination, exit status = 3",
+		"status word 0x0700: WIFEXITED, normal termination, exit status = 7",
+		"step 3:", "poll 1: waitid(WEXITED|WNOHANG) returned at once: child", "still running", "WNOHANG) found child",
+		"step 4:", "SIGCHLD: reaped child", "exited with status 2 (2 left)", "exited with status 1 (1 left)", "exited with status 0 (0 left)",
+		"step 5:", "sending SIGSTOP", "stopped by signal 19", "state T (stopped)", "WIFSTOPPED",
+		"sending SIGCONT", "continued;", "WIFCONTINUED",
+		"sending SIGTERM", "killed by signal 15 (terminated)", "WIFSIGNALED",
+		"done: every child reaped",
+	} {
+		i := strings.Index(rest, step)
+		if i < 0 {
+			t.Fatalf("%q missing or out of order in:\n%s", step, out)
+		}
+		rest = rest[i+len(step):]
+	}
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if !demoLine.MatchString(l) {
+			t.Errorf("line %q does not start with [pid] parent|child", l)
+		}
+	}
+	if _, _, code := ipcRun(t, nil, "proc-demo", "--delay", "-1s"); code != 2 {
+		t.Errorf("proc-demo --delay -1s: exit %d, want 2", code)
+	}
+}
+
+// Ctrl-C in the middle: every child killed and reaped, status 130.
+func TestProcDemoInterrupt(t *testing.T) {
+	cmd := exec.Command(ipcBin, "proc-demo", "--delay", "200ms")
+	pr, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	watchdog := time.AfterFunc(20*time.Second, func() { cmd.Process.Kill() })
+	defer watchdog.Stop()
+	started := regexp.MustCompile(`started child (\d+)`)
+	var pids []string
+	sc := bufio.NewScanner(pr)
+	for sc.Scan() {
+		if m := started.FindStringSubmatch(sc.Text()); m != nil {
+			pids = append(pids, m[1])
+		}
+		if strings.Contains(sc.Text(), "step 4:") {
+			break
+		}
+	}
+	for sc.Scan() && !strings.Contains(sc.Text(), "which exits with 2") {
+		if m := started.FindStringSubmatch(sc.Text()); m != nil {
+			pids = append(pids, m[1])
+		}
+	}
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	var rest strings.Builder
+	for sc.Scan() {
+		rest.WriteString(sc.Text() + "\n")
+	}
+	cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 130 {
+		t.Errorf("exit status %d after SIGINT, want 130:\n%s", code, rest.String())
+	}
+	if !strings.Contains(rest.String(), "caught interrupt: killing and reaping") {
+		t.Errorf("after SIGINT:\n%s", rest.String())
+	}
+	if len(pids) < 5 {
+		t.Fatalf("saw only %d children start", len(pids))
+	}
+	for _, pid := range pids {
+		if _, err := os.Stat("/proc/" + pid); err == nil {
+			t.Errorf("child %s is still there (a zombie or alive)", pid)
+		}
+	}
+}
