@@ -234,3 +234,41 @@ func TestCompletionScripts(t *testing.T) {
 		t.Errorf("completion tcsh: exit %d, want 2", code)
 	}
 }
+
+// The bash script completes a util-linux name only where it is this
+// binary: a foreign ipcrm (here a script that records being run) is never
+// asked, a link to ipc is.
+func TestCompletionBashLinks(t *testing.T) {
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("no bash")
+	}
+	dir := t.TempDir()
+	ran := filepath.Join(dir, "ran")
+	for name, target := range map[string]string{"ipc": ipcBin, "ipcs": ipcBin} {
+		if err := os.Symlink(target, filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "ipcrm"), []byte("#!/bin/sh\ntouch "+ran+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	script := `source <(ipc completion bash)
+COMP_WORDS=(ipcs --q); COMP_CWORD=1; _ipc_complete; echo "ipcs: ${COMPREPLY[*]}"
+COMP_WORDS=(ipcrm -a ""); COMP_CWORD=2; _ipc_complete; echo "ipcrm: ${COMPREPLY[*]}"
+COMP_WORDS=(ipc sem create --n); COMP_CWORD=3; _ipc_complete; echo "ipc: ${COMPREPLY[*]}"
+complete -p ipcrm 2>/dev/null || echo "ipcrm: not registered"
+`
+	cmd := exec.Command("bash", "-c", script)
+	cmd.Env = append(os.Environ(), "PATH="+dir+":/usr/bin:/bin")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	want := "ipcs: --queues\nipcrm: \nipc: --nsems\nipcrm: not registered\n"
+	if string(out) != want {
+		t.Errorf("bash completion:\n%s\nwant:\n%s", out, want)
+	}
+	if _, err := os.Stat(ran); err == nil {
+		t.Error("the completion ran a foreign ipcrm")
+	}
+}

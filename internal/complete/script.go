@@ -24,6 +24,7 @@ _ipc_same() {
 }
 _ipc_complete() {
 	local prog="${COMP_WORDS[0]}" words
+	COMPREPLY=()
 	case "${prog##*/}" in
 	ipcs|ipcrm|ipcmk|lsipc) _ipc_same "$prog" || return 0 ;;
 	esac
