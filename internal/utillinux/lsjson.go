@@ -99,7 +99,7 @@ func jsonTime(when time.Time) *string {
 	if when.IsZero() {
 		return nil
 	}
-	s := when.Local().Format(time.RFC3339)
+	s := localTime(when).Format(time.RFC3339)
 	return &s
 }
 

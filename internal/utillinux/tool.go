@@ -434,9 +434,9 @@ func scaleByPower(x, base uint64, pwr int) (uint64, error) {
 
 // ---- times ----
 
-// ctime is C's ctime(3) without the newline, in the local time zone:
+// ctime is C's ctime(3) without the newline, in the time zone TZ names:
 // "Sun Nov 22 11:44:23 2026".
-func ctime(t time.Time) string { return t.Local().Format("Mon Jan _2 15:04:05 2006") }
+func ctime(t time.Time) string { return localTime(t).Format("Mon Jan _2 15:04:05 2006") }
 
 // cut is printf's %-W.Ps: at most prec bytes of s, left-justified in
 // width. Go's %.Ps counts runes, C counts bytes.
