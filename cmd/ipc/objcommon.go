@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"strconv"
+	"strings"
 
 	"github.com/ipctoolkit/ipc/internal/utillinux"
 	"github.com/ipctoolkit/ipc/ipc"
@@ -38,7 +39,7 @@ func permChange[T owned](c *cli.Context) (func(T) error, error) {
 		mode = m
 	}
 	if c.IsSet("uid") != c.IsSet("gid") {
-		return nil, usagef("%s: --uid and --gid go together", c.Command.FullName())
+		return nil, usagef("%s: --uid and --gid go together", cmdName(c))
 	}
 	if !c.IsSet("mode") && !c.IsSet("uid") {
 		return nil, nil
@@ -66,13 +67,13 @@ func statAs(c *cli.Context, kind ipc.Kind, id int) error {
 // ipcrm does, and fails if any removal failed.
 func removeIDs(c *cli.Context, kind ipc.Kind) error {
 	if c.NArg() == 0 {
-		return usagef("%s: missing ID", c.Command.FullName())
+		return usagef("%s: missing ID", cmdName(c))
 	}
 	var ids []int
 	for _, a := range c.Args().Slice() {
 		id, err := strconv.Atoi(a)
 		if err != nil || id < 0 {
-			return usagef("%s: invalid id %q: want a non-negative decimal number", c.Command.FullName(), a)
+			return usagef("%s: invalid id %q: want a non-negative decimal number", cmdName(c), a)
 		}
 		ids = append(ids, id)
 	}
@@ -92,8 +93,11 @@ func getCommand(kind, noun string, open func(ipc.Key) (int, error)) *cli.Command
 		Name:      "get",
 		Usage:     "print the id of the " + noun + " of a key",
 		UsageText: "ipc " + kind + " get --key K|--path P [--proj N]",
-		Flags:     keyFlags(),
+		Flags:     keyFlags(false),
 		Action: func(c *cli.Context) error {
+			if c.Bool("private") || c.IsSet("key") && strings.EqualFold(c.String("key"), "private") {
+				return usagef("%s get: a private key names no existing object: give --key K or --path P", kind)
+			}
 			k, err := keyOf(c)
 			if err == nil {
 				err = noArgs(c)

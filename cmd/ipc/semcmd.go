@@ -51,13 +51,15 @@ EXAMPLES:
 			{
 				Name:      "op",
 				Usage:     "apply operations atomically (semop): NUM:+N adds, NUM:-N takes (waiting), NUM:0 waits for zero",
-				UsageText: "ipc sem op ID NUM:OP... [--undo] [--nowait] [--timeout D]",
-				Description: `All operations happen at once or not at all. --undo makes the kernel
-reverse them when ipc exits, which it does at once: useful with --nowait to
-test whether a lock is free.
+				UsageText: "ipc sem op ID NUM:OP[:undo][:nowait]... [--undo] [--nowait] [--timeout D]",
+				Description: `All operations happen at once or not at all. Each operation may carry its
+own flags after a colon: undo (SEM_UNDO: the kernel reverses it when ipc
+exits, which it does at once) and nowait (IPC_NOWAIT: fail instead of
+waiting). --undo and --nowait set them on every operation.
 
 EXAMPLES:
    ipc sem op 3 0:-1 1:+1      take from semaphore 0 and give to 1, atomically
+   ipc sem op 3 0:-1:undo 1:+1:nowait
    ipc sem op 3 2:0 --timeout 5s
    ipc sem op 3 0:-1 --nowait || echo busy`,
 				Flags: []cli.Flag{
@@ -173,13 +175,10 @@ func semOp(c *cli.Context) error {
 	}
 	var ops []sem.Op
 	for _, a := range c.Args().Slice()[1:] {
-		num, delta, ok := strings.Cut(a, ":")
-		n, err1 := strconv.ParseUint(num, 10, 16)
-		d, err2 := strconv.ParseInt(delta, 10, 16)
-		if !ok || err1 != nil || err2 != nil {
-			return usagef("sem op: invalid operation %q: want NUM:OP such as 0:-1, 1:+1 or 2:0", a)
+		op, err := parseOp(a)
+		if err != nil {
+			return err
 		}
-		op := sem.Op{Num: uint16(n), Delta: int16(d)}
 		if c.Bool("undo") {
 			op = op.Undo()
 		}
@@ -199,4 +198,31 @@ func semOp(c *cli.Context) error {
 		return s.DoTimeout(c.Duration("timeout"), ops...)
 	}
 	return s.Do(ops...)
+}
+
+// parseOp reads one operation: NUM:OP, then any of the flags :undo and
+// :nowait ("0:-1:undo", "1:+1:nowait:undo").
+func parseOp(a string) (sem.Op, error) {
+	parts := strings.Split(a, ":")
+	bad := usagef("sem op: invalid operation %q: want NUM:OP[:undo][:nowait], such as 0:-1, 1:+1:nowait or 2:0", a)
+	if len(parts) < 2 {
+		return sem.Op{}, bad
+	}
+	n, err1 := strconv.ParseUint(parts[0], 10, 16)
+	d, err2 := strconv.ParseInt(parts[1], 10, 16)
+	if err1 != nil || err2 != nil {
+		return sem.Op{}, bad
+	}
+	op := sem.Op{Num: uint16(n), Delta: int16(d)}
+	for _, f := range parts[2:] {
+		switch f {
+		case "undo":
+			op = op.Undo()
+		case "nowait":
+			op = op.NoWait()
+		default:
+			return sem.Op{}, bad
+		}
+	}
+	return op, nil
 }
