@@ -67,18 +67,7 @@ func TestSemCommands(t *testing.T) {
 	ipcOK(t, "sem", "set", id, "--all", "1,0,0")
 	ipcOK(t, "sem", "op", id, "0:-1", "1:+1", "2:0")
 	ipcOK(t, "sem", "set", id, "--num", "2", "--value", "7")
-	var doc struct {
-		Semaphores []struct {
-			Values []struct{ Value int } `json:"values"`
-		} `json:"semaphores"`
-	}
-	if err := json.Unmarshal([]byte(ipcOK(t, "sem", "stat", id, "--json")), &doc); err != nil {
-		t.Fatal(err)
-	}
-	got := []int{}
-	for _, v := range doc.Semaphores[0].Values {
-		got = append(got, v.Value)
-	}
+	got := semValues(t, id)
 	if len(got) != 3 || got[0] != 0 || got[1] != 1 || got[2] != 7 {
 		t.Fatalf("values %v, want [0 1 7]", got)
 	}

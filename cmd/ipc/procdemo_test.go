@@ -19,8 +19,7 @@ func TestProcDemo(t *testing.T) {
 	if err != nil {
 		t.Fatalf("proc-demo: %v\n%s", err, out)
 	}
-	rest := string(out)
-	for _, step := range []string{
+	demoSteps(t, string(out), []string{
 		"this same binary started again (/proc/self/exe)",
 		"step 1:", "state Z (zombie)", "exited with status 0; now /proc/", " is gone",
 		"step 2:", "status word 0x0300: WIFEXITED, normal termination, exit status = 3",
@@ -31,18 +30,7 @@ func TestProcDemo(t *testing.T) {
 		"sending SIGCONT", "continued;", "WIFCONTINUED",
 		"sending SIGTERM", "killed by signal 15 (terminated)", "WIFSIGNALED",
 		"done: every child reaped",
-	} {
-		i := strings.Index(rest, step)
-		if i < 0 {
-			t.Fatalf("%q missing or out of order in:\n%s", step, out)
-		}
-		rest = rest[i+len(step):]
-	}
-	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		if !demoLine.MatchString(l) {
-			t.Errorf("line %q does not start with [pid] parent|child", l)
-		}
-	}
+	})
 	if _, _, code := ipcRun(t, nil, "proc-demo", "--delay", "-1s"); code != 2 {
 		t.Errorf("proc-demo --delay -1s: exit %d, want 2", code)
 	}

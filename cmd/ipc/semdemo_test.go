@@ -187,19 +187,7 @@ func TestDemos(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%v\n%s", err, out)
 			}
-			rest := string(out)
-			for _, step := range demo.steps {
-				i := strings.Index(rest, step)
-				if i < 0 {
-					t.Fatalf("%q missing or out of order in:\n%s", step, out)
-				}
-				rest = rest[i+len(step):]
-			}
-			for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-				if !demoLine.MatchString(l) {
-					t.Fatalf("line %q does not start with [pid] parent|child", l)
-				}
-			}
+			demoSteps(t, string(out), demo.steps)
 			noObjects(t)
 		})
 	}
@@ -269,5 +257,24 @@ func TestDemoChildKilled(t *testing.T) {
 			noObjects(t)
 			t.Logf("ended %v after the kill", elapsed.Round(time.Millisecond))
 		})
+	}
+}
+
+// demoSteps fails the test unless out, a demo's output, has each of steps
+// in order and every line starts with "[pid] parent" or "[pid] child".
+func demoSteps(t *testing.T, out string, steps []string) {
+	t.Helper()
+	rest := out
+	for _, step := range steps {
+		i := strings.Index(rest, step)
+		if i < 0 {
+			t.Fatalf("%q missing or out of order in:\n%s", step, out)
+		}
+		rest = rest[i+len(step):]
+	}
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		if !demoLine.MatchString(l) {
+			t.Fatalf("line %q does not start with [pid] parent|child", l)
+		}
 	}
 }

@@ -2,11 +2,9 @@ package main
 
 import (
 	"io"
-	"os"
 
 	"github.com/ipctoolkit/ipc/internal/utillinux"
 	"github.com/urfave/cli/v2"
-	"golang.org/x/sys/unix"
 )
 
 // ls, rm and mk are util-linux 2.38.1's ipcs, ipcrm and ipcmk (package
@@ -72,11 +70,4 @@ func statusOf(code int) error {
 func parseSize(s string) (uint64, error) { return utillinux.ParseSize(s) }
 
 // isTerminal reports whether w is a terminal.
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-	return err == nil
-}
+func isTerminal(w io.Writer) bool { return utillinux.IsTerminal(w) }

@@ -34,7 +34,7 @@ type utilTool struct {
 // for an ipc subcommand when sub is not empty ("ls": messages say "ipc",
 // help says "ipc ls").
 func newTool(argv0, sub string, stdout, stderr io.Writer) *utilTool {
-	t := &utilTool{argv0: argv0, out: bufio.NewWriterSize(stdout, 4096), err: stderr, tty: isTerminal(stdout)}
+	t := &utilTool{argv0: argv0, out: bufio.NewWriterSize(stdout, 4096), err: stderr, tty: IsTerminal(stdout)}
 	t.name = filepath.Base(argv0)
 	t.usage = t.name
 	if sub != "" {
@@ -43,9 +43,10 @@ func newTool(argv0, sub string, stdout, stderr io.Writer) *utilTool {
 	return t
 }
 
-// isTerminal reports whether w is a terminal, where C's stdio flushes
-// stdout at every newline.
-func isTerminal(w io.Writer) bool {
+// IsTerminal reports whether w is a terminal (isatty), where C's stdio
+// flushes stdout at every newline and libsmartcols would fit its tables to
+// the width.
+func IsTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	if !ok {
 		return false
