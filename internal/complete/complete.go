@@ -296,18 +296,19 @@ func positional(cmd *cli.Command, rest []string) int {
 
 // argWords lists the values of a leaf command's first argument: a list in
 // its usage line ("ipc bench [sem|msgq|...]"), or the ids of the objects of
-// its family when the usage takes an ID ("ipc sem rm ID...").
+// its family when the usage takes an ID ("ipc sem rm ID..."). n is the
+// number of arguments before the one being completed.
 func argWords(cmd *cli.Command, path []string, n int) []string {
-	usage := strings.TrimPrefix(cmd.UsageText, "ipc "+strings.Join(path, " ")+" ")
-	if n == 0 {
-		first := strings.Fields(usage + " ")
-		if len(first) > 0 {
-			if m := alternatives.FindStringSubmatch(first[0]); m != nil && m[1] == "" && m[0] == first[0] {
-				return strings.Split(m[2], "|")
-			}
-		}
+	usage := strings.Fields(strings.SplitN(cmd.UsageText, "\n", 2)[0])
+	k := slices.Index(usage, cmd.Name)
+	if k < 0 || k+1 >= len(usage) {
+		return nil
 	}
-	if strings.HasPrefix(usage, "ID") && len(path) > 0 && (n == 0 || strings.HasPrefix(usage, "ID...")) {
+	first := usage[k+1]
+	if m := alternatives.FindStringSubmatch(first); n == 0 && m != nil && m[1] == "" && m[0] == first {
+		return strings.Split(m[2], "|")
+	}
+	if strings.HasPrefix(first, "ID") && len(path) > 0 && (n == 0 || strings.HasPrefix(first, "ID...")) {
 		return ids(map[string]string{"sem": "sem", "msgq": "msg", "shm": "shm"}[path[0]], false)
 	}
 	return nil
