@@ -272,3 +272,45 @@ complete -p ipcrm 2>/dev/null || echo "ipcrm: not registered"
 		t.Error("the completion ran a foreign ipcrm")
 	}
 }
+
+// zsh and fish, where installed, get the same words through their
+// scripts (zsh's completion builtins stubbed to print what they are
+// given; fish's complete -C asks as a TAB would).
+func TestCompletionZshFish(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"ipc", "ipcs"} {
+		if err := os.Symlink(ipcBin, filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env := append(os.Environ(), "PATH="+dir+":/usr/bin:/bin")
+	for _, c := range []struct {
+		shell, script, want string
+	}{
+		{"zsh", `compdef(){ print "compdef $*"; }; compadd(){ [[ $1 == -a ]] && print -l -- ${(P)2}; }; _files(){ print FILES; }
+source <(ipc completion zsh)
+words=(ipc sem ""); CURRENT=3; _ipc
+words=(ipc bench --cpu ""); CURRENT=4; _ipc
+words=(ipcs --q); CURRENT=2; _ipc
+words=(ipc msgq send 0 --file ""); CURRENT=6; _ipc`,
+			"compdef _ipc ipc\ncompdef _ipc ipcs\ncreate\nget\nstat\nset\nop\nrm\nsame\ncross\nany\n--queues\nFILES\n"},
+		{"fish", `ipc completion fish | source
+complete -C "ipc sem "; complete -C "ipc bench --cpu "; complete -C "ipcs --q"`,
+			"create\nget\nop\nrm\nset\nstat\nany\ncross\nsame\n--queues\n"},
+	} {
+		if _, err := exec.LookPath(c.shell); err != nil {
+			t.Logf("%s not installed: not tried", c.shell)
+			continue
+		}
+		args := []string{"-fc", c.script}
+		if c.shell == "fish" {
+			args = []string{"--no-config", "-c", c.script}
+		}
+		cmd := exec.Command(c.shell, args...)
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
+		if err != nil || string(out) != c.want {
+			t.Errorf("%s: %v\n%s\nwant:\n%s", c.shell, err, out, c.want)
+		}
+	}
+}
