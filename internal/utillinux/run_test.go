@@ -116,3 +116,33 @@ func TestOptions(t *testing.T) {
 		t.Errorf("ipcrm --all: %+v", all)
 	}
 }
+
+// ipcrm's empty key argument and the errno before it, in process.
+func TestIpcrmStaleErrnoInProcess(t *testing.T) {
+	if !ipctest.PrivateNamespace() {
+		t.Skip("removes objects by id: only in a private IPC namespace")
+	}
+	out, _, _ := runSub(Ipcmk, "-Q")
+	id := strings.TrimPrefix(strings.TrimSpace(out), "Message queue id: ")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-Q", ""}, "ipc: failed to parse argument: '': No such file or directory\n"},
+		{[]string{"-q", id, "-Q", ""}, "ipc: failed to parse argument: ''\n"},
+		{[]string{"-q", "99", "-Q", ""}, "ipc: invalid id (99)\nipc: failed to parse argument: '': Invalid argument\n"},
+		{[]string{"-S", "0", "-M", ""}, "ipc: illegal key (0)\nipc: failed to parse argument: ''\n"},
+	} {
+		if _, errs, code := runSub(Ipcrm, c.args...); code != 1 || errs != c.want {
+			t.Errorf("ipc rm %q: %d %q, want %q", c.args, code, errs, c.want)
+		}
+	}
+}
+
+func TestShellName(t *testing.T) {
+	for in, want := range map[string]string{"USE%": "USE_PCT", "KEY": "KEY", "1FOO%": "_1FOO_PCT", "A-B": "A_B"} {
+		if got := shellName(in); got != want {
+			t.Errorf("shellName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
