@@ -10,6 +10,7 @@ package manpage
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/ipctoolkit/ipc/internal/utillinux"
@@ -59,13 +60,20 @@ func (p Page) Write(w io.Writer) error {
 	r.definitions(exitStatus)
 	r.section("SIGNALS")
 	r.text("ipc serve, the supervisor of a prefork server, acts on these signals (see \\fBipc serve \\-\\-help\\fR):")
-	r.definitions(serveSignals)
+	r.definitions(signalsOf(find(p.App.Commands, "serve")))
+	r.line(".PP")
 	r.text("The demos and ipc bench remove what they made and stop their children on SIGINT and SIGTERM, " +
 		"and exit with status 128 plus the signal's number (130, 143).")
 	r.section("ENVIRONMENT")
 	r.definitions(environment)
 	r.section("FILES")
 	r.definitions(files)
+	if dir := stateDir(find(p.App.Commands, "serve")); dir != "" {
+		r.definitions([][2]string{{escape(dir), "Where \\fBipc serve\\fR keeps its state file, " +
+			"prefork\\-\\fIpid\\fR.json (its pid and the ids of its semaphore set, queue and scoreboard), " +
+			"so that \\fBipc status\\fR finds the scoreboard and the next start removes what a kill \\-9 " +
+			"left behind; \\fB\\-\\-state\\-dir\\fR chooses another."}})
+	}
 	r.section("EXAMPLES")
 	r.text("Every example below creates objects in the current IPC namespace. To try them without " +
 		"touching anyone else's, run a shell in a private one: \\fBunshare \\-\\-ipc\\fR (as root), " +
@@ -325,3 +333,83 @@ func escape(s string) string {
 }
 
 func quote(s string) string { return `"` + s + `"` }
+
+func find(cmds []*cli.Command, name string) *cli.Command {
+	for _, c := range cmds {
+		if c.Name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// stateDir is the default of serve's --state-dir, as its definition words
+// it.
+func stateDir(serve *cli.Command) string {
+	if serve == nil {
+		return ""
+	}
+	for _, f := range serve.Flags {
+		if d, ok := f.(cli.DocGenerationFlag); ok && slices.Contains(f.Names(), "state-dir") {
+			return d.GetDefaultText()
+		}
+	}
+	return ""
+}
+
+// signalsOf makes the SIGNALS table from serve's description, whose
+// paragraph "Signals: TERM or INT stop gracefully (...), QUIT stops at
+// once, ..." is the definition: each comma-separated part (outside
+// parentheses) names its signals first. Without such a paragraph, the
+// table written here stands in.
+func signalsOf(serve *cli.Command) [][2]string {
+	if serve == nil {
+		return serveSignals
+	}
+	_, para, ok := strings.Cut(serve.Description, "Signals: ")
+	if !ok {
+		return serveSignals
+	}
+	if end := strings.Index(para, ". "); end >= 0 {
+		para = para[:end]
+	}
+	para = strings.TrimSuffix(strings.Join(strings.Fields(para), " "), ".")
+	var parts []string
+	depth, start := 0, 0
+	for i, c := range para {
+		switch c {
+		case '(':
+			depth++
+		case ')':
+			depth--
+		case ',':
+			if depth == 0 {
+				parts = append(parts, strings.TrimSpace(para[start:i]))
+				start = i + 1
+			}
+		}
+	}
+	parts = append(parts, strings.TrimSpace(para[start:]))
+	var table [][2]string
+	for _, part := range parts {
+		words := strings.Fields(part)
+		var sigs []string
+		k := 0
+		for ; k < len(words); k++ {
+			w := words[k]
+			if w == "or" || w == "and" {
+				continue
+			}
+			if w != strings.ToUpper(w) || len(w) < 3 {
+				break
+			}
+			sigs = append(sigs, "SIG"+strings.TrimPrefix(w, "SIG"))
+		}
+		if len(sigs) == 0 || k == len(words) {
+			return serveSignals // not the shape this reads
+		}
+		what := strings.Join(words[k:], " ")
+		table = append(table, [2]string{strings.Join(sigs, ", "), escape(strings.ToUpper(what[:1]) + what[1:] + ".")})
+	}
+	return append(table, serveSignals[len(serveSignals)-1]) // SIGCHLD, which it handles itself
+}

@@ -54,8 +54,8 @@ var environment = [][2]string{
 		`JST\-9, <+0530>\-5:30) or a right/ zone with leap seconds.`},
 	{`POSIXLY_CORRECT`, `Set, the util-linux commands stop parsing options at the first argument, ` +
 		`as glibc's getopt does.`},
-	{`XDG_RUNTIME_DIR`, `Where \fBipc serve\fR keeps its state file (in \fI$XDG_RUNTIME_DIR/ipc\fR); ` +
-		`without it, \fI/tmp/ipc\-$UID\fR.`},
+	{`XDG_RUNTIME_DIR`, `Where \fBipc serve\fR and \fBipc status\fR keep and find the state file ` +
+		`by default (see FILES).`},
 	{`TMPDIR`, `Where \fBipc pipe\-demo\fR makes the file it passes.`},
 	{`IPC_PROC_CHILD`, `Set by ipc in the environment of the children it starts (the demos', the ` +
 		`server's workers, the benchmarks' partners) to name their role; not for users.`},
@@ -66,9 +66,6 @@ var files = [][2]string{
 		`which \fBipc ls\fR lists, as ipcs does.`},
 	{`/proc/sys/kernel/msgmax, msgmnb, msgmni, sem, shmall, shmmax, shmmni`, `The limits ` +
 		`\fBipc limits\fR and \fBipc ls \-l\fR print.`},
-	{`$XDG_RUNTIME_DIR/ipc/prefork\-*.json`, `A running server's state file: its pid and the ids of ` +
-		`its semaphore set, queue and scoreboard, so that \fBipc status\fR finds the scoreboard and the ` +
-		`next start removes what a kill \-9 left behind.`},
 }
 
 var generalExamples = []string{
