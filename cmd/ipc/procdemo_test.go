@@ -59,9 +59,12 @@ func TestProcDemoInterrupt(t *testing.T) {
 			break
 		}
 	}
-	for sc.Scan() && !strings.Contains(sc.Text(), "which exits with 2") {
+	for sc.Scan() {
 		if m := started.FindStringSubmatch(sc.Text()); m != nil {
 			pids = append(pids, m[1])
+		}
+		if strings.Contains(sc.Text(), "which exits with 2") {
+			break // all three of step 4 are running
 		}
 	}
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
@@ -80,6 +83,12 @@ func TestProcDemoInterrupt(t *testing.T) {
 	}
 	if len(pids) < 5 {
 		t.Fatalf("saw only %d children start", len(pids))
+	}
+	// The three of step 4 were running: each is reaped before the exit.
+	for _, pid := range pids[len(pids)-3:] {
+		if !strings.Contains(rest.String(), "reaped child "+pid+": ") {
+			t.Errorf("child %s was not reaped by the demo:\n%s", pid, rest.String())
+		}
 	}
 	for _, pid := range pids {
 		if _, err := os.Stat("/proc/" + pid); err == nil {

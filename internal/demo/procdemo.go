@@ -125,10 +125,14 @@ func (d *procDemo) reap(c *proc.Cmd) (proc.Status, error) {
 	return st, err
 }
 
+// killAll kills and reaps the children still running, saying how each
+// ended, so that none is left behind, not even as a zombie.
 func (d *procDemo) killAll() {
 	for _, c := range d.live {
 		_ = c.Signal(syscall.SIGKILL)
-		_, _ = c.Wait()
+		if st, err := c.Wait(); err == nil {
+			d.say("reaped child %d: %s", c.Pid(), st)
+		}
 	}
 	d.live = nil
 }
