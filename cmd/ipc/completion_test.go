@@ -314,3 +314,19 @@ complete -C "ipc sem "; complete -C "ipc bench --cpu "; complete -C "ipcs --q"`,
 		}
 	}
 }
+
+// Options a file of this package adds to ls or rm (utilExtras) are
+// completed and in the manual like the tool's own.
+func TestUtilExtras(t *testing.T) {
+	utilExtras["ls"] = []utillinux.Option{{Long: "orphaned-test", Help: "an added option"}}
+	defer delete(utilExtras, "ls")
+	var out bytes.Buffer
+	run([]string{"ipc", "ls", "--orph", complete.FlagName}, &out, &out)
+	if out.String() != "--orphaned-test\n" {
+		t.Errorf("ipc ls --orph<TAB>: %q", out.String())
+	}
+	out.Reset()
+	if code := run([]string{"ipc", "man"}, &out, &out); code != 0 || !strings.Contains(out.String(), `\fB\-\-orphaned\-test\fR`) {
+		t.Errorf("the added option is not in the manual (exit %d)", code)
+	}
+}

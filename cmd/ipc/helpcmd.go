@@ -45,7 +45,7 @@ EXAMPLES:
 			if err := noArgs(c); err != nil {
 				return err
 			}
-			return manpage.Page{App: c.App, Util: utilCommands, Categories: categoryOrder, Date: buildDate(), Version: moduleVersion()}.Write(c.App.Writer)
+			return manpage.Page{App: c.App, Util: utilCommands, Extra: utilExtras, Categories: categoryOrder, Date: buildDate(), Version: moduleVersion()}.Write(c.App.Writer)
 		},
 	}, &cli.Command{
 		Name:      "version",
@@ -69,7 +69,7 @@ the tree had uncommitted changes. ipc ls -V prints util-linux's line instead.`,
 // completion answers a shell's completion request from the command
 // definitions alone.
 func completion() complete.App {
-	return complete.App{Commands: commands, Flags: []string{"--help", "-h", "--version", "-v"}, Util: utilCommands}
+	return complete.App{Commands: commands, Flags: []string{"--help", "-h", "--version", "-v"}, Util: utilCommands, Extra: utilExtras}
 }
 
 // moduleVersion is the module version from the build info: "(devel)" for

@@ -41,6 +41,11 @@ statuses (run "ipc mk --help" for the list).`,
 // utilCommands maps the ipc commands that are util-linux tools to them.
 var utilCommands = map[string]*utillinux.Tool{}
 
+// utilExtras are options an ipc ls, rm or mk takes beyond its util-linux
+// tool's (a file of this package that adds some appends them here), so
+// that completion and the manual offer them too.
+var utilExtras = map[string][]utillinux.Option{}
+
 // registerUtil adds cmd, an ipc command that parses its own arguments as
 // the util-linux tool does (getopt_long, not urfave).
 func registerUtil(cmd *cli.Command, tool *utillinux.Tool) {

@@ -41,6 +41,9 @@ type App struct {
 	// Util maps the commands that are util-linux tools (ls, rm, mk) to
 	// them; their options come from the tool, not from urfave.
 	Util map[string]*utillinux.Tool
+	// Extra lists options such a command takes beyond its tool's (the
+	// program's own additions to ls or rm).
+	Extra map[string][]utillinux.Option
 }
 
 // Print writes the candidates for the request args (os.Args, FlagName
@@ -63,7 +66,7 @@ func (a App) Words(argv0 string, words []string) []string {
 	cur, before := words[len(words)-1], words[:len(words)-1]
 	var all []string
 	if tool, ok := utillinux.Lookup(argv0); ok {
-		all = toolWords(tool, false, before, cur)
+		all = toolWords(tool, false, nil, before, cur)
 	} else {
 		all = a.commandWords(before, cur)
 	}
@@ -89,7 +92,7 @@ func (a App) commandWords(before []string, cur string) []string {
 		}
 		cmd, cmds = next, next.Subcommands
 		if tool, ok := a.Util[next.Name]; ok && i == 0 {
-			return toolWords(tool, true, before[i+1:], cur)
+			return toolWords(tool, true, a.Extra[next.Name], before[i+1:], cur)
 		}
 	}
 	if cmd == nil {
@@ -126,8 +129,8 @@ func (a App) commandWords(before []string, cur string) []string {
 // argument of the option before cur where the kind of object is known (ids
 // after -q, -m, -s, -i; keys after -Q, -M, -S), and ipcrm's legacy first
 // word.
-func toolWords(tool *utillinux.Tool, sub bool, before []string, cur string) []string {
-	opts := tool.Options(sub)
+func toolWords(tool *utillinux.Tool, sub bool, extra []utillinux.Option, before []string, cur string) []string {
+	opts := append(tool.Options(sub), extra...)
 	if strings.HasPrefix(cur, "-") && !slices.Contains(before, "--") {
 		var w []string
 		for _, o := range opts {

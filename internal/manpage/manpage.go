@@ -23,6 +23,8 @@ type Page struct {
 	// Util maps the commands that are util-linux tools to them: their
 	// options come from the tool's table, not from urfave flags.
 	Util map[string]*utillinux.Tool
+	// Extra lists options such a command takes beyond its tool's.
+	Extra map[string][]utillinux.Option
 	// Categories orders the groups of commands; groups it does not name
 	// follow in the order their first command appears.
 	Categories []string
@@ -130,7 +132,7 @@ func (p Page) command(r roff, c *cli.Command, parent []string) {
 		r.line(".IP")
 		r.text(fmt.Sprintf("Options (as %s's):", tool.Name))
 		r.line(".RS")
-		for _, o := range tool.Options(true) {
+		for _, o := range append(tool.Options(true), p.Extra[c.Name]...) {
 			r.line(".TP")
 			r.line("%s", optionHead(o))
 			r.text(escape(o.Help))
