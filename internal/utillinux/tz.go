@@ -53,7 +53,7 @@ func loadZone() {
 			}
 			file = filepath.Join(dir, name)
 		}
-		if data, err := os.ReadFile(file); err == nil && !strings.Contains(name, "..") {
+		if data, err := os.ReadFile(file); err == nil {
 			if loc, err := time.LoadLocationFromTZData(name, data); err == nil {
 				zone.loc, zone.leaps = loc, leapSeconds(data)
 				return
@@ -134,51 +134,46 @@ func posixZone(tz string) (*time.Location, bool) {
 	return loc, true
 }
 
-// leapSeconds reads the leap-second records of a zone file (TZif): none
-// but in right/ zones.
-func leapSeconds(data []byte) []leap {
-	counts := func(b []byte) (isut, isstd, leapcnt, timecnt, typecnt, charcnt int, ok bool) {
-		if len(b) < 44 || string(b[:4]) != "TZif" {
-			return
-		}
-		n := make([]int, 6)
-		for i := range n {
-			n[i] = int(binary.BigEndian.Uint32(b[20+4*i:]))
-		}
-		return n[0], n[1], n[2], n[3], n[4], n[5], true
+// tzifCounts are the six counts of a TZif header, in the file's order.
+type tzifCounts struct{ isut, isstd, leap, time, typ, char int }
+
+func readCounts(b []byte) (tzifCounts, bool) {
+	if len(b) < 44 || string(b[:4]) != "TZif" {
+		return tzifCounts{}, false
 	}
-	isut, isstd, leapcnt, timecnt, typecnt, charcnt, ok := counts(data)
+	n := func(i int) int { return int(binary.BigEndian.Uint32(b[20+4*i:])) }
+	return tzifCounts{n(0), n(1), n(2), n(3), n(4), n(5)}, true
+}
+
+// leapSeconds reads the leap-second records of a zone file (TZif): none
+// but in right/ zones. A version 2 file's 64-bit block is read, past the
+// version 1 block that comes first.
+func leapSeconds(data []byte) []leap {
+	c, ok := readCounts(data)
 	if !ok {
 		return nil
 	}
-	size, timeSize := 4, 4
-	skip := func() int { return 44 + timecnt*size + timecnt + typecnt*6 + charcnt }
-	body := data
+	timeSize := 4
 	if data[4] >= '2' {
-		// Skip the version 1 data to the 64-bit block.
-		v1 := skip() + leapcnt*8 + isstd + isut
+		v1 := 44 + c.time*5 + c.typ*6 + c.char + c.leap*8 + c.isstd + c.isut
 		if len(data) < v1 {
 			return nil
 		}
-		body = data[v1:]
-		if isut, isstd, leapcnt, timecnt, typecnt, charcnt, ok = counts(body); !ok {
+		data, timeSize = data[v1:], 8
+		if c, ok = readCounts(data); !ok {
 			return nil
 		}
-		size, timeSize = 8, 8
 	}
-	_, _ = isut, isstd
-	at := skip()
-	if len(body) < at+leapcnt*(timeSize+4) {
+	at := 44 + c.time*(timeSize+1) + c.typ*6 + c.char // the leap records follow
+	if len(data) < at+c.leap*(timeSize+4) {
 		return nil
 	}
-	var leaps []leap
-	for i := 0; i < leapcnt; i++ {
-		p := body[at+i*(timeSize+4):]
-		var when int64
+	leaps := make([]leap, 0, c.leap)
+	for i := 0; i < c.leap; i++ {
+		p := data[at+i*(timeSize+4):]
+		when := int64(int32(binary.BigEndian.Uint32(p)))
 		if timeSize == 8 {
 			when = int64(binary.BigEndian.Uint64(p))
-		} else {
-			when = int64(int32(binary.BigEndian.Uint32(p)))
 		}
 		leaps = append(leaps, leap{at: when, correction: int64(int32(binary.BigEndian.Uint32(p[timeSize:])))})
 	}
