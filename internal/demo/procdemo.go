@@ -215,7 +215,7 @@ func ended(c *proc.Cmd) bool {
 
 // 3. Polling with WNOHANG.
 func (d *procDemo) poll(ctx context.Context) error {
-	d.say("step 3: polling a busy child with WNOHANG, which never blocks")
+	d.say("step 3: polling a busy child with WNOHANG, which never blocks (waitid, with WNOWAIT: each poll only looks, and a wait reaps the child once it has ended)")
 	c, err := d.start("exit", "0", (2 * d.delay).String())
 	if err != nil {
 		return err
