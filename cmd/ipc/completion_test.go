@@ -32,6 +32,21 @@ func sysvipc(t *testing.T) string {
 	return b.String()
 }
 
+// children lists this process's child processes (of every thread).
+func children(t *testing.T) string {
+	t.Helper()
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for _, task := range tasks {
+		data, _ := os.ReadFile("/proc/self/task/" + task.Name() + "/children")
+		b.Write(data)
+	}
+	return strings.TrimSpace(b.String())
+}
+
 // commandPaths lists every command of the tree as the words that reach it.
 func commandPaths(cmds []*cli.Command, prefix []string) [][]string {
 	var out [][]string
@@ -134,6 +149,9 @@ func TestCompletionNeverActs(t *testing.T) {
 	}
 	if left, _ := os.ReadDir(dir); len(left) > 0 {
 		t.Errorf("completion left files: %v", left)
+	}
+	if kids := children(t); kids != "" {
+		t.Errorf("completion started processes: %s", kids)
 	}
 
 	// The real entry point: the binary as the shells run it, through the
