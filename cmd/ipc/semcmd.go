@@ -173,17 +173,18 @@ func semOp(c *cli.Context) error {
 	if c.NArg() < 2 {
 		return usagef("sem op: give at least one operation NUM:OP, such as 0:-1")
 	}
+	var all sem.Flags // --undo and --nowait: every operation's
+	if c.Bool("undo") {
+		all |= sem.Undo
+	}
+	if c.Bool("nowait") {
+		all |= sem.NoWait
+	}
 	var ops []sem.Op
 	for _, a := range c.Args().Slice()[1:] {
-		op, err := parseOp(a)
+		op, err := parseOp(a, all)
 		if err != nil {
 			return err
-		}
-		if c.Bool("undo") {
-			op = op.Undo()
-		}
-		if c.Bool("nowait") {
-			op = op.NoWait()
 		}
 		ops = append(ops, op)
 	}
@@ -201,8 +202,8 @@ func semOp(c *cli.Context) error {
 }
 
 // parseOp reads one operation: NUM:OP, then any of the flags :undo and
-// :nowait ("0:-1:undo", "1:+1:nowait:undo").
-func parseOp(a string) (sem.Op, error) {
+// :nowait ("0:-1:undo", "1:+1:nowait:undo"), added to flags.
+func parseOp(a string, flags sem.Flags) (sem.Op, error) {
 	parts := strings.Split(a, ":")
 	bad := usagef("sem op: invalid operation %q: want NUM:OP[:undo][:nowait], such as 0:-1, 1:+1:nowait or 2:0", a)
 	if len(parts) < 2 {
@@ -213,16 +214,21 @@ func parseOp(a string) (sem.Op, error) {
 	if err1 != nil || err2 != nil {
 		return sem.Op{}, bad
 	}
-	op := sem.Op{Num: uint16(n), Delta: int16(d)}
 	for _, f := range parts[2:] {
 		switch f {
 		case "undo":
-			op = op.Undo()
+			flags |= sem.Undo
 		case "nowait":
-			op = op.NoWait()
+			flags |= sem.NoWait
 		default:
 			return sem.Op{}, bad
 		}
 	}
-	return op, nil
+	switch {
+	case d > 0:
+		return sem.Inc(int(n), int(d), flags), nil
+	case d < 0:
+		return sem.Dec(int(n), int(-d), flags), nil
+	}
+	return sem.WaitZero(int(n), flags), nil
 }
