@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io/fs"
 	"strconv"
-	"strings"
 
 	"github.com/ipctoolkit/ipc/internal/utillinux"
 	"github.com/ipctoolkit/ipc/ipc"
@@ -95,15 +94,15 @@ func getCommand(kind, noun string, open func(ipc.Key) (int, error)) *cli.Command
 		UsageText: "ipc " + kind + " get --key K|--path P [--proj N]",
 		Flags:     keyFlags(false),
 		Action: func(c *cli.Context) error {
-			if c.Bool("private") || c.IsSet("key") && strings.EqualFold(c.String("key"), "private") {
-				return usagef("%s get: a private key names no existing object: give --key K or --path P", kind)
-			}
 			k, err := keyOf(c)
 			if err == nil {
 				err = noArgs(c)
 			}
 			if err != nil {
 				return err
+			}
+			if k == ipc.Private { // --private, --key private, --key 0
+				return usagef("%s get: the private key names no existing object: give --key K or --path P", kind)
 			}
 			id, err := open(k)
 			if err != nil {

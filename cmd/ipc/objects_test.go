@@ -242,6 +242,8 @@ func TestUsageErrors(t *testing.T) {
 		{"completion", "tcsh"},
 		{"sem", "get", "--private"},
 		{"msgq", "get", "--key", "private"},
+		{"msgq", "get", "--key", "0"},
+		{"sem", "get", "--key", "0x0"},
 		{"shm", "get", "--private"},
 		{"sem", "op", "0", "0:-1:bogus"},
 		{"sem", "op", "0", "0:-1:"},
