@@ -186,6 +186,7 @@ func TestCompletionNeverActs(t *testing.T) {
 // The answers themselves: what a user sees after TAB.
 func TestCompletionWords(t *testing.T) {
 	sem := created(t, "sem", "--private", "--nsems", "1")
+	created(t, "sem", "--key", "0xc0ffee", "--nsems", "1")
 	for _, c := range []struct {
 		argv []string
 		want []string // all of these, and (with exact) nothing else
@@ -210,6 +211,7 @@ func TestCompletionWords(t *testing.T) {
 		{[]string{"ipcmk", "--"}, []string{"--queue", "--shmem", "--semaphore", "--mode"}, nil},
 		{[]string{"lsipc", "--"}, []string{"--global", "--shell", "--json", "--time-format"}, nil},
 		{[]string{"ipcs", "-s", "-i", ""}, []string{sem}, nil},
+		{[]string{"ipc", "sem", "get", "--key", ""}, []string{"0x00c0ffee"}, nil},
 	} {
 		var out bytes.Buffer
 		if code := run(append(c.argv, complete.FlagName), &out, &out); code != 0 {

@@ -110,6 +110,9 @@ func (a App) commandWords(before []string, cur string) []string {
 	rest := before[i:]
 	if len(rest) > 0 && !slices.Contains(rest, "--") {
 		if f := findFlag(cmd, rest[len(rest)-1]); f != nil && takesValue(f) {
+			if cmd.Name == "get" && slices.Contains(f.Names(), "key") && i == 2 {
+				return ids(families[before[0]], true) // the keys that have an object
+			}
 			return flagValues(cmd, rest[len(rest)-1])
 		}
 	}
@@ -208,6 +211,9 @@ func ids(kind string, keys bool) []string {
 	}
 	return out
 }
+
+// families maps the object commands to their /proc/sysvipc files.
+var families = map[string]string{"sem": "sem", "msgq": "msg", "shm": "shm"}
 
 func find(cmds []*cli.Command, name string) *cli.Command {
 	for _, c := range cmds {
@@ -312,7 +318,7 @@ func argWords(cmd *cli.Command, path []string, n int) []string {
 		return strings.Split(m[2], "|")
 	}
 	if strings.HasPrefix(first, "ID") && len(path) > 0 && (n == 0 || strings.HasPrefix(first, "ID...")) {
-		return ids(map[string]string{"sem": "sem", "msgq": "msg", "shm": "shm"}[path[0]], false)
+		return ids(families[path[0]], false)
 	}
 	return nil
 }
