@@ -212,6 +212,7 @@ func TestCompletionWords(t *testing.T) {
 		{[]string{"lsipc", "--"}, []string{"--global", "--shell", "--json", "--time-format"}, nil},
 		{[]string{"ipcs", "-s", "-i", ""}, []string{sem}, nil},
 		{[]string{"ipc", "sem", "get", "--key", ""}, []string{"0x00c0ffee"}, nil},
+		{[]string{"ipc", "sem", "get", "--"}, []string{"--key", "--path", "--proj"}, []string{"--private"}},
 	} {
 		var out bytes.Buffer
 		if code := run(append(c.argv, complete.FlagName), &out, &out); code != 0 {

@@ -255,6 +255,9 @@ func takesValue(f cli.Flag) bool {
 func flagNames(cmd *cli.Command) []string {
 	var w []string
 	for _, f := range cmd.Flags {
+		if v, ok := f.(cli.VisibleFlag); ok && !v.IsVisible() {
+			continue // hidden: not offered (sem get's --private)
+		}
 		for _, n := range f.Names() {
 			if len(n) == 1 {
 				w = append(w, "-"+n)
