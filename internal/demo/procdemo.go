@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -243,14 +244,14 @@ func (d *procDemo) sigchld(ctx context.Context) error {
 	chld := make(chan os.Signal, 8)
 	signal.Notify(chld, syscall.SIGCHLD)
 	defer signal.Stop(chld)
-	pending := map[*proc.Cmd]bool{}
+	var pending []*proc.Cmd // in the order they were started
 	for k, code := range []string{"0", "1", "2"} {
 		after := time.Duration(3-k) * d.delay
 		c, err := d.start("exit", code, after.String())
 		if err != nil {
 			return err
 		}
-		pending[c] = true
+		pending = append(pending, c)
 		d.say("started child %d, which exits with %s after %v", c.Pid(), code, after)
 	}
 	for len(pending) > 0 {
@@ -264,7 +265,7 @@ func (d *procDemo) sigchld(ctx context.Context) error {
 		}
 		// One SIGCHLD may stand for several children: reap every one that
 		// has ended, as a handler looping on waitpid(WNOHANG) does.
-		for c := range pending {
+		for _, c := range slices.Clone(pending) {
 			if !ended(c) {
 				continue
 			}
@@ -272,7 +273,7 @@ func (d *procDemo) sigchld(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			delete(pending, c)
+			pending = slices.DeleteFunc(pending, func(x *proc.Cmd) bool { return x == c })
 			d.say("SIGCHLD: reaped child %d: %s (%d left)", c.Pid(), st, len(pending))
 		}
 	}
