@@ -1,6 +1,7 @@
 package utillinux
 
 import (
+	"bufio"
 	"bytes"
 	"io"
 	"path/filepath"
@@ -147,3 +148,38 @@ func Stat(kind ipc.Kind, id int, asJSON bool, stdout, stderr io.Writer) int {
 	}
 	return Ipcs.RunSub(args, stdout, stderr)
 }
+
+// Session is one run of a tool as an ipc subcommand: its standard output,
+// buffered as C's stdio buffers it (so that warnings and output interleave
+// as util-linux's do), its standard error, and the "ipc" its messages
+// start with. Code that extends ipc ls or rm with options of its own
+// prints through a Session, and runs the tool itself in one with RunIn.
+type Session struct{ t *utilTool }
+
+// NewSession starts a session for the ipc subcommand sub ("ls").
+func NewSession(sub string, stdout, stderr io.Writer) *Session {
+	return &Session{newTool("", sub, stdout, stderr)}
+}
+
+// Printf writes to the session's buffered standard output.
+func (s *Session) Printf(format string, a ...any) { s.t.printf(format, a...) }
+
+// Warnx writes "ipc: <message>" to standard error, as util-linux's warnx.
+func (s *Session) Warnx(format string, a ...any) { s.t.warnx(format, a...) }
+
+// Out is the buffered standard output.
+func (s *Session) Out() *bufio.Writer { return s.t.out }
+
+// Err is standard error.
+func (s *Session) Err() io.Writer { return s.t.err }
+
+// UserName is getpwuid(uid)->pw_name, or false when uid has no entry.
+func (s *Session) UserName(uid uint32) (string, bool) { return s.t.userName(uid) }
+
+// Finish flushes standard output as util-linux does at exit and returns
+// code, or 1 when the flush failed (a full disk).
+func (s *Session) Finish(code int) int { return s.t.finish(code) }
+
+// RunIn runs the tool as the ipc subcommand in session s, and returns its
+// exit status; the output is flushed.
+func (tl *Tool) RunIn(s *Session, args []string) int { return tl.run(s.t, args) }

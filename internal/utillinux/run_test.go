@@ -146,3 +146,28 @@ func TestShellName(t *testing.T) {
 		}
 	}
 }
+
+// A Session prints as the tool does, and a tool run in it shares its
+// buffered output.
+func TestSession(t *testing.T) {
+	var out, errb bytes.Buffer
+	s := NewSession("ls", &out, &errb)
+	s.Printf("before\n")
+	s.Warnx("a warning")
+	if code := Ipcs.RunIn(s, []string{"-l", "-q"}); code != 0 {
+		t.Fatalf("ipc ls -l -q in a session: %d %s", code, errb.String())
+	}
+	s.Printf("after\n")
+	if code := s.Finish(0); code != 0 {
+		t.Fatal(code)
+	}
+	if !strings.HasPrefix(out.String(), "before\n\n------ Messages Limits --------\n") || !strings.HasSuffix(out.String(), "\nafter\n") {
+		t.Errorf("stdout:\n%s", out.String())
+	}
+	if errb.String() != "ipc: a warning\n" || s.Err() != &errb {
+		t.Errorf("stderr %q", errb.String())
+	}
+	if name, ok := s.UserName(0); !ok || name != "root" {
+		t.Errorf("UserName(0) = %q, %v", name, ok)
+	}
+}
