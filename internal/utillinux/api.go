@@ -170,6 +170,9 @@ func (s *Session) Warnx(format string, a ...any) { s.t.warnx(format, a...) }
 // Out is the buffered standard output.
 func (s *Session) Out() *bufio.Writer { return s.t.out }
 
+// Terminal reports whether standard output is a terminal.
+func (s *Session) Terminal() bool { return s.t.tty }
+
 // Err is standard error.
 func (s *Session) Err() io.Writer { return s.t.err }
 

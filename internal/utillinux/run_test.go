@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ipctoolkit/ipc/internal/ipctest"
 )
@@ -166,6 +167,12 @@ func TestSession(t *testing.T) {
 	}
 	if errb.String() != "ipc: a warning\n" || s.Err() != &errb {
 		t.Errorf("stderr %q", errb.String())
+	}
+	if s.Terminal() {
+		t.Error("a buffer is not a terminal")
+	}
+	if JSONTime(time.Time{}) != nil || *JSONTime(time.Unix(0, 0).UTC()) != time.Unix(0, 0).In(zoneLoc()).Format(time.RFC3339) {
+		t.Error("JSONTime")
 	}
 	if name, ok := s.UserName(0); !ok || name != "root" {
 		t.Errorf("UserName(0) = %q, %v", name, ok)

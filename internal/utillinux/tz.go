@@ -77,8 +77,7 @@ func loadZone() {
 // leap second itself, which glibc shows as second 60, shows as the second
 // after it.
 func localTime(t time.Time) time.Time {
-	zone.once.Do(loadZone)
-	t = t.In(zone.loc)
+	t = t.In(zoneLoc())
 	sec := t.Unix()
 	for i := len(zone.leaps) - 1; i >= 0; i-- {
 		if sec >= zone.leaps[i].at {
@@ -86,6 +85,12 @@ func localTime(t time.Time) time.Time {
 		}
 	}
 	return t
+}
+
+// zoneLoc is the location TZ names.
+func zoneLoc() *time.Location {
+	zone.once.Do(loadZone)
+	return zone.loc
 }
 
 // invalidZone names the zone posixZone makes for times a TZ string does
