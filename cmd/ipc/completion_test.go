@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -147,6 +148,24 @@ func TestCompletionNeverActs(t *testing.T) {
 			check(append([]string{"/usr/local/bin/" + tool.Name}, words...))
 		}
 	}
+	// Random command lines from the same words, the program's commands and
+	// the objects' ids and keys, a fixed seed so a failure repeats.
+	var vocab []string
+	for _, p := range paths {
+		vocab = append(vocab, p...)
+	}
+	for _, l := range wordsFor(nil, ids) {
+		vocab = append(vocab, l...)
+	}
+	rng := rand.New(rand.NewPCG(13, 9))
+	progs := []string{"ipc", "ipc", "ipc", "ipcs", "ipcrm", "ipcmk", "lsipc"}
+	for range 3000 {
+		argv := []string{progs[rng.IntN(len(progs))]}
+		for n := 1 + rng.IntN(6); n > 0; n-- {
+			argv = append(argv, vocab[rng.IntN(len(vocab))])
+		}
+		check(argv)
+	}
 	if left, _ := os.ReadDir(dir); len(left) > 0 {
 		t.Errorf("completion left files: %v", left)
 	}
@@ -180,7 +199,7 @@ func TestCompletionNeverActs(t *testing.T) {
 			t.Fatalf("completing %q changed the objects:\nbefore:\n%s\nafter:\n%s", argv, before, now)
 		}
 	}
-	t.Logf("%d completion requests in process, 11 through the binary: nothing changed", runs)
+	t.Logf("%d completion requests in process (3000 of them random), 11 through the binary: nothing changed", runs)
 }
 
 // The answers themselves: what a user sees after TAB.
