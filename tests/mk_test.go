@@ -10,7 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ipcmk's cases of util-linux.md, each scenario in a fresh namespace per
+// ipcmk 2.38.1's cases, each scenario in a fresh namespace per
 // tool. The keys are random, so the recorded objects leave them out.
 func TestIpcmk(t *testing.T) {
 	b := build(t)

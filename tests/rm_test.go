@@ -14,7 +14,7 @@ func cmds(lines ...string) [][]string {
 	return out
 }
 
-// Every case of util-linux.md's ipcrm captures, each scenario in a fresh
+// Every ipcrm case of util-linux 2.38.1 we captured, each scenario in a fresh
 // namespace per tool, so ids (which the messages print) agree.
 func TestIpcrm(t *testing.T) {
 	b := build(t)

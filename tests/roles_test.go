@@ -320,7 +320,7 @@ func (b *bin) compare(t *testing.T, s scenario, flavours ...flavour) {
 // process, as root.
 var setups = map[string]func(m maker){
 	"empty": func(maker) {},
-	// The objects of util-linux.md's ipcrm error captures.
+	// The objects of the ipcrm error cases (util-linux 2.38.1).
 	"errors": func(m maker) {
 		m.queue(0x1234, 0o600)
 		m.queue(0x2345, 0o644)

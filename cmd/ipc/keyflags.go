@@ -2,25 +2,28 @@ package main
 
 import (
 	"strconv"
+	"strings"
 
 	"github.com/ipctoolkit/ipc/ipc"
 	"github.com/urfave/cli/v2"
 )
 
-// keyFlags are the three ways to name a key: --key, --path with --proj
-// (ftok), and --private.
-func keyFlags() []cli.Flag {
+// keyFlags are the ways to name a key: --key, --path with --proj (ftok),
+// and, for a create, --private. A get has no use for --private, which
+// names no existing object: the flag is hidden there and refused with a
+// usage error that says so.
+func keyFlags(create bool) []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "key", Aliases: []string{"k"}, Usage: "the key: 0x1b2c, decimal, or private"},
 		&cli.StringFlag{Name: "path", Usage: "derive the key with ftok from this existing file"},
 		&cli.IntFlag{Name: "proj", Value: 1, Usage: "ftok's project id, 1-255 (with --path)"},
-		&cli.BoolFlag{Name: "private", Usage: "IPC_PRIVATE: a new object no key can find"},
+		&cli.BoolFlag{Name: "private", Usage: "IPC_PRIVATE: a new object no key can find", Hidden: !create},
 	}
 }
 
 // createFlags go with every create command.
 func createFlags() []cli.Flag {
-	return append(keyFlags(),
+	return append(keyFlags(true),
 		&cli.StringFlag{Name: "mode", Aliases: []string{"p"}, Value: "0600", Usage: "octal permission bits"},
 		&cli.BoolFlag{Name: "exclusive", Aliases: []string{"x"}, Usage: "fail if the key already has an object (IPC_EXCL)"},
 	)
@@ -36,15 +39,15 @@ func keyOf(c *cli.Context) (ipc.Key, error) {
 	}
 	switch {
 	case given == 0:
-		return 0, usagef("%s: give a key with --key K, --path P [--proj N] or --private", c.Command.FullName())
+		return 0, usagef("%s: give a key with --key K, --path P [--proj N] or --private", cmdName(c))
 	case given > 1:
-		return 0, usagef("%s: --key, --path and --private exclude each other", c.Command.FullName())
+		return 0, usagef("%s: --key, --path and --private exclude each other", cmdName(c))
 	case c.Bool("private"):
 		return ipc.Private, nil
 	case c.IsSet("path"):
 		proj := c.Int("proj")
 		if proj < 1 || proj > 255 {
-			return 0, usagef("%s: --proj must be 1-255, not %d", c.Command.FullName(), proj)
+			return 0, usagef("%s: --proj must be 1-255, not %d", cmdName(c), proj)
 		}
 		k, err := ipc.Ftok(c.String("path"), proj)
 		if err != nil {
@@ -71,7 +74,7 @@ func modeOf(c *cli.Context) (ipc.Mode, error) {
 // idArg reads the one id argument of a command on an existing object, and
 // insists there is nothing else unless more is allowed.
 func idArg(c *cli.Context, more bool) (int, error) {
-	name := c.Command.FullName()
+	name := cmdName(c)
 	if c.NArg() == 0 {
 		return 0, usagef("%s: missing ID", name)
 	}
@@ -88,7 +91,22 @@ func idArg(c *cli.Context, more bool) (int, error) {
 // noArgs rejects stray arguments of a command that takes none.
 func noArgs(c *cli.Context) error {
 	if c.NArg() > 0 {
-		return usagef("%s: unexpected argument %q", c.Command.FullName(), c.Args().First())
+		return usagef("%s: unexpected argument %q", cmdName(c), c.Args().First())
 	}
 	return nil
+}
+
+// cmdName is the command's path as typed after ipc ("sem get"), for
+// messages: urfave's FullName gives only the last word.
+func cmdName(c *cli.Context) string {
+	var names []string
+	for _, ctx := range c.Lineage() {
+		if ctx.Command != nil {
+			names = append([]string{ctx.Command.Name}, names...)
+		}
+	}
+	if len(names) > 1 {
+		names = names[1:] // the root command, which is the app itself
+	}
+	return strings.Join(names, " ")
 }

@@ -10,9 +10,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 
+	"github.com/ipctoolkit/ipc/internal/complete"
+	"github.com/ipctoolkit/ipc/internal/utillinux"
 	"github.com/urfave/cli/v2"
 )
 
@@ -22,18 +23,22 @@ var commands []*cli.Command
 
 func register(c ...*cli.Command) { commands = append(commands, c...) }
 
-// personalities are the util-linux tools this binary can stand in for when
-// it is invoked through a link of that name. Each returns an exit status.
-var personalities = map[string]func(args []string, stdout, stderr io.Writer) int{}
-
 func main() {
 	dispatchChild()
 	os.Exit(run(os.Args, os.Stdout, os.Stderr))
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	if p, ok := personalities[filepath.Base(args[0])]; ok {
-		return p(args, stdout, stderr)
+	// A shell asking for completion gets words and nothing else, whatever
+	// the words are: no command runs.
+	if complete.Requested(args) {
+		completion().Print(stdout, args)
+		return 0
+	}
+	// Invoked through a link named ipcs, ipcrm, ipcmk or lsipc, the binary
+	// is that tool.
+	if t, ok := utillinux.Lookup(args[0]); ok {
+		return t.Run(args[0], args[1:], stdout, stderr)
 	}
 	app := newApp(stdout, stderr)
 	err := app.Run(flagsFirst(args, commands))
@@ -44,10 +49,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 var categories = map[string]string{
 	"sem": "objects", "msgq": "objects", "shm": "objects", "key": "objects", "limits": "objects",
 	"ls": "util-linux", "rm": "util-linux", "mk": "util-linux",
-	"sem-demo": "demos", "msgq-demo": "demos", "shm-demo": "demos", "pipe-demo": "demos",
+	"sem-demo": "demos", "msgq-demo": "demos", "shm-demo": "demos", "pipe-demo": "demos", "proc-demo": "demos",
 	"serve": "server", "status": "server", "bench": "measure",
-	"completion": "shell", "man": "shell",
+	"completion": "shell", "man": "shell", "version": "shell",
 }
+
+// categoryOrder is the order of the groups in the manual.
+var categoryOrder = []string{"objects", "util-linux", "demos", "server", "measure", "shell"}
 
 func newApp(stdout, stderr io.Writer) *cli.App {
 	markUsageErrors(commands)
@@ -57,13 +65,13 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		}
 	}
 	return &cli.App{
-		Name:                 "ipc",
-		Usage:                "System V IPC for people and scripts: semaphores, message queues, shared memory, pipes",
-		Commands:             commands,
-		Writer:               stdout,
-		ErrWriter:            stderr,
-		EnableBashCompletion: true,
-		HideHelpCommand:      false,
+		Name:            "ipc",
+		Usage:           "System V IPC for people and scripts: semaphores, message queues, shared memory, pipes",
+		Commands:        commands,
+		Writer:          stdout,
+		ErrWriter:       stderr,
+		Version:         moduleVersion(),
+		HideHelpCommand: false,
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
 			return usageError{err}
 		},

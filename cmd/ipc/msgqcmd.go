@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"unicode/utf8"
 
 	"github.com/ipctoolkit/ipc/ipc"
@@ -45,7 +47,7 @@ EXAMPLES:
 				},
 			},
 			getCommand("msgq", "queue", idOf(msgq.Open)),
-			statCommand("msgq", "-q", exists(msgq.FromID)),
+			statCommand("msgq", "-q", ipc.Queue, exists(msgq.FromID)),
 			{
 				Name:      "set",
 				Usage:     "set a queue's capacity, mode or owner",
@@ -129,6 +131,26 @@ EXAMPLES:
 				Action: msgqRecv,
 			},
 			{
+				Name:      "peek",
+				Usage:     "show the messages waiting in a queue without taking them (MSG_COPY)",
+				UsageText: "ipc msgq peek ID [--type T] [--json]",
+				Description: `Copies each message, oldest first, and leaves the queue as it was: one
+line per message, "INDEX TYPE SIZE TEXT" with the text quoted as Go quotes
+strings, or with --json an array of {"index","type","size","text"} (base64
+text, "encoding":"base64", when it is not UTF-8). --type T shows only
+messages of type T; a negative T those of types up to |T|, as recv would
+choose among them. Needs a kernel with CONFIG_CHECKPOINT_RESTORE.
+
+EXAMPLES:
+   ipc msgq peek 3
+   ipc msgq peek 3 --type 2 --json | jq -r '.[].text'`,
+				Flags: []cli.Flag{
+					&cli.Int64Flag{Name: "type", Aliases: []string{"t"}, Usage: "only messages of this type (negative: of types up to |T|)"},
+					&cli.BoolFlag{Name: "json", Usage: "one JSON array"},
+				},
+				Action: msgqPeek,
+			},
+			{
 				Name:      "rm",
 				Usage:     "remove queues by id",
 				UsageText: "ipc msgq rm ID...",
@@ -185,6 +207,7 @@ func msgqSend(c *cli.Context) error {
 
 // message is one received message as --json prints it.
 type message struct {
+	Index    *int   `json:"index,omitempty"` // peek only: its place in the queue
 	Type     int64  `json:"type"`
 	Size     int    `json:"size"`
 	Text     string `json:"text"`
@@ -259,11 +282,7 @@ func msgqRecv(c *cli.Context) error {
 			}
 			continue
 		}
-		m := message{Type: t, Size: n, Text: string(buf[:n])}
-		if !utf8.Valid(buf[:n]) {
-			m.Text, m.Encoding = base64.StdEncoding.EncodeToString(buf[:n]), "base64"
-		}
-		got = append(got, m)
+		got = append(got, newMessage(t, buf[:n]))
 	}
 	if c.Bool("json") && len(got) > 0 {
 		enc := json.NewEncoder(c.App.Writer)
@@ -277,4 +296,64 @@ func msgqRecv(c *cli.Context) error {
 		}
 	}
 	return err
+}
+
+// newMessage is a message as --json prints it.
+func newMessage(typ int64, text []byte) message {
+	m := message{Type: typ, Size: len(text), Text: string(text)}
+	if !utf8.Valid(text) {
+		m.Text, m.Encoding = base64.StdEncoding.EncodeToString(text), "base64"
+	}
+	return m
+}
+
+func msgqPeek(c *cli.Context) error {
+	id, err := idArg(c, false)
+	if err != nil {
+		return err
+	}
+	lim, err := ipc.ReadLimits()
+	if err != nil {
+		return err
+	}
+	q, err := msgq.FromID(id)
+	if err != nil {
+		return err
+	}
+	typ := c.Int64("type")
+	want := func(t int64) bool {
+		switch {
+		case typ > 0:
+			return t == typ
+		case typ < 0:
+			return t <= -typ
+		}
+		return true
+	}
+	buf := make([]byte, lim.MSGMAX)
+	got := []message{}
+	for index := 0; ; index++ {
+		t, n, err := q.Peek(buf, index)
+		if errors.Is(err, ipc.ErrNoMessage) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if !want(t) {
+			continue
+		}
+		m := newMessage(t, buf[:n])
+		m.Index = &index
+		got = append(got, m)
+		if !c.Bool("json") {
+			fmt.Fprintf(c.App.Writer, "%d %d %d %s\n", index, t, n, strconv.Quote(string(buf[:n])))
+		}
+	}
+	if c.Bool("json") {
+		enc := json.NewEncoder(c.App.Writer)
+		enc.SetEscapeHTML(false)
+		return enc.Encode(got)
+	}
+	return nil
 }

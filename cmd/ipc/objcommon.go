@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"strconv"
 
+	"github.com/ipctoolkit/ipc/internal/utillinux"
 	"github.com/ipctoolkit/ipc/ipc"
 	"github.com/urfave/cli/v2"
 )
@@ -37,7 +38,7 @@ func permChange[T owned](c *cli.Context) (func(T) error, error) {
 		mode = m
 	}
 	if c.IsSet("uid") != c.IsSet("gid") {
-		return nil, usagef("%s: --uid and --gid go together", c.Command.FullName())
+		return nil, usagef("%s: --uid and --gid go together", cmdName(c))
 	}
 	if !c.IsSet("mode") && !c.IsSet("uid") {
 		return nil, nil
@@ -57,25 +58,21 @@ func permChange[T owned](c *cli.Context) (func(T) error, error) {
 
 // statAs prints an object as ipc ls (ipcs) -i does, or as ipc ls --json,
 // so stat and ls never disagree.
-func statAs(c *cli.Context, kindFlag string, id int) error {
-	args := []string{kindFlag, "-i", strconv.Itoa(id)}
-	if c.Bool("json") {
-		args = append(args, "--json")
-	}
-	return statusOf(runIpcs(newTool("ipc", "ls", c.App.Writer, c.App.ErrWriter), args, true))
+func statAs(c *cli.Context, kind ipc.Kind, id int) error {
+	return statusOf(utillinux.Stat(kind, id, c.Bool("json"), c.App.Writer, c.App.ErrWriter))
 }
 
 // removeIDs removes every object named by id, going on after a failure as
 // ipcrm does, and fails if any removal failed.
 func removeIDs(c *cli.Context, kind ipc.Kind) error {
 	if c.NArg() == 0 {
-		return usagef("%s: missing ID", c.Command.FullName())
+		return usagef("%s: missing ID", cmdName(c))
 	}
 	var ids []int
 	for _, a := range c.Args().Slice() {
 		id, err := strconv.Atoi(a)
 		if err != nil || id < 0 {
-			return usagef("%s: invalid id %q: want a non-negative decimal number", c.Command.FullName(), a)
+			return usagef("%s: invalid id %q: want a non-negative decimal number", cmdName(c), a)
 		}
 		ids = append(ids, id)
 	}
@@ -95,7 +92,7 @@ func getCommand(kind, noun string, open func(ipc.Key) (int, error)) *cli.Command
 		Name:      "get",
 		Usage:     "print the id of the " + noun + " of a key",
 		UsageText: "ipc " + kind + " get --key K|--path P [--proj N]",
-		Flags:     keyFlags(),
+		Flags:     keyFlags(false),
 		Action: func(c *cli.Context) error {
 			k, err := keyOf(c)
 			if err == nil {
@@ -103,6 +100,9 @@ func getCommand(kind, noun string, open func(ipc.Key) (int, error)) *cli.Command
 			}
 			if err != nil {
 				return err
+			}
+			if k == ipc.Private { // --private, --key private, --key 0
+				return usagef("%s get: the private key names no existing object: give --key K or --path P", kind)
 			}
 			id, err := open(k)
 			if err != nil {
@@ -116,7 +116,7 @@ func getCommand(kind, noun string, open func(ipc.Key) (int, error)) *cli.Command
 
 // statCommand is "ipc KIND stat": what ipc ls (ipcs) -i prints, after
 // checking through the library that the object exists.
-func statCommand(kind, lsFlag string, exists func(id int) error) *cli.Command {
+func statCommand(kind, lsFlag string, k ipc.Kind, exists func(id int) error) *cli.Command {
 	return &cli.Command{
 		Name:      "stat",
 		Usage:     "print everything the kernel keeps about it (as ipcs " + lsFlag + " -i ID)",
@@ -130,7 +130,7 @@ func statCommand(kind, lsFlag string, exists func(id int) error) *cli.Command {
 			if err := exists(id); err != nil {
 				return err
 			}
-			return statAs(c, lsFlag, id)
+			return statAs(c, k, id)
 		},
 	}
 }

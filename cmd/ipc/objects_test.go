@@ -70,18 +70,7 @@ func TestSemCommands(t *testing.T) {
 	ipcOK(t, "sem", "set", id, "--all", "1,0,0")
 	ipcOK(t, "sem", "op", id, "0:-1", "1:+1", "2:0")
 	ipcOK(t, "sem", "set", id, "--num", "2", "--value", "7")
-	var doc struct {
-		Semaphores []struct {
-			Values []struct{ Value int } `json:"values"`
-		} `json:"semaphores"`
-	}
-	if err := json.Unmarshal([]byte(ipcOK(t, "sem", "stat", id, "--json")), &doc); err != nil {
-		t.Fatal(err)
-	}
-	got := []int{}
-	for _, v := range doc.Semaphores[0].Values {
-		got = append(got, v.Value)
-	}
+	got := semValues(t, id)
 	if len(got) != 3 || got[0] != 0 || got[1] != 1 || got[2] != 7 {
 		t.Fatalf("values %v, want [0 1 7]", got)
 	}
@@ -250,7 +239,16 @@ func TestUsageErrors(t *testing.T) {
 		{"nosuchcommand"},
 		{"key"},
 		{"key", "/etc/passwd", "--proj", "0"},
-		{"completion", "fish"},
+		{"completion", "tcsh"},
+		{"sem", "get", "--private"},
+		{"msgq", "get", "--key", "private"},
+		{"msgq", "get", "--key", "0"},
+		{"sem", "get", "--key", "0x0"},
+		{"shm", "get", "--private"},
+		{"sem", "op", "0", "0:-1:bogus"},
+		{"sem", "op", "0", "0:-1:"},
+		{"msgq", "peek"},
+		{"msgq", "peek", "x"},
 	} {
 		_, errs, code := ipcRun(t, nil, args...)
 		if code != 2 || strings.Count(errs, "\n") != 1 || !strings.HasPrefix(errs, "ipc: ") {
@@ -263,25 +261,6 @@ func TestUsageErrors(t *testing.T) {
 	}
 	if after := ipcObjects(t); after != before {
 		t.Fatalf("failed commands left objects: %d before, %d after", before, after)
-	}
-}
-
-func TestManAndCompletion(t *testing.T) {
-	if page := ipcOK(t, "man"); !strings.HasPrefix(page, ".nh\n.TH ipc 1") || !strings.Contains(page, "sem-demo") {
-		t.Fatalf("man page starts %q", page[:min(40, len(page))])
-	}
-	if _, err := exec.LookPath("bash"); err == nil {
-		cmd := exec.Command("bash", "-n")
-		cmd.Stdin = strings.NewReader(ipcOK(t, "completion", "bash"))
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("bash completion script: %v %s", err, out)
-		}
-	}
-	if got := ipcOK(t, "sem", "--generate-bash-completion"); !strings.Contains(got, "create\n") || !strings.Contains(got, "op\n") {
-		t.Fatalf("completion words for sem: %q", got)
-	}
-	if !strings.Contains(ipcOK(t, "sem", "op", "--help"), "EXAMPLES") {
-		t.Fatal("help sem op has no examples")
 	}
 }
 
@@ -301,4 +280,92 @@ func atoi(t *testing.T, s string) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// semValues reads a set's values through ipc sem stat --json.
+func semValues(t *testing.T, id string) []int {
+	t.Helper()
+	var doc struct {
+		Semaphores []struct {
+			Values []struct{ Value int } `json:"values"`
+		} `json:"semaphores"`
+	}
+	if err := json.Unmarshal([]byte(ipcOK(t, "sem", "stat", id, "--json")), &doc); err != nil {
+		t.Fatal(err)
+	}
+	var got []int
+	for _, v := range doc.Semaphores[0].Values {
+		got = append(got, v.Value)
+	}
+	return got
+}
+
+// Flags per operation: NUM:OP:undo and NUM:OP:nowait act on their own
+// operation only.
+func TestSemOpFlags(t *testing.T) {
+	id := created(t, "sem", "--private", "--nsems", "2")
+	ipcOK(t, "sem", "set", id, "--all", "1,0")
+	// Semaphore 1 is 0: its nowait makes the whole call fail at once, and
+	// nothing happens to semaphore 0 either.
+	start := time.Now()
+	if _, errs, code := ipcRun(t, nil, "sem", "op", id, "0:-1", "1:-1:nowait"); code != 1 || !strings.HasPrefix(errs, "ipc: ") || time.Since(start) > 2*time.Second {
+		t.Fatalf("0:-1 1:-1:nowait: exit %d after %v: %q", code, time.Since(start), errs)
+	}
+	if got := semValues(t, id); got[0] != 1 || got[1] != 0 {
+		t.Fatalf("values after the refused call: %v, want [1 0]", got)
+	}
+	// Undo on semaphore 0 only: the kernel takes back the +1 when ipc
+	// exits, and keeps semaphore 1's.
+	ipcOK(t, "sem", "op", id, "0:+1:undo", "1:+1")
+	if got := semValues(t, id); got[0] != 1 || got[1] != 1 {
+		t.Fatalf("values after 0:+1:undo 1:+1: %v, want [1 1]", got)
+	}
+	ipcOK(t, "sem", "op", id, "1:-1:nowait:undo", "0:-1")
+	if got := semValues(t, id); got[0] != 0 || got[1] != 1 {
+		t.Fatalf("values after 1:-1:nowait:undo 0:-1: %v, want [0 1]", got)
+	}
+}
+
+// ipc msgq peek shows the messages and leaves them where they were.
+func TestMsgqPeek(t *testing.T) {
+	q := created(t, "msgq", "--private")
+	ipcOK(t, "msgq", "send", q, "--type", "2", "hello")
+	if _, _, code := ipcRun(t, []byte{0, 0xff, 'x'}, "msgq", "send", q, "--type", "5"); code != 0 {
+		t.Fatal("send binary")
+	}
+	ipcOK(t, "msgq", "send", q, "--type", "1", "a b")
+	want := "0 2 5 \"hello\"\n1 5 3 \"\\x00\\xffx\"\n2 1 3 \"a b\"\n"
+	if got := ipcOK(t, "msgq", "peek", q); got != want {
+		t.Errorf("peek:\n%s\nwant:\n%s", got, want)
+	}
+	var msgs []struct {
+		Index    int    `json:"index"`
+		Type     int64  `json:"type"`
+		Size     int    `json:"size"`
+		Text     string `json:"text"`
+		Encoding string `json:"encoding"`
+	}
+	if err := json.Unmarshal([]byte(ipcOK(t, "msgq", "peek", q, "--type", "-2", "--json")), &msgs); err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) != 2 || msgs[0].Index != 0 || msgs[0].Text != "hello" || msgs[1].Index != 2 || msgs[1].Type != 1 {
+		t.Errorf("peek --type -2 --json: %+v", msgs)
+	}
+	if err := json.Unmarshal([]byte(ipcOK(t, "msgq", "peek", q, "--type", "5", "--json")), &msgs); err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) != 1 || msgs[0].Encoding != "base64" || msgs[0].Text != base64.StdEncoding.EncodeToString([]byte{0, 0xff, 'x'}) {
+		t.Errorf("peek --type 5 --json: %+v", msgs)
+	}
+	// Still three messages, in order.
+	if got := ipcOK(t, "msgq", "recv", q); got != "hello" {
+		t.Errorf("recv after peek: %q", got)
+	}
+	if got := ipcOK(t, "msgq", "peek", q, "--json"); got != "[{\"index\":0,\"type\":5,\"size\":3,\"text\":\"AP94\",\"encoding\":\"base64\"},{\"index\":1,\"type\":1,\"size\":3,\"text\":\"a b\"}]\n" {
+		t.Errorf("peek after recv: %s", got)
+	}
+	empty := created(t, "msgq", "--private")
+	if got := ipcOK(t, "msgq", "peek", empty, "--json"); got != "[]\n" {
+		t.Errorf("peek of an empty queue: %q", got)
+	}
 }

@@ -32,7 +32,7 @@ EXAMPLES:
 				Action: semCreate,
 			},
 			getCommand("sem", "set", idOf(sem.Open)),
-			statCommand("sem", "-s", exists(sem.FromID)),
+			statCommand("sem", "-s", ipc.Semaphore, exists(sem.FromID)),
 			{
 				Name:      "set",
 				Usage:     "set values, mode or owner of a set",
@@ -51,13 +51,15 @@ EXAMPLES:
 			{
 				Name:      "op",
 				Usage:     "apply operations atomically (semop): NUM:+N adds, NUM:-N takes (waiting), NUM:0 waits for zero",
-				UsageText: "ipc sem op ID NUM:OP... [--undo] [--nowait] [--timeout D]",
-				Description: `All operations happen at once or not at all. --undo makes the kernel
-reverse them when ipc exits, which it does at once: useful with --nowait to
-test whether a lock is free.
+				UsageText: "ipc sem op ID NUM:OP[:undo][:nowait]... [--undo] [--nowait] [--timeout D]",
+				Description: `All operations happen at once or not at all. Each operation may carry its
+own flags after a colon: undo (SEM_UNDO: the kernel reverses it when ipc
+exits, which it does at once) and nowait (IPC_NOWAIT: fail instead of
+waiting). --undo and --nowait set them on every operation.
 
 EXAMPLES:
    ipc sem op 3 0:-1 1:+1      take from semaphore 0 and give to 1, atomically
+   ipc sem op 3 0:-1:undo 1:+1:nowait
    ipc sem op 3 2:0 --timeout 5s
    ipc sem op 3 0:-1 --nowait || echo busy`,
 				Flags: []cli.Flag{
@@ -171,29 +173,20 @@ func semOp(c *cli.Context) error {
 	if c.NArg() < 2 {
 		return usagef("sem op: give at least one operation NUM:OP, such as 0:-1")
 	}
+	var all sem.Flags // --undo and --nowait: every operation's
+	if c.Bool("undo") {
+		all |= sem.Undo
+	}
+	if c.Bool("nowait") {
+		all |= sem.NoWait
+	}
 	var ops []sem.Op
 	for _, a := range c.Args().Slice()[1:] {
-		num, delta, ok := strings.Cut(a, ":")
-		n, err1 := strconv.ParseUint(num, 10, 16)
-		d, err2 := strconv.ParseInt(delta, 10, 16)
-		if !ok || err1 != nil || err2 != nil {
-			return usagef("sem op: invalid operation %q: want NUM:OP such as 0:-1, 1:+1 or 2:0", a)
+		op, err := parseOp(a, all)
+		if err != nil {
+			return err
 		}
-		var flags sem.Flags
-		if c.Bool("undo") {
-			flags |= sem.Undo
-		}
-		if c.Bool("nowait") {
-			flags |= sem.NoWait
-		}
-		switch {
-		case d > 0:
-			ops = append(ops, sem.Inc(int(n), int(d), flags))
-		case d < 0:
-			ops = append(ops, sem.Dec(int(n), int(-d), flags))
-		default:
-			ops = append(ops, sem.WaitZero(int(n), flags))
-		}
+		ops = append(ops, op)
 	}
 	if c.IsSet("timeout") && c.Duration("timeout") < 0 {
 		return usagef("sem op: --timeout must not be negative")
@@ -206,4 +199,36 @@ func semOp(c *cli.Context) error {
 		return s.DoTimeout(c.Duration("timeout"), ops...)
 	}
 	return s.Do(ops...)
+}
+
+// parseOp reads one operation: NUM:OP, then any of the flags :undo and
+// :nowait ("0:-1:undo", "1:+1:nowait:undo"), added to flags.
+func parseOp(a string, flags sem.Flags) (sem.Op, error) {
+	parts := strings.Split(a, ":")
+	bad := usagef("sem op: invalid operation %q: want NUM:OP[:undo][:nowait], such as 0:-1, 1:+1:nowait or 2:0", a)
+	if len(parts) < 2 {
+		return sem.Op{}, bad
+	}
+	n, err1 := strconv.ParseUint(parts[0], 10, 16)
+	d, err2 := strconv.ParseInt(parts[1], 10, 16)
+	if err1 != nil || err2 != nil {
+		return sem.Op{}, bad
+	}
+	for _, f := range parts[2:] {
+		switch f {
+		case "undo":
+			flags |= sem.Undo
+		case "nowait":
+			flags |= sem.NoWait
+		default:
+			return sem.Op{}, bad
+		}
+	}
+	switch {
+	case d > 0:
+		return sem.Inc(int(n), int(d), flags), nil
+	case d < 0:
+		return sem.Dec(int(n), int(-d), flags), nil
+	}
+	return sem.WaitZero(int(n), flags), nil
 }

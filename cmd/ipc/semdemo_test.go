@@ -187,20 +187,94 @@ func TestDemos(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%v\n%s", err, out)
 			}
-			rest := string(out)
-			for _, step := range demo.steps {
-				i := strings.Index(rest, step)
-				if i < 0 {
-					t.Fatalf("%q missing or out of order in:\n%s", step, out)
-				}
-				rest = rest[i+len(step):]
-			}
-			for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-				if !demoLine.MatchString(l) {
-					t.Fatalf("line %q does not start with [pid] parent|child", l)
-				}
-			}
+			demoSteps(t, string(out), demo.steps)
 			noObjects(t)
 		})
+	}
+}
+
+// kill -9 of a demo's child in the middle: the parent notices while it
+// waits (on a semaphore, a queue, a socket), says how the child ended,
+// removes its objects and exits non-zero, all within a second.
+func TestDemoChildKilled(t *testing.T) {
+	for _, demo := range []string{"sem-demo", "msgq-demo", "shm-demo", "pipe-demo"} {
+		t.Run(demo, func(t *testing.T) {
+			cmd := exec.Command(ipcBin, demo, "--rounds", "1000", "--delay", "50ms")
+			pr, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			// A parent that never notices would block this test forever.
+			watchdog := time.AfterFunc(10*time.Second, func() { cmd.Process.Kill() })
+			defer watchdog.Stop()
+			sc := bufio.NewScanner(pr)
+			childPid := 0
+			for childPid == 0 && sc.Scan() {
+				if _, after, ok := strings.Cut(sc.Text(), "started child "); ok {
+					fmt.Sscanf(after, "%d", &childPid)
+				}
+			}
+			for sc.Scan() && !strings.Contains(sc.Text(), "child  round") {
+			}
+			if childPid == 0 {
+				t.Fatal("no child pid printed")
+			}
+			start := time.Now()
+			if err := syscall.Kill(childPid, syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			var rest strings.Builder
+			for sc.Scan() {
+				rest.WriteString(sc.Text() + "\n")
+			}
+			err = cmd.Wait()
+			elapsed := time.Since(start)
+			if elapsed > time.Second {
+				t.Errorf("the parent took %v to end after its child was killed", elapsed)
+			}
+			want := fmt.Sprintf("child %d killed by signal 9 (killed)", childPid)
+			if code := cmd.ProcessState.ExitCode(); code == 0 || err == nil {
+				t.Errorf("exit status %d, want non-zero", code)
+			}
+			if !strings.Contains(rest.String(), "parent child "+strconv.Itoa(childPid)+" killed by signal 9 (killed)\n") {
+				t.Errorf("the parent did not say %q:\n%s", want, rest.String())
+			}
+			if stderr.String() != "ipc: "+want+"\n" {
+				t.Errorf("stderr %q, want the one line %q", stderr.String(), "ipc: "+want)
+			}
+			if demo == "pipe-demo" {
+				if !strings.Contains(rest.String(), "deleted ") {
+					t.Errorf("pipe-demo did not delete its file:\n%s", rest.String())
+				}
+			} else if !strings.Contains(rest.String(), "removed ") {
+				t.Errorf("%s did not say it removed its objects:\n%s", demo, rest.String())
+			}
+			noObjects(t)
+			t.Logf("ended %v after the kill", elapsed.Round(time.Millisecond))
+		})
+	}
+}
+
+// demoSteps fails the test unless out, a demo's output, has each of steps
+// in order and every line starts with "[pid] parent" or "[pid] child".
+func demoSteps(t *testing.T, out string, steps []string) {
+	t.Helper()
+	rest := out
+	for _, step := range steps {
+		i := strings.Index(rest, step)
+		if i < 0 {
+			t.Fatalf("%q missing or out of order in:\n%s", step, out)
+		}
+		rest = rest[i+len(step):]
+	}
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		if !demoLine.MatchString(l) {
+			t.Fatalf("line %q does not start with [pid] parent|child", l)
+		}
 	}
 }

@@ -33,7 +33,7 @@ EXAMPLES:
 				Action: shmCreate,
 			},
 			getCommand("shm", "segment", idOf(shm.Open)),
-			statCommand("shm", "-m", exists(shm.FromID)),
+			statCommand("shm", "-m", ipc.Segment, exists(shm.FromID)),
 			{
 				Name:      "set",
 				Usage:     "set a segment's mode or owner",
@@ -160,13 +160,13 @@ func shmLock(c *cli.Context, lock bool) error {
 func byteRange(c *cli.Context) (off, length int64, err error) {
 	o, err := parseSize(c.String("offset"))
 	if err != nil || o > 1<<62 {
-		return 0, 0, usagef("%s: invalid --offset %q", c.Command.FullName(), c.String("offset"))
+		return 0, 0, usagef("%s: invalid --offset %q", cmdName(c), c.String("offset"))
 	}
 	length = -1
 	if c.IsSet("length") {
 		l, err := parseSize(c.String("length"))
 		if err != nil || l > 1<<62 {
-			return 0, 0, usagef("%s: invalid --length %q", c.Command.FullName(), c.String("length"))
+			return 0, 0, usagef("%s: invalid --length %q", cmdName(c), c.String("length"))
 		}
 		length = int64(l)
 	}

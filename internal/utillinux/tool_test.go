@@ -1,4 +1,4 @@
-package main
+package utillinux
 
 import (
 	"bytes"
@@ -11,7 +11,8 @@ import (
 )
 
 // The parsers and formatters of the util-linux personalities, on the values
-// util-linux.md records for 2.38.1. tests/ compares whole outputs with
+// util-linux 2.38.1 prints for them (ipcs --human, ipcmk -M, ipcrm's
+// parsers). tests/ compares whole outputs with
 // util-linux; these pin the pieces.
 
 func TestHumanSize(t *testing.T) {

@@ -1,4 +1,4 @@
-package main
+package demo
 
 import (
 	"bufio"
@@ -21,7 +21,7 @@ import (
 const pipeDemoChild = "pipe-demo-child"
 
 func init() {
-	register(&cli.Command{
+	commands = append(commands, &cli.Command{
 		Name:  "pipe-demo",
 		Usage: "watch a pipe to a child, a socketpair back, and an open file passed over it",
 		Description: `The parent makes a pipe and a Unix stream socketpair and starts a child (a

@@ -1,4 +1,4 @@
-package main
+package utillinux
 
 import (
 	"errors"
@@ -9,39 +9,12 @@ import (
 	"github.com/ipctoolkit/ipc/msgq"
 	"github.com/ipctoolkit/ipc/sem"
 	"github.com/ipctoolkit/ipc/shm"
-	"github.com/urfave/cli/v2"
 )
 
 // ipc ls is util-linux 2.38.1's ipcs, byte for byte: the same options, the
 // same formats, messages and exit statuses. Invoked through a link named
 // ipcs it is ipcs, program name included. --json (ipc ls only) prints the
 // objects as one JSON document in lsipc's layout with typed values.
-
-func init() {
-	registerUtil(&cli.Command{
-		Name:  "ls",
-		Usage: "list semaphore sets, queues and segments exactly as util-linux's ipcs does",
-		UsageText: `ipc ls [-q] [-s] [-m] [-a] [-t|-p|-c|-l|-u] [-b|--human] [--json]
-   ipc ls -q|-s|-m -i ID [-b|--human] [--json]`,
-		Description: `Takes ipcs's options and prints what ipcs 2.38.1 prints, errors and exit
-statuses included (run "ipc ls --help" for the list). --json prints one
-JSON document instead, in lsipc's layout but with typed values: see README.`,
-	}, "ipcs", func(t *utilTool, args []string) int { return runIpcs(t, args, t.usage == "ipc ls") })
-}
-
-// statusError ends ipc with a chosen exit status (a util-linux one, or
-// 128+signal), the lines before it having said what happened.
-type statusError int
-
-func (statusError) Error() string   { return "" }
-func (s statusError) ExitCode() int { return int(s) }
-
-func statusOf(code int) error {
-	if code == 0 {
-		return nil
-	}
-	return statusError(code)
-}
 
 // ipcs's output formats and size units.
 const (
@@ -65,6 +38,8 @@ const (
 	optJSON
 )
 
+const ipcsShorts = "i:qmsatpclubVh"
+
 var ipcsLongs = []longOpt{
 	{"id", requiredArg, 'i'},
 	{"queues", noArg, 'q'},
@@ -82,6 +57,9 @@ var ipcsLongs = []longOpt{
 	{"help", noArg, 'h'},
 }
 
+// ipcsSubLongs are ipc ls's options: ipcs's and --json.
+var ipcsSubLongs = append(append([]longOpt(nil), ipcsLongs...), longOpt{"json", noArg, optJSON})
+
 type ipcsOpts struct {
 	msg, shm, sem bool
 	specific      bool
@@ -94,10 +72,10 @@ type ipcsOpts struct {
 func runIpcs(t *utilTool, args []string, isLs bool) int {
 	longs := ipcsLongs
 	if isLs {
-		longs = append(append([]longOpt(nil), ipcsLongs...), longOpt{"json", noArg, optJSON})
+		longs = ipcsSubLongs
 	}
 	var o ipcsOpts
-	g := t.getopt(args, "i:qmsatpclubVh", longs)
+	g := t.getopt(args, ipcsShorts, longs)
 	for {
 		opt, arg, _, done := g.next()
 		if done {

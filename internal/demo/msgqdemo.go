@@ -1,4 +1,4 @@
-package main
+package demo
 
 import (
 	"context"
@@ -42,7 +42,7 @@ var msgqDemoReads = []struct {
 }
 
 func init() {
-	register(&cli.Command{
+	commands = append(commands, &cli.Command{
 		Name:  "msgq-demo",
 		Usage: "watch a child receive a parent's messages by type: exact, lowest first, except",
 		Description: `The parent creates a private queue (mode 0600), starts a child (a
@@ -70,7 +70,7 @@ EXAMPLES:
 			}
 			defer func() {
 				if err := q.Remove(); err != nil {
-					printErr(c.App.ErrWriter, err)
+					warn(c.App.ErrWriter, err)
 					return
 				}
 				sp.say("removed queue %d", q.ID())

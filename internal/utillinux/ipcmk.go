@@ -1,4 +1,4 @@
-package main
+package utillinux
 
 import (
 	"crypto/rand"
@@ -9,7 +9,6 @@ import (
 	"github.com/ipctoolkit/ipc/msgq"
 	"github.com/ipctoolkit/ipc/sem"
 	"github.com/ipctoolkit/ipc/shm"
-	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
 )
 
@@ -19,15 +18,8 @@ import (
 // line per object: "Shared memory id: N", "Message queue id: N",
 // "Semaphore id: N".
 
-func init() {
-	registerUtil(&cli.Command{
-		Name:      "mk",
-		Usage:     "create a segment, a queue and/or a semaphore set with a random key, as util-linux's ipcmk does",
-		UsageText: "ipc mk [-M SIZE] [-Q] [-S NSEMS] [-p MODE]",
-		Description: `Takes ipcmk's options and prints ipcmk 2.38.1's lines, messages and exit
-statuses (run "ipc mk --help" for the list).`,
-	}, "ipcmk", runIpcmk)
-}
+// ipcmkShorts is 2.38.1's optstring, its "h" twice included.
+const ipcmkShorts = "hM:QS:p:Vh"
 
 var ipcmkLongs = []longOpt{
 	{"shmem", requiredArg, 'M'},
@@ -43,7 +35,7 @@ func runIpcmk(t *utilTool, args []string) int {
 	var size uint64
 	nsems := 0
 	askShm, askMsg, askSem := false, false, false
-	g := t.getopt(args, "hM:QS:p:Vh", ipcmkLongs)
+	g := t.getopt(args, ipcmkShorts, ipcmkLongs)
 	for {
 		opt, arg, _, done := g.next()
 		if done {

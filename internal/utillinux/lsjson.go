@@ -1,4 +1,4 @@
-package main
+package utillinux
 
 import (
 	"encoding/json"
@@ -98,11 +98,16 @@ type jsonDoc struct {
 	IPCLimits    *[]jsonLimit        `json:"ipclimits,omitempty"`
 }
 
+// JSONTime is a time as ipc ls --json prints it: RFC 3339 in the zone TZ
+// names (as the C library reads TZ), or nil (JSON null) for a time that
+// never happened.
+func JSONTime(when time.Time) *string { return jsonTime(when) }
+
 func jsonTime(when time.Time) *string {
 	if when.IsZero() {
 		return nil
 	}
-	s := when.Local().Format(time.RFC3339)
+	s := localTime(when).Format(time.RFC3339)
 	return &s
 }
 

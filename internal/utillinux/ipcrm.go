@@ -1,10 +1,9 @@
-package main
+package utillinux
 
 import (
 	"errors"
 
 	"github.com/ipctoolkit/ipc/ipc"
-	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
 )
 
@@ -14,16 +13,7 @@ import (
 // command at once; the legacy "shm|msg|sem ID..." form prints "resource(s)
 // deleted".
 
-func init() {
-	registerUtil(&cli.Command{
-		Name:  "rm",
-		Usage: "remove semaphore sets, queues and segments exactly as util-linux's ipcrm does",
-		UsageText: `ipc rm [-q ID] [-Q KEY] [-s ID] [-S KEY] [-m ID] [-M KEY]... [-a[shm|msg|sem]] [-v]
-   ipc rm shm|msg|sem ID...`,
-		Description: `Takes ipcrm's options, processes them in ipcrm 2.38.1's order and prints its
-messages, with its exit statuses (run "ipc rm --help" for the list).`,
-	}, "ipcrm", runIpcrm)
-}
+const ipcrmShorts = "q:m:s:Q:M:S:a::vhV"
 
 var ipcrmLongs = []longOpt{
 	{"shmem-id", requiredArg, 'm'},
@@ -45,19 +35,25 @@ const fatal = -1
 type ipcrm struct {
 	*utilTool
 	verbose bool
+	// errno is C's errno as ipcrm 2.38.1 leaves it: an empty -Q/-M/-S
+	// argument is reported with whatever the last failed call set, or
+	// with no reason when a number was parsed since (the parsers set
+	// errno to 0 first). At the start it is ENOENT, from glibc's locale
+	// set-up, as util-linux is seen to print in a C.UTF-8 locale.
+	errno unix.Errno
 }
 
 func runIpcrm(t *utilTool, args []string) int {
 	if len(args) == 0 {
 		return t.finish(0) // 2.38.1 does nothing without arguments
 	}
-	r := &ipcrm{utilTool: t}
+	r := &ipcrm{utilTool: t, errno: unix.ENOENT}
 	if kind, ok := legacyKind(args[0]); ok {
 		return t.finish(r.legacy(kind, args[1:]))
 	}
 	failures := 0
 	all, allKinds := false, []ipc.Kind{ipc.Segment, ipc.Semaphore, ipc.Queue}
-	g := t.getopt(args, "q:m:s:Q:M:S:a::vhV", ipcrmLongs)
+	g := t.getopt(args, ipcrmShorts, ipcrmLongs)
 	for {
 		opt, arg, hasArg, done := g.next()
 		if done {
@@ -72,6 +68,7 @@ func runIpcrm(t *utilTool, args []string) int {
 			if err != nil {
 				return t.finish(t.parseFailure("failed to parse argument", arg, err))
 			}
+			r.errno = 0
 			res = r.remove(kindOf(opt), false, int(id))
 		case 'a':
 			all, allKinds = true, []ipc.Kind{ipc.Segment, ipc.Semaphore, ipc.Queue}
@@ -174,10 +171,15 @@ func (r *ipcrm) legacy(kind ipc.Kind, ids []string) int {
 // removal, whose errors name the id.
 func (r *ipcrm) byKey(kind ipc.Kind, arg string) int {
 	if arg == "" {
-		// ipcrm reports a stale errno here: this is what 2.38.1 prints.
-		r.warn(unix.ENOENT, "failed to parse argument: '%s'", arg)
+		// ipcrm reports a stale errno here: whatever came before.
+		if r.errno == 0 {
+			r.warnx("failed to parse argument: '%s'", arg)
+		} else {
+			r.warn(r.errno, "failed to parse argument: '%s'", arg)
+		}
 		return fatal
 	}
+	r.errno = 0
 	v, rest, overflow := strtoul(arg, 0)
 	switch {
 	case overflow:
@@ -195,6 +197,7 @@ func (r *ipcrm) byKey(kind ipc.Kind, arg string) int {
 	id, err := ipc.IDForKey(kind, key)
 	if err != nil {
 		errno := errnoOf(err)
+		r.errno = errno
 		switch errno {
 		case unix.EACCES:
 			r.warnx("permission denied for key (%s)", arg)
@@ -233,6 +236,7 @@ func (r *ipcrm) remove(kind ipc.Kind, byKey bool, id int) int {
 		what = "key"
 	}
 	errno := errnoOf(err)
+	r.errno = errno
 	switch errno {
 	case unix.EACCES, unix.EPERM:
 		r.warnx("permission denied for %s (%d)", what, id)

@@ -1,4 +1,4 @@
-package main
+package demo
 
 import (
 	"context"
@@ -16,9 +16,10 @@ import (
 const semDemoChild = "sem-demo-child"
 
 func init() {
-	register(&cli.Command{
-		Name:  "sem-demo",
-		Usage: "watch a parent and its child (a re-executed ipc) take turns on a semaphore set",
+	commands = append(commands, &cli.Command{
+		Name:      "sem-demo",
+		Usage:     "watch a parent and its child (a re-executed ipc) take turns on a semaphore set",
+		UsageText: "ipc sem-demo [--mode turns|mutex] [--rounds N] [--delay D]",
 		Description: `The parent creates a private semaphore set (mode 0600), starts a child and
 passes it the set's id. In "turns" mode (the default) the set has two
 semaphores, one per process: each waits for its own to be 1, takes it, prints
@@ -102,7 +103,7 @@ func (d *semDemo) runParent() error {
 	d.set = set
 	defer func() {
 		if err := set.Remove(); err != nil {
-			printErr(os.Stderr, err)
+			warn(os.Stderr, err)
 			return
 		}
 		d.say("removed semaphore set %d", set.ID())
@@ -190,15 +191,4 @@ func (d *semDemo) mutexLoop(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-func sleepContext(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

@@ -1,4 +1,4 @@
-package main
+package demo
 
 import (
 	"bytes"
@@ -26,7 +26,7 @@ const (
 )
 
 func init() {
-	register(&cli.Command{
+	commands = append(commands, &cli.Command{
 		Name:  "shm-demo",
 		Usage: "watch a parent and its child share a memory segment, taking turns on a semaphore",
 		Description: `The parent creates a private 4 KiB segment and a set of two semaphores
@@ -53,7 +53,7 @@ EXAMPLES:
 			}
 			defer func() {
 				if err := seg.Remove(); err != nil {
-					printErr(c.App.ErrWriter, err)
+					warn(c.App.ErrWriter, err)
 					return
 				}
 				sp.say("removed segment %d", seg.ID())
@@ -64,7 +64,7 @@ EXAMPLES:
 			}
 			defer func() {
 				if err := set.Remove(); err != nil {
-					printErr(c.App.ErrWriter, err)
+					warn(c.App.ErrWriter, err)
 					return
 				}
 				sp.say("removed semaphore set %d", set.ID())

@@ -1,8 +1,7 @@
-package main
+package utillinux
 
 import (
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -23,12 +22,6 @@ import (
 // copied: SEMMNS's USED (2.38.1 multiplies the number of sets by the size
 // of the first), CGID of queues and segments (2.38.1 prints the creator's
 // uid), and -P on queues (2.38.1 prints nothing).
-
-func init() {
-	personalities["lsipc"] = func(args []string, stdout, stderr io.Writer) int {
-		return runLsipc(newTool(args[0], "", stdout, stderr), args[1:])
-	}
-}
 
 // The columns, in lsipc's order: the generic ones, the queue, segment and
 // semaphore ones, and the --global ones.
@@ -136,6 +129,8 @@ const (
 	optTimeFmt
 )
 
+const lsipcShorts = "bceghi:Jlmno:PqrstVy"
+
 var lsipcLongs = []longOpt{
 	{"bytes", noArg, 'b'},
 	{"creator", noArg, 'c'},
@@ -189,7 +184,7 @@ func runLsipc(t *utilTool, args []string) int {
 	outarg, hasOut := "", false
 	var columns []int
 	excl := make([]int, len(lsipcExcl))
-	g := t.getopt(args, "bceghi:Jlmno:PqrstVy", lsipcLongs)
+	g := t.getopt(args, lsipcShorts, lsipcLongs)
 	for {
 		opt, arg, _, done := g.next()
 		if done {
@@ -472,14 +467,14 @@ func (l *lsipc) time(when time.Time) *string {
 	if when.IsZero() {
 		return nil
 	}
-	when = when.Local()
+	when = localTime(when)
 	switch l.timeMode {
 	case timeFull:
 		return str(when.Format("Mon Jan _2 15:04:05 2006"))
 	case timeISO:
 		return str(when.Format("2006-01-02T15:04:05-07:00"))
 	}
-	now := l.now.Local()
+	now := localTime(l.now)
 	switch {
 	case when.YearDay() == now.YearDay() && when.Year() == now.Year():
 		return str(when.Format("15:04"))
@@ -805,8 +800,13 @@ func (l *lsipc) printTable(cols []int, rows [][]*string, noheadings bool, right 
 		if right != nil {
 			name = elementColumns[k]
 		}
-		header[k] = str(name)
+		// libsmartcols sizes a column by its name; -y only changes the
+		// header it prints.
 		width[k] = utf8.RuneCountInString(name)
+		if right == nil {
+			name = l.colName(c)
+		}
+		header[k] = str(name)
 	}
 	enc := make([][]string, len(rows))
 	for r, row := range rows {
@@ -827,11 +827,11 @@ func (l *lsipc) printTable(cols []int, rows [][]*string, noheadings bool, right 
 			last := k == len(cells)-1
 			switch {
 			case isRight(k) && !(last && s == ""):
-				b.WriteString(strings.Repeat(" ", width[k]-w) + s)
+				b.WriteString(strings.Repeat(" ", max(0, width[k]-w)) + s)
 			case last:
 				b.WriteString(s)
 			default:
-				b.WriteString(s + strings.Repeat(" ", width[k]-w))
+				b.WriteString(s + strings.Repeat(" ", max(0, width[k]-w)))
 			}
 			if !last {
 				b.WriteByte(' ')
@@ -869,7 +869,8 @@ func (l *lsipc) printPretty(tb *lsTable) {
 			continue
 		}
 		label := lsColumns[c].pretty
-		l.printf("%s:%*c%-36s\n", label, 35-len(label), ' ', *cell)
+		// C's printf pads by bytes: a multibyte name gets fewer spaces.
+		l.printf("%s:%*c%s\n", label, 35-len(label), ' ', pad(*cell, 36))
 	}
 	if len(tb.elements) > 0 {
 		l.printf("Elements:\n\n")
@@ -897,7 +898,7 @@ func (l *lsipc) printRaw(tb *lsTable) {
 	if !l.noheadings {
 		h := make([]string, len(tb.cols))
 		for k, c := range tb.cols {
-			h[k] = escapeBytes(lsColumns[c].name, true)
+			h[k] = escapeBytes(l.colName(c), true)
 		}
 		line(h)
 	}
@@ -922,10 +923,7 @@ func (l *lsipc) printExport(tb *lsTable) {
 	for _, row := range tb.rows {
 		parts := make([]string, len(row))
 		for k, cell := range row {
-			name := lsColumns[tb.cols[k]].name
-			if l.shellvar {
-				name = shellName(name)
-			}
+			name := l.colName(tb.cols[k])
 			v := ""
 			if cell != nil {
 				v = *cell
@@ -936,22 +934,37 @@ func (l *lsipc) printExport(tb *lsTable) {
 	}
 }
 
-// shellName makes a column name usable as a shell variable: "USE%" becomes
-// "USE_PCT", other characters that cannot be in a name become '_'.
+// shellName is libsmartcols' scols_shellvar_name, what -y/--shell makes
+// of a column name in every output mode: a name that does not start with
+// a letter gets a leading '_', every character that is not a letter or a
+// digit becomes '_', and a trailing '%' is then spelled out: "USE%" is
+// "USE_PCT".
 func shellName(s string) string {
 	var b strings.Builder
+	if s == "" || !isAlpha(s[0]) {
+		b.WriteByte('_')
+	}
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '%':
-			b.WriteString("_PCT")
-		case c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '_':
+		if c := s[i]; isAlpha(c) || c >= '0' && c <= '9' {
 			b.WriteByte(c)
-		default:
+		} else {
 			b.WriteByte('_')
 		}
 	}
+	if strings.HasSuffix(s, "%") {
+		b.WriteString("PCT")
+	}
 	return b.String()
+}
+
+func isAlpha(c byte) bool { return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' }
+
+// colName is a column's name in headers and JSON: with -y, its shell name.
+func (l *lsipc) colName(c int) string {
+	if l.shellvar {
+		return shellName(lsColumns[c].name)
+	}
+	return lsColumns[c].name
 }
 
 // printJSON is libsmartcols' JSON: every value a string, unset or empty
@@ -969,7 +982,7 @@ func (l *lsipc) printJSON(tb *lsTable) {
 			b.WriteString("      },{\n")
 		}
 		for k, cell := range row {
-			name := strings.ToLower(lsColumns[tb.cols[k]].name)
+			name := strings.ToLower(l.colName(tb.cols[k]))
 			b.WriteString("         " + jsonQuote(name) + ": ")
 			if cell == nil || *cell == "" {
 				b.WriteString("null")

@@ -1,4 +1,4 @@
-package main
+package utillinux
 
 import (
 	"bufio"
@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
 )
 
@@ -35,7 +34,7 @@ type utilTool struct {
 // for an ipc subcommand when sub is not empty ("ls": messages say "ipc",
 // help says "ipc ls").
 func newTool(argv0, sub string, stdout, stderr io.Writer) *utilTool {
-	t := &utilTool{argv0: argv0, out: bufio.NewWriterSize(stdout, 4096), err: stderr, tty: isTerminal(stdout)}
+	t := &utilTool{argv0: argv0, out: bufio.NewWriterSize(stdout, 4096), err: stderr, tty: IsTerminal(stdout)}
 	t.name = filepath.Base(argv0)
 	t.usage = t.name
 	if sub != "" {
@@ -44,9 +43,10 @@ func newTool(argv0, sub string, stdout, stderr io.Writer) *utilTool {
 	return t
 }
 
-// isTerminal reports whether w is a terminal, where C's stdio flushes
-// stdout at every newline.
-func isTerminal(w io.Writer) bool {
+// IsTerminal reports whether w is a terminal (isatty), where C's stdio
+// flushes stdout at every newline and libsmartcols would fit its tables to
+// the width.
+func IsTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	if !ok {
 		return false
@@ -65,6 +65,12 @@ func (t *utilTool) getopt(args []string, shorts string, longs []longOpt) *getopt
 	}
 	return g
 }
+
+// isSub reports whether the tool runs as an ipc subcommand (ipc ls), not
+// under util-linux's name.
+func (t *utilTool) isSub() bool { return strings.HasPrefix(t.usage, "ipc ") }
+
+func itoa(n int) string { return strconv.Itoa(n) }
 
 func writef(w io.Writer, format string, a ...any) { _, _ = fmt.Fprintf(w, format, a...) }
 
@@ -429,9 +435,9 @@ func scaleByPower(x, base uint64, pwr int) (uint64, error) {
 
 // ---- times ----
 
-// ctime is C's ctime(3) without the newline, in the local time zone:
+// ctime is C's ctime(3) without the newline, in the time zone TZ names:
 // "Sun Nov 22 11:44:23 2026".
-func ctime(t time.Time) string { return t.Local().Format("Mon Jan _2 15:04:05 2006") }
+func ctime(t time.Time) string { return localTime(t).Format("Mon Jan _2 15:04:05 2006") }
 
 // cut is printf's %-W.Ps: at most prec bytes of s, left-justified in
 // width. Go's %.Ps counts runes, C counts bytes.
@@ -453,16 +459,13 @@ func pad(s string, width int) string {
 	return s
 }
 
-// registerUtil adds cmd, an ipc command that parses its own arguments as
-// the util-linux tool personality does (getopt_long, not urfave), and makes
-// the binary that tool when it is invoked under its name.
-func registerUtil(cmd *cli.Command, personality string, run func(t *utilTool, args []string) int) {
-	cmd.SkipFlagParsing, cmd.HideHelp = true, true
-	cmd.Action = func(c *cli.Context) error {
-		return statusOf(run(newTool("", cmd.Name, c.App.Writer, c.App.ErrWriter), c.Args().Slice()))
-	}
-	register(cmd)
-	personalities[personality] = func(args []string, stdout, stderr io.Writer) int {
-		return run(newTool(args[0], "", stdout, stderr), args[1:])
-	}
-}
+// ParseSize reads a size as util-linux's strtosize does: a number in C
+// syntax (0x hex, leading-0 octal) with an optional fraction and a suffix
+// K M G T P E Z Y, "iB" or nothing for powers of 1024 and "B" for powers
+// of 1000 ("1.5K" is 1536, "2KB" 2000). The error is unix.EINVAL or
+// unix.ERANGE.
+func ParseSize(s string) (uint64, error) { return parseSize(s) }
+
+// HumanSize prints n as util-linux's size_to_human_string does for ipcs
+// and lsipc: "1.5K", "1024K", "16E".
+func HumanSize(n uint64) string { return humanSize(n) }
