@@ -35,6 +35,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if p, ok := personalities[filepath.Base(args[0])]; ok {
 		return p(args, stdout, stderr)
 	}
+	if code, done := enterNamespace(args, stderr); done { // admin_ns.go: --namespace
+		return code
+	}
 	app := newApp(stdout, stderr)
 	err := app.Run(flagsFirst(args, commands))
 	return exitStatus(err, stderr)

@@ -459,6 +459,9 @@ func pad(s string, width int) string {
 func registerUtil(cmd *cli.Command, personality string, run func(t *utilTool, args []string) int) {
 	cmd.SkipFlagParsing, cmd.HideHelp = true, true
 	cmd.Action = func(c *cli.Context) error {
+		if code, ok := adminUtil(cmd.Name, c.App.Writer, c.App.ErrWriter, c.Args().Slice()); ok { // admin.go
+			return statusOf(code)
+		}
 		return statusOf(run(newTool("", cmd.Name, c.App.Writer, c.App.ErrWriter), c.Args().Slice()))
 	}
 	register(cmd)

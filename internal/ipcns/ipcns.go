@@ -82,6 +82,13 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
+// noProcess is the cause when a pid names no process: ESRCH's words, and a
+// match for fs.ErrNotExist.
+type noProcess struct{}
+
+func (noProcess) Error() string        { return "no such process" }
+func (noProcess) Is(target error) bool { return target == fs.ErrNotExist }
+
 // Open opens the IPC namespace that spec names: a decimal process id means
 // that process's namespace (/proc/PID/ns/ipc), anything else is a path.
 func Open(spec string) (*Namespace, error) {
@@ -94,11 +101,8 @@ func Open(spec string) (*Namespace, error) {
 // OpenPID opens the IPC namespace of process pid.
 func OpenPID(pid int) (*Namespace, error) {
 	spec := "of pid " + strconv.Itoa(pid)
-	if pid <= 0 {
-		return nil, &Error{Op: "open", Spec: spec, Err: fmt.Errorf("no process %d: %w", pid, fs.ErrNotExist)}
-	}
-	if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); err != nil {
-		return nil, &Error{Op: "open", Spec: spec, Err: fmt.Errorf("no process %d: %w", pid, fs.ErrNotExist)}
+	if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); pid <= 0 || err != nil {
+		return nil, &Error{Op: "open", Spec: spec, Err: noProcess{}}
 	}
 	ns, err := open("/proc/"+strconv.Itoa(pid)+"/ns/ipc", spec)
 	if ns != nil {
@@ -115,10 +119,7 @@ func open(path, spec string) (*Namespace, error) {
 	if err != nil {
 		var pe *fs.PathError
 		if errors.As(err, &pe) {
-			err = pe.Err
-			if errors.Is(err, fs.ErrNotExist) {
-				err = fmt.Errorf("%s: %w", path, fs.ErrNotExist)
-			}
+			err = pe.Err // the path is in the message already
 		}
 		e := &Error{Op: "open", Spec: spec, Err: err}
 		if errors.Is(err, fs.ErrPermission) {

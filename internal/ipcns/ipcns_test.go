@@ -89,9 +89,9 @@ func TestOpenBad(t *testing.T) {
 		is   error
 		text string
 	}{
-		{"999999999", fs.ErrNotExist, "open IPC namespace of pid 999999999: no process 999999999: file does not exist"},
-		{"-3", fs.ErrNotExist, "no process -3"},
-		{"/nonexistent/ns", fs.ErrNotExist, "open IPC namespace /nonexistent/ns: /nonexistent/ns: file does not exist"},
+		{"999999999", fs.ErrNotExist, "open IPC namespace of pid 999999999: no such process"},
+		{"-3", fs.ErrNotExist, "open IPC namespace of pid -3: no such process"},
+		{"/nonexistent/ns", fs.ErrNotExist, "open IPC namespace /nonexistent/ns: no such file or directory"},
 		{"/etc/hostname", ipcns.ErrNotNamespace, "open IPC namespace /etc/hostname: not an IPC namespace file"},
 		{"/proc/self/ns/net", ipcns.ErrNotNamespace, "not an IPC namespace file: it is a network namespace"},
 		{"/proc", ipcns.ErrNotNamespace, "not an IPC namespace file"},

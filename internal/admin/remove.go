@@ -1,0 +1,137 @@
+package admin
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/ipctoolkit/ipc/ipc"
+	"golang.org/x/sys/unix"
+)
+
+// Outcome is what Remove did with one orphan.
+type Outcome string
+
+// The outcomes of Remove.
+const (
+	Removed      Outcome = "removed"
+	WouldRemove  Outcome = "would remove" // a dry run
+	Vanished     Outcome = "vanished"     // removed by someone else meanwhile
+	Changed      Outcome = "changed"      // its id names another object now, or it was used
+	NotPermitted Outcome = "not permitted"
+	Failed       Outcome = "failed"
+)
+
+// Remove removes the orphan v (IPC_RMID), unless it vanished or changed
+// since it was judged, or the caller may not remove it. The kernel lets
+// the owner, the creator and a holder of CAP_SYS_ADMIN remove an object:
+// anything else is refused here without a system call. detail says what
+// was found instead when the outcome is not Removed or WouldRemove.
+//
+// Ids are reused as soon as an object is removed, so the object is read
+// again by id and must have the key and ctime it was judged with (and no
+// later use) before it is removed. The window between that check and the
+// removal is one system call wide.
+func Remove(v Verdict, dryRun bool) (out Outcome, detail string) {
+	if why := mayRemove(v.Perm); why != "" {
+		return NotPermitted, why
+	}
+	now, found, err := reread(v.Kind, v.ID)
+	if err != nil {
+		return Failed, strings.TrimPrefix(err.Error(), "ipc: ")
+	}
+	if !found {
+		return Vanished, "no " + v.Kind.String() + " has id " + strconv.Itoa(v.ID) + " any more"
+	}
+	if d := differs(v.sig, now); d != "" {
+		return Changed, d
+	}
+	if dryRun {
+		return WouldRemove, ""
+	}
+	if err := ipc.Remove(v.Kind, v.ID); err != nil {
+		switch {
+		case errors.Is(err, unix.EINVAL), errors.Is(err, unix.EIDRM):
+			return Vanished, "removed meanwhile"
+		case errors.Is(err, unix.EPERM):
+			return NotPermitted, strings.TrimPrefix(err.Error(), "ipc: ")
+		}
+		return Failed, strings.TrimPrefix(err.Error(), "ipc: ")
+	}
+	return Removed, ""
+}
+
+func differs(was, now signature) string {
+	switch {
+	case now.key != was.key:
+		return fmt.Sprintf("its id now has key %s, not %s: another object", now.key, was.key)
+	case !now.ctime.Equal(was.ctime):
+		return fmt.Sprintf("its change time is now %s, not %s: another object, or its permissions changed", clock(now.ctime), clock(was.ctime))
+	case now.nattch != 0:
+		return fmt.Sprintf("attached again (%s)", plural(int(now.nattch), "attachment"))
+	case !now.used.Equal(was.used) || now.lspid != was.lspid || now.lrpid != was.lrpid:
+		return "used again at " + clock(now.used)
+	}
+	return ""
+}
+
+// reread finds the object of kind with id in a fresh listing.
+func reread(kind ipc.Kind, id int) (signature, bool, error) {
+	switch kind {
+	case ipc.Segment:
+		s, err := ipc.SegmentByID(id)
+		if err != nil {
+			return signature{}, false, notFoundIsNil(err)
+		}
+		return signature{key: s.Perm.Key, ctime: s.CTime, used: latest(s.ATime, s.DTime, s.CTime), nattch: s.Nattch}, true, nil
+	case ipc.Queue:
+		q, err := ipc.QueueByID(id)
+		if err != nil {
+			return signature{}, false, notFoundIsNil(err)
+		}
+		return signature{key: q.Perm.Key, ctime: q.CTime, used: latest(q.STime, q.RTime, q.CTime), lspid: q.LSPID, lrpid: q.LRPID}, true, nil
+	case ipc.Semaphore:
+		s, err := ipc.SemaphoreSetByID(id)
+		if err != nil {
+			return signature{}, false, notFoundIsNil(err)
+		}
+		return signature{key: s.Perm.Key, ctime: s.CTime, used: latest(s.OTime, s.CTime)}, true, nil
+	}
+	return signature{}, false, fmt.Errorf("unknown kind %v", kind)
+}
+
+func notFoundIsNil(err error) error {
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
+// mayRemove says why the caller may not remove an object with perm, or ""
+// if it may: IPC_RMID wants the effective uid to be the owner's or the
+// creator's, or CAP_SYS_ADMIN.
+func mayRemove(p ipc.Perm) string {
+	euid := uint32(os.Geteuid())
+	if euid == p.UID || euid == p.CUID || hasSysAdmin() {
+		return ""
+	}
+	return fmt.Sprintf("not yours (owner %d, creator %d; you are %d without CAP_SYS_ADMIN)", p.UID, p.CUID, euid)
+}
+
+// hasSysAdmin reports whether CAP_SYS_ADMIN is in the effective set
+// (/proc/self/status CapEff).
+func hasSysAdmin() bool {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "CapEff:"); ok {
+			caps, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			return err == nil && caps&(1<<unix.CAP_SYS_ADMIN) != 0
+		}
+	}
+	return false
+}
