@@ -422,9 +422,11 @@ func judgeSet(o *Options, s ipc.SemaphoreSet) Verdict {
 		for i, n := range byPID[p] {
 			nums[i] = strconv.Itoa(n)
 		}
-		role := "last operator"
-		c := check(o, role, p, by, "operated on semaphore "+strings.Join(nums, ", "))
-		c.Role = role + " of semaphore " + strings.Join(nums, ", ")
+		which := "semaphore " + strings.Join(nums, ", ")
+		c := check(o, "last operator", p, by, "operated on "+which)
+		who := "last operator " + strconv.Itoa(p)
+		c.Role = "last operator of " + which
+		c.Reason = strings.Replace(c.Reason, who, who+" ("+which+")", 1)
 		v.PIDs = append(v.PIDs, c)
 	}
 	var unknown []string
