@@ -152,7 +152,11 @@ func (o *adminOpts) validate(cmd string) error {
 	where := cmd
 	need := func(ok bool, opt, with string) error {
 		if !ok {
-			return usagef("%s: %s only goes with %s", where, opt, with)
+			verb := "goes"
+			if strings.Contains(opt, " and ") {
+				verb = "go"
+			}
+			return usagef("%s: %s only %s with %s", where, opt, verb, with)
 		}
 		return nil
 	}
