@@ -300,10 +300,7 @@ func decide(o *Options, v *Verdict, busy string, unknown []string, quiet time.Du
 		v.Confidence, v.Reasons = Unsure, ambiguous
 		return
 	}
-	v.Reasons = dead
-	for _, u := range unknown {
-		v.Reasons = append(v.Reasons, u)
-	}
+	v.Reasons = append(dead, unknown...)
 	idle := "unused for " + roundIdle(v.Idle)
 	switch {
 	case len(unknown) > 0 || len(v.PIDs) == 0:
