@@ -42,6 +42,9 @@ func TestAdminOrphanVerdicts(t *testing.T) {
 	ns.must(t, "msgq", "send", qLive, "--type", "1", "one")
 	receiver := ns.child(t, "recvhold", qLive)
 	ns.must(t, "msgq", "create", "--key", "0x5303") // never used
+	qWaited := ns.must(t, "msgq", "create", "--key", "0x5304")
+	ns.must(t, "msgq", "send", qWaited, "--type", "1", "not for it")
+	waiter := ns.child(t, "recvwait", qWaited, "2") // blocked: no message of type 2
 
 	type want struct {
 		orphaned   bool
@@ -79,6 +82,7 @@ func TestAdminOrphanVerdicts(t *testing.T) {
 		"0x00005301": {false, "unsure", `last sender \d+ gone.*last receiver \d+ gone.*used \d+s ago, less than 1m0s`},
 		"0x00005302": {false, "certain", `^last receiver ` + pid(receiver) + ` alive`},
 		"0x00005303": {false, "unsure", `never sent to nor received from .*give --older-than`},
+		"0x00005304": {false, "certain", `^1 process waiting \(` + pid(waiter) + ` in msgrcv\)$`},
 	}
 	check(t, got, wants)
 	if len(got) != len(wants) {
@@ -136,25 +140,25 @@ func TestAdminOrphanVerdicts(t *testing.T) {
 			t.Errorf("%s still there after rm --orphaned", key)
 		}
 	}
-	if len(got) != 8 {
-		t.Errorf("after rm --orphaned: %d objects, want 8", len(got))
+	if len(got) != 9 {
+		t.Errorf("after rm --orphaned: %d objects, want 9", len(got))
 	}
 	// The rest goes with --older-than 0s; the live ones stay.
 	ns.must(t, "rm", "--orphaned", "--older-than", "0s")
 	got = parseVerdicts(t, ns.must(t, "ls", "--orphaned", "--explain", "--json"))
-	for _, key := range []string{"0x00005101", "0x00005104", "0x00005201", "0x00005203", "0x00005302"} {
+	for _, key := range []string{"0x00005101", "0x00005104", "0x00005201", "0x00005203", "0x00005302", "0x00005304"} {
 		if v, ok := got[key]; !ok || v.Orphaned {
 			t.Errorf("%s: %+v after rm --orphaned --older-than 0s; want it kept, in use", key, v)
 		}
 	}
-	if len(got) != 5 {
-		t.Errorf("%d objects left, want the 5 in use: %v", len(got), got)
+	if len(got) != 6 {
+		t.Errorf("%d objects left, want the 6 in use: %v", len(got), got)
 	}
 	if r := ns.run(t, "rm", "--orphaned"); r.code != 0 || r.stdout != "no orphaned objects\n" {
 		t.Errorf("rm --orphaned with none: %v", r)
 	}
 	// Tidy up what live processes hold (they end with the test).
-	for _, a := range [][]string{{"-M", "0x5101"}, {"-M", "0x5104"}, {"-S", "0x5201"}, {"-S", "0x5203"}, {"-Q", "0x5302"}} {
+	for _, a := range [][]string{{"-M", "0x5101"}, {"-M", "0x5104"}, {"-S", "0x5201"}, {"-S", "0x5203"}, {"-Q", "0x5302"}, {"-Q", "0x5304"}} {
 		ns.must(t, append([]string{"rm"}, a...)...)
 	}
 }

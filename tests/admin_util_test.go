@@ -56,6 +56,20 @@ func init() {
 		}
 		return readyThenWait()
 	})
+	// recvwait ID TYPE: block in msgrcv for a message of TYPE until stdin
+	// closes.
+	ipctest.Register("recvwait", func(args []string) int {
+		id, typ := atoi(args[0]), atoi(args[1])
+		fmt.Println("ready")
+		go func() {
+			io.Copy(io.Discard, os.Stdin)
+			os.Exit(0)
+		}()
+		buf := make([]byte, sys.LongSize+8192)
+		_, e := sys.Msgrcv(id, buf, 8192, int64(typ), 0)
+		fmt.Fprintln(os.Stderr, "msgrcv returned:", e)
+		return 1
+	})
 	// sender ID PERIOD: send a 10-byte message every PERIOD until stdin
 	// closes.
 	ipctest.Register("sender", func(args []string) int {

@@ -27,9 +27,10 @@
 //     operated on), or one is not visible in this pid namespace: judged by
 //     idleness alone, which only an explicit OlderThan allows.
 //
-// A queue has no waiter count and no creator, so a queue is also required
-// to have been quiet for a while (QueueQuiet, or OlderThan) before it is
-// called orphaned.
+// A queue has no creator and no waiter count: processes blocked in msgrcv
+// or msgsnd on it are found in /proc/PID/task/TID/syscall (where the
+// caller may read it), and a queue is also required to have been quiet for
+// a while (QueueQuiet, or OlderThan) before it is called orphaned.
 //
 // Pids are read from /proc/sysvipc and /proc/PID of the same pid namespace
 // (the kernel translates the recorded pids into the pid namespace of the
@@ -328,8 +329,6 @@ func decide(o *Options, v *Verdict, busy string, unknown []string, quiet time.Du
 
 func roundIdle(d time.Duration) string {
 	switch {
-	case d < time.Minute:
-		return d.Round(time.Second).String()
 	case d < time.Hour:
 		return d.Round(time.Second).String()
 	case d < 48*time.Hour:
@@ -376,8 +375,15 @@ func judgeQueue(o *Options, q ipc.QueueInfo) Verdict {
 	if len(v.PIDs) == 0 {
 		unknown = append(unknown, "never sent to nor received from (the kernel records no creator)")
 	}
-	quiet := o.QueueQuiet
-	decide(o, &v, "", unknown, quiet)
+	busy := ""
+	if ws := o.Procs.QueueWaiters(q.ID); len(ws) > 0 {
+		parts := make([]string, len(ws))
+		for i, w := range ws {
+			parts[i] = fmt.Sprintf("%d in %s", w.PID, w.Call)
+		}
+		busy = plural(len(ws), "process") + " waiting (" + strings.Join(parts, ", ") + ")"
+	}
+	decide(o, &v, busy, unknown, o.QueueQuiet)
 	if v.Orphaned && q.Qnum > 0 {
 		v.Reasons = append(v.Reasons, fmt.Sprintf("%s (%d bytes) left unread", plural(int(q.Qnum), "message"), q.Cbytes))
 	}

@@ -27,8 +27,9 @@ type Process struct {
 // Procs looks processes up in /proc, caching each pid for one judgement so
 // that every verdict of a run sees the same table.
 type Procs struct {
-	boot  time.Time
-	cache map[int]Process
+	boot    time.Time
+	cache   map[int]Process
+	waiters map[int][]queueWaiter // by queue id, read on first use
 }
 
 // NewProcs starts a lookup table. The boot time is computed from
@@ -96,4 +97,75 @@ func (p *Procs) read(pid int) Process {
 		}
 	}
 	return pr
+}
+
+// A queue waiter is a task blocked in msgrcv or msgsnd on it.
+type queueWaiter struct {
+	PID  int    // the process (thread group) the task belongs to
+	Call string // "msgrcv" or "msgsnd"
+}
+
+// QueueWaiters lists the processes blocked in msgrcv or msgsnd on the
+// queue id of the caller's IPC namespace. The kernel keeps no count of
+// them; /proc/PID/task/TID/syscall shows the system call a blocked task is
+// in and its arguments (the first is the queue id), to whoever may ptrace
+// the task. Tasks whose file cannot be read are not seen, so an empty
+// answer means only that no visible task waits. A task in another IPC
+// namespace is waiting on another queue, even with the same id.
+func (p *Procs) QueueWaiters(id int) []queueWaiter {
+	if p.waiters == nil {
+		p.waiters = scanWaiters()
+	}
+	return p.waiters[id]
+}
+
+func scanWaiters() map[int][]queueWaiter {
+	out := map[int][]queueWaiter{}
+	var self unix.Stat_t
+	if unix.Stat("/proc/thread-self/ns/ipc", &self) != nil {
+		return out
+	}
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return out
+	}
+	calls := map[int64]string{unix.SYS_MSGRCV: "msgrcv", unix.SYS_MSGSND: "msgsnd"}
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		dir := "/proc/" + e.Name()
+		var st unix.Stat_t
+		if unix.Stat(dir+"/ns/ipc", &st) != nil || st.Ino != self.Ino || st.Dev != self.Dev {
+			continue
+		}
+		tasks, err := os.ReadDir(dir + "/task")
+		if err != nil {
+			continue
+		}
+		for _, task := range tasks {
+			b, err := os.ReadFile(dir + "/task/" + task.Name() + "/syscall")
+			if err != nil {
+				continue
+			}
+			// "NR arg1 ... arg6 sp pc" for a task blocked in a call,
+			// "running" or "-1 sp pc" otherwise.
+			f := strings.Fields(string(b))
+			if len(f) < 2 {
+				continue
+			}
+			nr, err := strconv.ParseInt(f[0], 10, 64)
+			call, ok := calls[nr]
+			if err != nil || !ok {
+				continue
+			}
+			qid, err := strconv.ParseUint(strings.TrimPrefix(f[1], "0x"), 16, 32)
+			if err != nil {
+				continue
+			}
+			out[int(qid)] = append(out[int(qid)], queueWaiter{PID: pid, Call: call})
+		}
+	}
+	return out
 }
