@@ -1,7 +1,6 @@
 package tests
 
 import (
-	"bufio"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -196,52 +195,29 @@ func (n *ipcNS) child(t *testing.T, role string, args ...string) int {
 
 func (n *ipcNS) start(t *testing.T, role string, args ...string) *exec.Cmd {
 	t.Helper()
+	return startReady(t, n.command(t, role, args...), role, args)
+}
+
+// command is ipctest.Command for role, entering the namespace first
+// through nsenter.
+func (n *ipcNS) command(t *testing.T, role string, args ...string) *exec.Cmd {
+	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
 	cmd := ipctest.Command(t, role, args...)
+	cmd.Env = append(cmd.Env, "GORACE=atexit_sleep_ms=0")
 	nsenter, _ := exec.LookPath("nsenter")
 	cmd.Path = nsenter
 	cmd.Args = []string{"nsenter", "-t", strconv.Itoa(n.pid), "-i", "--", exe}
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stdin.Close()
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(3 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-	})
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if line != "ready\n" {
-		t.Fatalf("child %s %q: %q, %v", role, args, line, err)
-	}
 	return cmd
 }
 
 // once runs role to completion inside the namespace.
 func (n *ipcNS) once(t *testing.T, role string, args ...string) {
 	t.Helper()
-	exe, _ := os.Executable()
-	cmd := ipctest.Command(t, role, args...)
-	nsenter, _ := exec.LookPath("nsenter")
-	cmd.Path = nsenter
-	cmd.Args = []string{"nsenter", "-t", strconv.Itoa(n.pid), "-i", "--", exe}
-	if code := ipctest.RunChild(t, cmd); code != 0 {
+	if code := ipctest.RunChild(t, n.command(t, role, args...)); code != 0 {
 		t.Fatalf("%s %q in namespace %d: exit %d", role, args, n.pid, code)
 	}
 }

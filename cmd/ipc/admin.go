@@ -374,9 +374,9 @@ func printVerdicts(t *utilTool, vs []admin.Verdict, explain bool) {
 		size := strconv.FormatUint(v.Bytes, 10)
 		switch v.Kind {
 		case ipc.Queue:
-			size = fmt.Sprintf("%s/%dB", plural(int(v.Messages), "msg"), v.Bytes)
+			size = fmt.Sprintf("%s/%dB", admin.Plural(int(v.Messages), "msg"), v.Bytes)
 		case ipc.Semaphore:
-			size = plural(v.Nsems, "sem")
+			size = admin.Plural(v.Nsems, "sem")
 		}
 		verdict := ""
 		if explain {
@@ -386,26 +386,9 @@ func printVerdicts(t *utilTool, vs []admin.Verdict, explain bool) {
 			}
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s%s\t%s\n", admin.KindName(v.Kind), v.ID, v.Perm.Key, t.ownerName(v.Perm.UID),
-			size, idle(v.Idle), verdict, v.Confidence, strings.Join(v.Reasons, "; "))
+			size, admin.FormatAge(v.Idle), verdict, v.Confidence, strings.Join(v.Reasons, "; "))
 	}
 	tw.Flush()
-}
-
-func plural(n int, what string) string {
-	if n == 1 {
-		return "1 " + what
-	}
-	return strconv.Itoa(n) + " " + what + "s"
-}
-
-func idle(d time.Duration) string {
-	switch {
-	case d < time.Hour:
-		return d.Round(time.Second).String()
-	case d < 48*time.Hour:
-		return d.Round(time.Minute).String()
-	}
-	return strconv.Itoa(int(d/(24*time.Hour))) + "d"
 }
 
 // ---- rm --orphaned ----

@@ -52,7 +52,7 @@ func watch(t *utilTool, o *adminOpts) error {
 
 func printFrame(t *utilTool, o *adminOpts, prev *admin.Snapshot, snap admin.Snapshot) {
 	t.printf("%s  every %v: %s, %s, %s\n", snap.At.Local().Format("2006-01-02 15:04:05"), o.interval,
-		plural(len(snap.Queues), "queue"), plural(snap.Segments, "segment"), plural(snap.Sets, "semaphore set"))
+		admin.Plural(len(snap.Queues), "queue"), admin.Plural(snap.Segments, "segment"), admin.Plural(snap.Sets, "semaphore set"))
 	if len(snap.Queues) == 0 {
 		return
 	}

@@ -302,7 +302,7 @@ func decide(o *Options, v *Verdict, busy string, unknown []string, quiet time.Du
 		return
 	}
 	v.Reasons = append(dead, unknown...)
-	idle := "unused for " + roundIdle(v.Idle)
+	idle := "unused for " + FormatAge(v.Idle)
 	switch {
 	case len(unknown) > 0 || len(v.PIDs) == 0:
 		v.Confidence = Unsure
@@ -320,14 +320,16 @@ func decide(o *Options, v *Verdict, busy string, unknown []string, quiet time.Du
 	}
 	if v.Idle < quiet {
 		v.Confidence = Unsure
-		v.Reasons = append(v.Reasons, fmt.Sprintf("used %s ago, less than %v", roundIdle(v.Idle), quiet))
+		v.Reasons = append(v.Reasons, fmt.Sprintf("used %s ago, less than %v", FormatAge(v.Idle), quiet))
 		return
 	}
 	v.Orphaned = true
 	v.Reasons = append(v.Reasons, idle)
 }
 
-func roundIdle(d time.Duration) string {
+// FormatAge rounds a duration as a person reads an age: seconds under an
+// hour, minutes under two days, then whole days ("9d").
+func FormatAge(d time.Duration) string {
 	switch {
 	case d < time.Hour:
 		return d.Round(time.Second).String()
@@ -343,7 +345,7 @@ func judgeSegment(o *Options, s ipc.SegmentInfo) Verdict {
 	v.sig = signature{key: s.Perm.Key, ctime: s.CTime, used: v.LastUsed, nattch: s.Nattch}
 	busy := ""
 	if s.Nattch > 0 {
-		busy = plural(int(s.Nattch), "attachment")
+		busy = Plural(int(s.Nattch), "attachment")
 	}
 	var unknown []string
 	if s.CPID > 0 {
@@ -381,11 +383,11 @@ func judgeQueue(o *Options, q ipc.QueueInfo) Verdict {
 		for i, w := range ws {
 			parts[i] = fmt.Sprintf("%d in %s", w.PID, w.Call)
 		}
-		busy = plural(len(ws), "process") + " waiting (" + strings.Join(parts, ", ") + ")"
+		busy = Plural(len(ws), "process") + " waiting (" + strings.Join(parts, ", ") + ")"
 	}
 	decide(o, &v, busy, unknown, o.QueueQuiet)
 	if v.Orphaned && q.Qnum > 0 {
-		v.Reasons = append(v.Reasons, fmt.Sprintf("%s (%d bytes) left unread", plural(int(q.Qnum), "message"), q.Cbytes))
+		v.Reasons = append(v.Reasons, fmt.Sprintf("%s (%d bytes) left unread", Plural(int(q.Qnum), "message"), q.Cbytes))
 	}
 	return v
 }
@@ -412,7 +414,7 @@ func judgeSet(o *Options, s ipc.SemaphoreSet) Verdict {
 	}
 	busy := ""
 	if ncnt+zcnt > 0 {
-		busy = fmt.Sprintf("%s waiting (%d for an increase, %d for zero)", plural(ncnt+zcnt, "process"), ncnt, zcnt)
+		busy = fmt.Sprintf("%s waiting (%d for an increase, %d for zero)", Plural(ncnt+zcnt, "process"), ncnt, zcnt)
 	}
 	pids := make([]int, 0, len(byPID))
 	for p := range byPID {
@@ -443,7 +445,8 @@ func judgeSet(o *Options, s ipc.SemaphoreSet) Verdict {
 	return v
 }
 
-func plural(n int, what string) string {
+// Plural is "1 process", "2 processes", "3 attachments".
+func Plural(n int, what string) string {
 	if n == 1 {
 		return "1 " + what
 	}

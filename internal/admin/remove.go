@@ -70,7 +70,7 @@ func differs(was, now signature) string {
 	case !now.ctime.Equal(was.ctime):
 		return fmt.Sprintf("its change time is now %s, not %s: another object, or its permissions changed", clock(now.ctime), clock(was.ctime))
 	case now.nattch != 0:
-		return fmt.Sprintf("attached again (%s)", plural(int(now.nattch), "attachment"))
+		return fmt.Sprintf("attached again (%s)", Plural(int(now.nattch), "attachment"))
 	case !now.used.Equal(was.used) || now.lspid != was.lspid || now.lrpid != was.lrpid:
 		return "used again at " + clock(now.used)
 	}
