@@ -32,10 +32,15 @@
 // caller may read it), and a queue is also required to have been quiet for
 // a while (QueueQuiet, or OlderThan) before it is called orphaned.
 //
-// Pids are read from /proc/sysvipc and /proc/PID of the same pid namespace
-// (the kernel translates the recorded pids into the pid namespace of the
-// /proc mount), so a container's IPC namespace entered from the host is
-// judged with host pids, consistently.
+// The kernel shows the recorded pids as the reader's pid namespace numbers
+// them (in /proc/sysvipc and GETPID alike), and /proc/PID is looked up in
+// the same namespace when /proc is mounted for it, as it normally is: a
+// container's IPC namespace entered from the host is judged with host
+// pids, consistently. A pid the reader's namespace cannot see reads as 0.
+//
+// A creator's time is the object's ctime, which IPC_SET moves later: a
+// process that took the creator's pid between the creation and an IPC_SET
+// passes for the creator. That errs on the side of keeping the object.
 //
 // Everything here runs on the calling goroutine and starts none, so it may
 // run inside ipcns.Namespace.Do.
