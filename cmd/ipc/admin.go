@@ -457,6 +457,12 @@ func prometheus(t *utilTool, o *adminOpts, set *promtext.Set) error {
 // first. A namespace that cannot be entered is reported and skipped, and
 // the command then fails.
 func allNamespaces(t *utilTool, o *adminOpts) error {
+	plain := !o.orphaned && !o.prometheus
+	for _, a := range o.rest {
+		if plain && (a == "-h" || a == "--help" || a == "-V" || a == "--version") {
+			return statusOf(runIpcs(t, o.rest, true)) // once, not per namespace
+		}
+	}
 	found, err := ipcns.List()
 	if err != nil {
 		return err
@@ -499,6 +505,11 @@ func allNamespaces(t *utilTool, o *adminOpts) error {
 			err = inside(f, work)
 		}
 		if err != nil {
+			if plain && f.Current {
+				// ipcs refused its options (it said why): they would be
+				// refused in every namespace.
+				return err
+			}
 			skipped++
 			var se statusError
 			if !errors.As(err, &se) {

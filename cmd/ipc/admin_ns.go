@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/ipctoolkit/ipc/internal/ipcns"
+	"github.com/urfave/cli/v2"
 )
 
 // The global --namespace PID|PATH: every command (ls, rm, status, the
@@ -18,6 +19,12 @@ import (
 // namespace (ipcns.Exec), so that every thread of the command, its timers,
 // signal handlers and helper goroutines included, is inside. A setns on one
 // locked thread would not do for commands that start goroutines.
+
+// globalFlags are listed in ipc --help. enterNamespace takes them out of
+// the arguments before urfave parses them.
+var globalFlags = []cli.Flag{
+	&cli.StringFlag{Name: "namespace", Usage: "run the command inside the IPC namespace of process `PID`, or of the namespace file PATH (/proc/PID/ns/ipc, a bind mount); needs CAP_SYS_ADMIN"},
+}
 
 // enteredEnv tells the re-executed ipc which namespace it runs in, for its
 // messages; it is never read as an instruction to enter one.

@@ -63,6 +63,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Name:                 "ipc",
 		Usage:                "System V IPC for people and scripts: semaphores, message queues, shared memory, pipes",
 		Commands:             commands,
+		Flags:                globalFlags, // admin_ns.go: shown in help; run handles them first
 		Writer:               stdout,
 		ErrWriter:            stderr,
 		EnableBashCompletion: true,
