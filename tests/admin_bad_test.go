@@ -54,6 +54,12 @@ func TestAdminBadInput(t *testing.T) {
 	if ls := ns.must(t, "ls", "-m"); !strings.Contains(ls, "0x00006501") {
 		t.Fatalf("a bad command removed the orphan:\n%s", ls)
 	}
+	// ipcs's own options keep ipcs's status and words, said once however
+	// many namespaces there are.
+	if r := run(t, ns.ipc, []string{"ipc", "ls", "--all-namespaces", "-Z"}, runOpts{}); r.code != 1 || r.stdout != "" ||
+		r.stderr != "ipc: invalid option -- 'Z'\nTry 'ipc ls --help' for more information.\n" {
+		t.Errorf("ls --all-namespaces -Z: %v", r)
+	}
 
 	// Without CAP_SYS_ADMIN.
 	for _, c := range []struct{ spec, want string }{
