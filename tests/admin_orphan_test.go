@@ -167,7 +167,8 @@ func TestAdminOrphanVerdicts(t *testing.T) {
 // pid namespace, /proc/sys/kernel/ns_last_pid chooses the next pid, so a
 // segment's creator can be made to exit and a new process to take its
 // pid, once right away (too close to tell: the segment stays in use,
-// unsure) and once three seconds later (a reuse: orphaned, likely).
+// unsure) and once three seconds later (a reuse: orphaned, likely); a
+// third creator's pid stays free (gone: orphaned, certain).
 // Forging the pids in the listing instead would not test what the kernel
 // reports.
 func TestAdminOrphanPIDReuse(t *testing.T) {
@@ -176,9 +177,9 @@ func TestAdminOrphanPIDReuse(t *testing.T) {
 set -e
 next() { echo $(($1 - 1)) > /proc/sys/kernel/ns_last_pid; }
 next 200; ` + ipc + ` shm create --key 0x5401 --size 64 >/dev/null
+next 200; sleep 60 & early=$!; echo "early $early"
 next 300; ` + ipc + ` shm create --key 0x5402 --size 64 >/dev/null
 next 400; ` + ipc + ` shm create --key 0x5403 --size 64 >/dev/null
-next 200; sleep 60 & early=$!; echo "early $early"
 sleep 3
 next 300; sleep 60 & late=$!; echo "late $late"
 echo BEGIN

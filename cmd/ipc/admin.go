@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strconv"
 	"strings"
@@ -473,6 +474,7 @@ func allNamespaces(t *utilTool, o *adminOpts) error {
 		docs = append(docs, nsDoc{array: "verdicts"})
 	}
 	skipped := 0
+	listed := []nsInfo{}
 	for _, f := range found {
 		info := &nsInfo{Inode: f.Inode, PID: f.PIDs[0], PIDs: len(f.PIDs), Command: f.Command, Container: f.Container, Current: f.Current}
 		var buf bytes.Buffer
@@ -504,6 +506,9 @@ func allNamespaces(t *utilTool, o *adminOpts) error {
 		} else {
 			err = inside(f, work)
 		}
+		if errors.Is(err, errNamespaceGone) {
+			continue
+		}
 		if err != nil {
 			if plain && f.Current {
 				// ipcs refused its options (it said why): they would be
@@ -518,6 +523,7 @@ func allNamespaces(t *utilTool, o *adminOpts) error {
 			continue
 		}
 		_ = sub.out.Flush()
+		listed = append(listed, *info)
 		switch {
 		case o.prometheus, o.orphaned && o.json:
 		case o.json:
@@ -538,11 +544,7 @@ func allNamespaces(t *utilTool, o *adminOpts) error {
 			return err
 		}
 	case o.json:
-		infos := []nsInfo{}
-		for _, f := range found {
-			infos = append(infos, nsInfo{Inode: f.Inode, PID: f.PIDs[0], PIDs: len(f.PIDs), Command: f.Command, Container: f.Container, Current: f.Current})
-		}
-		if err := t.writeMerged(infos, docs); err != nil {
+		if err := t.writeMerged(listed, docs); err != nil {
 			return err
 		}
 	}
@@ -552,14 +554,29 @@ func allNamespaces(t *utilTool, o *adminOpts) error {
 	return nil
 }
 
-// inside runs work in namespace f, entered through its first process.
+// errNamespaceGone: every process of a namespace exited between the
+// listing and the entering, and the namespace went with them.
+var errNamespaceGone = errors.New("namespace gone")
+
+// inside runs work in namespace f, entered through the first of its
+// processes that is still there and still in it.
 func inside(f ipcns.Found, work func() error) error {
-	ns, err := ipcns.OpenPID(f.PIDs[0])
-	if err != nil {
-		return err
+	for _, pid := range f.PIDs {
+		ns, err := ipcns.OpenPID(pid)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if ns.Inode != f.Inode { // it moved to another namespace meanwhile
+			ns.Close()
+			continue
+		}
+		defer ns.Close()
+		return ns.Do(work)
 	}
-	defer ns.Close()
-	return ns.Do(work)
+	return errNamespaceGone
 }
 
 func describe(n *nsInfo) string {
