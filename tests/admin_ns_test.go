@@ -50,6 +50,22 @@ func TestAdminNamespace(t *testing.T) {
 	set := ns.must(t, "sem", "create", "--key", "0x6103", "--nsems", "1")
 	ns.must(t, "sem", "op", set, "0:+1")
 	ns.must(t, "sem", "op", set, "0:-1", "--timeout", "1s")
+	// Blocking calls with a timeout, whose machinery runs on threads of
+	// their own: every thread must be in the namespace, or these would
+	// fail with "invalid id" instead of waiting.
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"sem", "op", set, "0:-1", "--timeout", "300ms"}, "ipc: sem: operate on semaphore set " + set + ": timed out\n"},
+		{[]string{"msgq", "recv", q, "--timeout", "300ms"}, "ipc: msgq: receive from queue " + q + ": timed out (no message within 300ms)\n"},
+	} {
+		start := time.Now()
+		r := ns.run(t, c.args...)
+		if r.code != 1 || r.stderr != c.want || time.Since(start) < 300*time.Millisecond {
+			t.Errorf("%q in the namespace: %v after %v; want %q after 300ms", c.args, r, time.Since(start), c.want)
+		}
+	}
 
 	// A bind-mounted namespace file, as ip netns and container runtimes
 	// keep them.

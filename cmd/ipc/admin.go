@@ -93,6 +93,10 @@ func parseAdmin(cmd string, args []string) (*adminOpts, error) {
 	}
 	for i := 0; i < len(args); i++ {
 		a := args[i]
+		if a == "--" { // the rest are ipcs's or ipcrm's arguments
+			o.rest = append(o.rest, args[i:]...)
+			break
+		}
 		name, _, _ := strings.Cut(a, "=")
 		switch name {
 		case "--orphaned":
