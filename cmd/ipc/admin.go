@@ -43,7 +43,12 @@ type adminOpts struct {
 	countSet                                                  bool
 	kinds                                                     []ipc.Kind
 	rest                                                      []string
+	first                                                     string // the first of these options given, for messages
 }
+
+// adminOption are the options adminUtil takes for itself.
+var adminOption = map[string]bool{"--orphaned": true, "--dry-run": true, "--explain": true, "--all-namespaces": true,
+	"--prometheus": true, "--watch": true, "--older-than": true, "--interval": true, "--count": true}
 
 func (o *adminOpts) any() bool { return o.orphaned || o.allNS || o.prometheus || o.watch }
 
@@ -98,6 +103,9 @@ func parseAdmin(cmd string, args []string) (*adminOpts, error) {
 			break
 		}
 		name, _, _ := strings.Cut(a, "=")
+		if o.first == "" && name != "--json" && strings.HasPrefix(name, "--") && adminOption[name] {
+			o.first = name
+		}
 		switch name {
 		case "--orphaned":
 			o.orphaned = true
@@ -167,14 +175,17 @@ func (o *adminOpts) validate(cmd string) error {
 	}
 	if cmd == "rm" {
 		if !o.orphaned {
-			return usagef("%s: --older-than and --dry-run only go with --orphaned", where)
+			return usagef("%s: %s only goes with --orphaned", where, o.first)
+		}
+		if o.allNS {
+			return usagef("%s --orphaned: cannot honour --all-namespaces (one namespace at a time: give --namespace)", where)
 		}
 		for _, bad := range []struct {
 			on   bool
 			name string
-		}{{o.allNS, "--all-namespaces"}, {o.prometheus, "--prometheus"}, {o.watch, "--watch"}, {o.explain, "--explain"}, {o.intervalSet, "--interval"}, {o.countSet, "--count"}} {
+		}{{o.prometheus, "--prometheus"}, {o.watch, "--watch"}, {o.explain, "--explain"}, {o.intervalSet, "--interval"}, {o.countSet, "--count"}} {
 			if bad.on {
-				return usagef("%s --orphaned: cannot honour %s (one namespace at a time: give --namespace)", where, bad.name)
+				return usagef("%s --orphaned: cannot honour %s", where, bad.name)
 			}
 		}
 		if len(o.rest) > 0 {
@@ -207,7 +218,7 @@ func (o *adminOpts) validate(cmd string) error {
 		return usagef("%s --watch: cannot honour --all-namespaces (watch one namespace: give --namespace)", where)
 	}
 	if o.orphaned || o.prometheus || o.watch {
-		mode := map[bool]string{true: "--orphaned"}[o.orphaned]
+		mode := "--orphaned"
 		if o.prometheus {
 			mode = "--prometheus"
 		} else if o.watch {
