@@ -1,6 +1,7 @@
 package ipc
 
 import (
+	"context"
 	"errors"
 	"os"
 	"strconv"
@@ -16,14 +17,6 @@ const (
 	Semaphore Kind = iota + 1
 	Queue
 	Segment
-	// Pipe and Socket are the descriptors of package pipe. In an Error
-	// about one, ID is the descriptor's number, or -1 when there is none
-	// (creating one failed).
-	Pipe
-	Socket
-	// Server is a multiprocess server of package prefork as a whole (its
-	// configuration, listener or state file). ID is -1: it has no id.
-	Server
 )
 
 // String names the kind as error messages do: "semaphore set", "queue",
@@ -36,12 +29,6 @@ func (k Kind) String() string {
 		return "queue"
 	case Segment:
 		return "segment"
-	case Pipe:
-		return "pipe"
-	case Socket:
-		return "socket"
-	case Server:
-		return "server"
 	}
 	return "object"
 }
@@ -62,17 +49,25 @@ var (
 	// ErrTooBig: a message does not fit the buffer or the queue's limits, or
 	// a semop has more operations than SEMOPM (E2BIG).
 	ErrTooBig = errors.New("too big")
-	// ErrTimeout: the call's timeout passed. It matches
-	// os.ErrDeadlineExceeded.
+	// ErrTimeout: the call's timeout or its context's deadline passed. It
+	// matches os.ErrDeadlineExceeded and context.DeadlineExceeded.
 	ErrTimeout error = timeoutError{}
+	// ErrInvalidHandle: the handle was not made by one of its package's
+	// constructors (Create, Open, OpenOrCreate, Get, FromID, Attach): a
+	// zero value such as sem.Set{}, or a nil pointer. Every method of every
+	// package refuses such a handle with this error rather than act on
+	// whatever object has id 0.
+	ErrInvalidHandle = errors.New("invalid handle: not made by a constructor")
 )
 
 type timeoutError struct{}
 
-func (timeoutError) Error() string        { return "timed out" }
-func (timeoutError) Timeout() bool        { return true }
-func (timeoutError) Is(target error) bool { return target == os.ErrDeadlineExceeded }
-func (timeoutError) Unwrap() error        { return nil }
+func (timeoutError) Error() string { return "timed out" }
+func (timeoutError) Timeout() bool { return true }
+func (timeoutError) Is(target error) bool {
+	return target == os.ErrDeadlineExceeded || target == context.DeadlineExceeded
+}
+func (timeoutError) Unwrap() error { return nil }
 
 // AllObjects in Error.ID marks an operation on a whole family, such as
 // listing every queue or reading the limits, rather than on one object.
@@ -100,8 +95,8 @@ func (e *Error) Error() string {
 		s += "s"
 	} else if e.ID >= 0 {
 		s += " " + strconv.Itoa(e.ID)
-	} else if e.Kind == Pipe || e.Kind == Socket || e.Kind == Server {
-		// A descriptor or a server has no key.
+	} else if e.Err == ErrInvalidHandle {
+		// A handle no constructor made names no object.
 	} else if e.Key == Private {
 		s += " (private)"
 	} else {

@@ -75,7 +75,7 @@ func printFrame(t *utilTool, o *adminOpts, prev *admin.Snapshot, snap admin.Snap
 				bps = "+" + bps
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t\n", q.Perm.Key, q.ID, t.ownerName(q.Perm.UID), q.Qnum, q.Cbytes, in, out, net, bps)
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t\n", q.Perm.Key, q.ID, t.ownerName(q.Perm.UID), q.QNum, q.CBytes, in, out, net, bps)
 	}
 	tw.Flush()
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/ipctoolkit/ipc/internal/ipctest"
 	"github.com/ipctoolkit/ipc/internal/sys"
 	"github.com/ipctoolkit/ipc/ipc"
+	"github.com/ipctoolkit/ipc/msgq"
 	"golang.org/x/sys/unix"
 )
 
@@ -81,13 +82,13 @@ func TestRemove(t *testing.T) {
 		if out, d := Remove(v, true); out != WouldRemove || d != "" {
 			t.Errorf("dry run: %s %s", out, d)
 		}
-		if _, err := ipc.QueueByID(id); err != nil {
-			t.Fatalf("a dry run removed it: %v", err)
+		if _, found, _ := reread(ipc.Queue, id); !found {
+			t.Fatal("a dry run removed it")
 		}
 		if out, d := Remove(v, false); out != Removed || d != "" {
 			t.Errorf("%s %s", out, d)
 		}
-		if _, err := ipc.QueueByID(id); err == nil {
+		if _, found, _ := reread(ipc.Queue, id); found {
 			t.Error("still there")
 		}
 	})
@@ -114,8 +115,8 @@ func TestRemove(t *testing.T) {
 		if out != Changed || d != "its id now has key 0x00007102, not 0x00007101: another object" {
 			t.Errorf("%s %s", out, d)
 		}
-		if _, err := ipc.QueueByID(id); err != nil {
-			t.Errorf("the new queue with the old id was removed: %v", err)
+		if _, found, _ := reread(ipc.Queue, id); !found {
+			t.Error("the new queue with the old id was removed")
 		}
 	})
 	t.Run("same key, new ctime", func(t *testing.T) {
@@ -155,8 +156,8 @@ func TestRemove(t *testing.T) {
 		if want := "not permitted not yours (owner 0, creator 0; you are 65534 without CAP_SYS_ADMIN)\n"; string(out) != want {
 			t.Errorf("as nobody: %q, want %q", out, want)
 		}
-		if _, err := ipc.QueueByID(id); err != nil {
-			t.Errorf("nobody removed it: %v", err)
+		if _, found, _ := reread(ipc.Queue, id); !found {
+			t.Error("nobody removed it")
 		}
 	})
 }
@@ -228,18 +229,18 @@ func TestCheck(t *testing.T) {
 // TestRates checks what can and cannot be told from two snapshots.
 func TestRates(t *testing.T) {
 	t0 := time.Date(2026, 12, 1, 10, 0, 0, 300e6, time.UTC)
-	q := func(id int, qnum uint64, stime, rtime time.Time) ipc.QueueInfo {
-		return ipc.QueueInfo{ID: id, Perm: ipc.Perm{Key: ipc.Key(id + 100)}, Qnum: qnum, Cbytes: 10 * qnum,
+	q := func(id int, qnum uint64, stime, rtime time.Time) msgq.Info {
+		return msgq.Info{ID: id, Perm: ipc.Perm{Key: ipc.Key(id + 100)}, QNum: qnum, CBytes: 10 * qnum,
 			STime: stime, RTime: rtime, CTime: t0.Add(-time.Hour).Truncate(time.Second)}
 	}
 	old := t0.Add(-time.Minute).Truncate(time.Second)
 	in2s := t0.Add(2 * time.Second)
-	prev := Snapshot{At: t0, Queues: []ipc.QueueInfo{
+	prev := Snapshot{At: t0, Queues: []msgq.Info{
 		q(1, 10, old, time.Time{}), q(2, 10, old, old), q(3, 10, old, old), q(4, 5, time.Time{}, time.Time{}), q(6, 0, old, old),
 	}}
 	reborn := q(6, 0, old, old)
 	reborn.CTime = in2s.Truncate(time.Second)
-	cur := Snapshot{At: in2s, Queues: []ipc.QueueInfo{
+	cur := Snapshot{At: in2s, Queues: []msgq.Info{
 		q(1, 30, in2s.Truncate(time.Second), time.Time{}),                // only sends: 10 msgs/s in, exactly
 		q(2, 4, old, in2s.Truncate(time.Second)),                         // only receives: 3/s out, exactly
 		q(3, 12, in2s.Truncate(time.Second), in2s.Truncate(time.Second)), // both: bounds
@@ -264,8 +265,8 @@ func TestRates(t *testing.T) {
 	}
 	// A send in the same second as the first snapshot, after it, leaves
 	// stime as it was: the in direction is then only a lower bound.
-	same := Snapshot{At: t0, Queues: []ipc.QueueInfo{q(1, 10, t0.Truncate(time.Second), time.Time{})}}
-	later := Snapshot{At: in2s, Queues: []ipc.QueueInfo{q(1, 10, t0.Truncate(time.Second), old)}}
+	same := Snapshot{At: t0, Queues: []msgq.Info{q(1, 10, t0.Truncate(time.Second), time.Time{})}}
+	later := Snapshot{At: in2s, Queues: []msgq.Info{q(1, 10, t0.Truncate(time.Second), old)}}
 	if r := Rates(same, later)[0]; r.InExact || r.OutExact {
 		t.Errorf("sends possible within the first second: %+v", r)
 	}

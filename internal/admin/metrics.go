@@ -5,6 +5,9 @@ import (
 
 	"github.com/ipctoolkit/ipc/internal/promtext"
 	"github.com/ipctoolkit/ipc/ipc"
+	"github.com/ipctoolkit/ipc/msgq"
+	"github.com/ipctoolkit/ipc/sem"
+	"github.com/ipctoolkit/ipc/shm"
 )
 
 // Metrics adds the IPC usage of the caller's namespace to set: objects by
@@ -15,15 +18,15 @@ import (
 // and confidence. extra (name, value pairs) is added to every sample, to
 // tell namespaces apart in one exposition.
 func Metrics(set *promtext.Set, o Options, extra ...string) error {
-	qs, err := ipc.Queues()
+	qs, err := msgq.List()
 	if err != nil {
 		return err
 	}
-	segs, err := ipc.Segments()
+	segs, err := shm.List()
 	if err != nil {
 		return err
 	}
-	sets, err := ipc.Semaphores()
+	sets, err := sem.List()
 	if err != nil {
 		return err
 	}
@@ -45,10 +48,10 @@ func Metrics(set *promtext.Set, o Options, extra ...string) error {
 	qbytes := set.Gauge("ipc_queue_bytes", "Bytes of message text queued, per message queue.")
 	qmax := set.Gauge("ipc_queue_max_bytes", "The queue's byte limit (msg_qbytes), where the caller may read it.")
 	for _, q := range qs {
-		msgs.Add(float64(q.Qnum), obj(q.ID, q.Perm)...)
-		qbytes.Add(float64(q.Cbytes), obj(q.ID, q.Perm)...)
-		if q.Qbytes != 0 {
-			qmax.Add(float64(q.Qbytes), obj(q.ID, q.Perm)...)
+		msgs.Add(float64(q.QNum), obj(q.ID, q.Perm)...)
+		qbytes.Add(float64(q.CBytes), obj(q.ID, q.Perm)...)
+		if q.QBytes != 0 {
+			qmax.Add(float64(q.QBytes), obj(q.ID, q.Perm)...)
 		}
 	}
 
@@ -59,19 +62,19 @@ func Metrics(set *promtext.Set, o Options, extra ...string) error {
 	var segBytes uint64
 	for _, s := range segs {
 		size.Add(float64(s.Size), obj(s.ID, s.Perm)...)
-		att.Add(float64(s.Nattch), obj(s.ID, s.Perm)...)
+		att.Add(float64(s.NAttch), obj(s.ID, s.Perm)...)
 		rss.Add(float64(s.RSS), obj(s.ID, s.Perm)...)
 		swap.Add(float64(s.Swap), obj(s.ID, s.Perm)...)
-		segBytes += s.Size
+		segBytes += uint64(s.Size)
 	}
 
 	nsems := set.Gauge("ipc_semaphore_set_semaphores", "Semaphores in each semaphore set.")
 	waiters := set.Gauge("ipc_semaphore_waiters", "Processes waiting on each semaphore set, for an increase (semncnt) or for zero (semzcnt); sets the caller may not read are left out.")
 	var semTotal uint64
 	for _, s := range sets {
-		nsems.Add(float64(s.Nsems), obj(s.ID, s.Perm)...)
-		semTotal += uint64(s.Nsems)
-		vals, err := s.Values()
+		nsems.Add(float64(s.NSems), obj(s.ID, s.Perm)...)
+		semTotal += uint64(s.NSems)
+		vals, err := s.States()
 		if err != nil {
 			continue
 		}

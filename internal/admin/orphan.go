@@ -54,6 +54,9 @@ import (
 	"time"
 
 	"github.com/ipctoolkit/ipc/ipc"
+	"github.com/ipctoolkit/ipc/msgq"
+	"github.com/ipctoolkit/ipc/sem"
+	"github.com/ipctoolkit/ipc/shm"
 )
 
 // Margin is how long after a recorded use a process must have started to
@@ -178,7 +181,7 @@ func Judge(o Options) ([]Verdict, error) {
 	}
 	var out []Verdict
 	if o.wants(ipc.Queue) {
-		qs, err := ipc.Queues()
+		qs, err := msgq.List()
 		if err != nil {
 			return nil, err
 		}
@@ -187,7 +190,7 @@ func Judge(o Options) ([]Verdict, error) {
 		}
 	}
 	if o.wants(ipc.Segment) {
-		segs, err := ipc.Segments()
+		segs, err := shm.List()
 		if err != nil {
 			return nil, err
 		}
@@ -196,7 +199,7 @@ func Judge(o Options) ([]Verdict, error) {
 		}
 	}
 	if o.wants(ipc.Semaphore) {
-		sets, err := ipc.Semaphores()
+		sets, err := sem.List()
 		if err != nil {
 			return nil, err
 		}
@@ -344,13 +347,13 @@ func FormatAge(d time.Duration) string {
 	return strconv.Itoa(int(d/(24*time.Hour))) + "d"
 }
 
-func judgeSegment(o *Options, s ipc.SegmentInfo) Verdict {
-	v := Verdict{Kind: ipc.Segment, ID: s.ID, Perm: s.Perm, CTime: s.CTime, Bytes: s.Size,
+func judgeSegment(o *Options, s shm.Info) Verdict {
+	v := Verdict{Kind: ipc.Segment, ID: s.ID, Perm: s.Perm, CTime: s.CTime, Bytes: uint64(s.Size),
 		LastUsed: latest(s.ATime, s.DTime, s.CTime)}
-	v.sig = signature{key: s.Perm.Key, ctime: s.CTime, used: v.LastUsed, nattch: s.Nattch}
+	v.sig = segmentSig(s)
 	busy := ""
-	if s.Nattch > 0 {
-		busy = Plural(int(s.Nattch), "attachment")
+	if s.NAttch > 0 {
+		busy = Plural(s.NAttch, "attachment")
 	}
 	var unknown []string
 	if s.CPID > 0 {
@@ -368,10 +371,10 @@ func judgeSegment(o *Options, s ipc.SegmentInfo) Verdict {
 	return v
 }
 
-func judgeQueue(o *Options, q ipc.QueueInfo) Verdict {
-	v := Verdict{Kind: ipc.Queue, ID: q.ID, Perm: q.Perm, CTime: q.CTime, Bytes: q.Cbytes, Messages: q.Qnum,
+func judgeQueue(o *Options, q msgq.Info) Verdict {
+	v := Verdict{Kind: ipc.Queue, ID: q.ID, Perm: q.Perm, CTime: q.CTime, Bytes: q.CBytes, Messages: q.QNum,
 		LastUsed: latest(q.STime, q.RTime, q.CTime)}
-	v.sig = signature{key: q.Perm.Key, ctime: q.CTime, used: v.LastUsed, lspid: q.LSPID, lrpid: q.LRPID}
+	v.sig = queueSig(q)
 	if q.LSPID > 0 {
 		v.PIDs = append(v.PIDs, check(o, "last sender", q.LSPID, latest(q.STime, q.CTime), "sent"))
 	}
@@ -391,17 +394,17 @@ func judgeQueue(o *Options, q ipc.QueueInfo) Verdict {
 		busy = Plural(len(ws), "process") + " waiting (" + strings.Join(parts, ", ") + ")"
 	}
 	decide(o, &v, busy, unknown, o.QueueQuiet)
-	if v.Orphaned && q.Qnum > 0 {
-		v.Reasons = append(v.Reasons, fmt.Sprintf("%s (%d bytes) left unread", Plural(int(q.Qnum), "message"), q.Cbytes))
+	if v.Orphaned && q.QNum > 0 {
+		v.Reasons = append(v.Reasons, fmt.Sprintf("%s (%d bytes) left unread", Plural(int(q.QNum), "message"), q.CBytes))
 	}
 	return v
 }
 
-func judgeSet(o *Options, s ipc.SemaphoreSet) Verdict {
-	v := Verdict{Kind: ipc.Semaphore, ID: s.ID, Perm: s.Perm, CTime: s.CTime, Nsems: s.Nsems,
+func judgeSet(o *Options, s sem.Info) Verdict {
+	v := Verdict{Kind: ipc.Semaphore, ID: s.ID, Perm: s.Perm, CTime: s.CTime, Nsems: s.NSems,
 		LastUsed: latest(s.OTime, s.CTime)}
-	v.sig = signature{key: s.Perm.Key, ctime: s.CTime, used: v.LastUsed}
-	vals, err := s.Values()
+	v.sig = setSig(s)
+	vals, err := s.States()
 	if err != nil {
 		v.Idle = o.Now.Sub(v.LastUsed)
 		v.Confidence = Unsure

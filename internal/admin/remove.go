@@ -8,6 +8,9 @@ import (
 	"strings"
 
 	"github.com/ipctoolkit/ipc/ipc"
+	"github.com/ipctoolkit/ipc/msgq"
+	"github.com/ipctoolkit/ipc/sem"
+	"github.com/ipctoolkit/ipc/shm"
 	"golang.org/x/sys/unix"
 )
 
@@ -77,36 +80,43 @@ func differs(was, now signature) string {
 	return ""
 }
 
+// The signatures of the three kinds of object.
+func segmentSig(s shm.Info) signature {
+	return signature{key: s.Perm.Key, ctime: s.CTime, used: latest(s.ATime, s.DTime, s.CTime), nattch: uint64(s.NAttch)}
+}
+
+func queueSig(q msgq.Info) signature {
+	return signature{key: q.Perm.Key, ctime: q.CTime, used: latest(q.STime, q.RTime, q.CTime), lspid: q.LSPID, lrpid: q.LRPID}
+}
+
+func setSig(s sem.Info) signature {
+	return signature{key: s.Perm.Key, ctime: s.CTime, used: latest(s.OTime, s.CTime)}
+}
+
 // reread finds the object of kind with id in a fresh listing.
 func reread(kind ipc.Kind, id int) (signature, bool, error) {
 	switch kind {
 	case ipc.Segment:
-		s, err := ipc.SegmentByID(id)
-		if err != nil {
-			return signature{}, false, notFoundIsNil(err)
-		}
-		return signature{key: s.Perm.Key, ctime: s.CTime, used: latest(s.ATime, s.DTime, s.CTime), nattch: s.Nattch}, true, nil
+		return find(shm.List, id, func(s shm.Info) int { return s.ID }, segmentSig)
 	case ipc.Queue:
-		q, err := ipc.QueueByID(id)
-		if err != nil {
-			return signature{}, false, notFoundIsNil(err)
-		}
-		return signature{key: q.Perm.Key, ctime: q.CTime, used: latest(q.STime, q.RTime, q.CTime), lspid: q.LSPID, lrpid: q.LRPID}, true, nil
+		return find(msgq.List, id, func(q msgq.Info) int { return q.ID }, queueSig)
 	case ipc.Semaphore:
-		s, err := ipc.SemaphoreSetByID(id)
-		if err != nil {
-			return signature{}, false, notFoundIsNil(err)
-		}
-		return signature{key: s.Perm.Key, ctime: s.CTime, used: latest(s.OTime, s.CTime)}, true, nil
+		return find(sem.List, id, func(s sem.Info) int { return s.ID }, setSig)
 	}
 	return signature{}, false, fmt.Errorf("unknown kind %v", kind)
 }
 
-func notFoundIsNil(err error) error {
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
+func find[T any](list func() ([]T, error), id int, idOf func(T) int, sig func(T) signature) (signature, bool, error) {
+	all, err := list()
+	if err != nil {
+		return signature{}, false, err
 	}
-	return err
+	for _, o := range all {
+		if idOf(o) == id {
+			return sig(o), true, nil
+		}
+	}
+	return signature{}, false, nil
 }
 
 // mayRemove says why the caller may not remove an object with perm, or ""

@@ -3,14 +3,16 @@ package admin
 import (
 	"time"
 
-	"github.com/ipctoolkit/ipc/ipc"
+	"github.com/ipctoolkit/ipc/msgq"
+	"github.com/ipctoolkit/ipc/sem"
+	"github.com/ipctoolkit/ipc/shm"
 )
 
 // Snapshot is the state of a namespace's queues at one moment, with the
 // number of segments and sets, for a watching view.
 type Snapshot struct {
 	At       time.Time
-	Queues   []ipc.QueueInfo
+	Queues   []msgq.Info
 	Segments int
 	Sets     int
 }
@@ -19,14 +21,14 @@ type Snapshot struct {
 func TakeSnapshot() (Snapshot, error) {
 	s := Snapshot{At: time.Now()}
 	var err error
-	if s.Queues, err = ipc.Queues(); err != nil {
+	if s.Queues, err = msgq.List(); err != nil {
 		return s, err
 	}
-	segs, err := ipc.Segments()
+	segs, err := shm.List()
 	if err != nil {
 		return s, err
 	}
-	sets, err := ipc.Semaphores()
+	sets, err := sem.List()
 	if err != nil {
 		return s, err
 	}
@@ -43,7 +45,7 @@ func TakeSnapshot() (Snapshot, error) {
 // in the interval (its time did not move and is older than the interval's
 // start); otherwise In and Out are lower bounds (InExact, OutExact false).
 type QueueRate struct {
-	Queue ipc.QueueInfo
+	Queue msgq.Info
 	// New: the queue was not in the previous snapshot (or its id now names
 	// another queue); the rates are then zero.
 	New               bool
@@ -55,7 +57,7 @@ type QueueRate struct {
 // Rates compares cur with prev, queue by queue in cur's order.
 func Rates(prev, cur Snapshot) []QueueRate {
 	dt := cur.At.Sub(prev.At).Seconds()
-	old := map[int]ipc.QueueInfo{}
+	old := map[int]msgq.Info{}
 	for _, q := range prev.Queues {
 		old[q.ID] = q
 	}
@@ -68,9 +70,9 @@ func Rates(prev, cur Snapshot) []QueueRate {
 			out = append(out, r)
 			continue
 		}
-		d := float64(int64(q.Qnum) - int64(p.Qnum))
+		d := float64(int64(q.QNum) - int64(p.QNum))
 		r.Net = d / dt
-		r.NetBytes = float64(int64(q.Cbytes)-int64(p.Cbytes)) / dt
+		r.NetBytes = float64(int64(q.CBytes)-int64(p.CBytes)) / dt
 		start := prev.At.Truncate(time.Second)
 		sent := !q.STime.Equal(p.STime) || !q.STime.Before(start)
 		received := !q.RTime.Equal(p.RTime) || !q.RTime.Before(start)

@@ -86,7 +86,7 @@ func BenchmarkScoreboardUpdate(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	m, err := seg.Attach()
+	m, err := seg.Attach(0)
 	seg.Remove()
 	if err != nil {
 		b.Fatal(err)

@@ -247,7 +247,7 @@ func (sv *supervisor) createIPC() error {
 	if err != nil {
 		return fail(err)
 	}
-	m, err := seg.Attach()
+	m, err := seg.Attach(0)
 	if err != nil {
 		seg.Remove()
 		return fail(err)
@@ -471,7 +471,7 @@ func (sv *supervisor) stop(c *child, why string, now time.Time) {
 	c.deadline = now.Add(sv.cfg.GracefulTimeout + killGrace)
 	var buf [msgBufSize]byte
 	m := message{kind: kindStop, slot: c.slot, pid: c.pid, gen: c.gen, text: []byte(why)}
-	if err := sv.q.SendNoWait(workerType(c.slot), m.encode(buf[:])); err != nil {
+	if err := sv.q.Send(workerType(c.slot), m.encode(buf[:]), msgq.NoWait); err != nil {
 		sv.log.Warn("cannot queue a stop message; sending SIGTERM", "slot", c.slot, "pid", c.pid, "err", err)
 		c.cmd.Signal(syscall.SIGTERM)
 	}
@@ -577,7 +577,7 @@ func (sv *supervisor) logCounters() {
 	for _, c := range sv.slots {
 		if c != nil && !c.draining {
 			m := message{kind: kindReport, slot: c.slot, pid: c.pid, gen: c.gen}
-			sv.q.SendNoWait(workerType(c.slot), m.encode(buf[:]))
+			sv.q.Send(workerType(c.slot), m.encode(buf[:]), msgq.NoWait)
 		}
 	}
 }
@@ -646,7 +646,7 @@ func (sv *supervisor) relay(m message) {
 			continue
 		}
 		out := message{kind: kindBroadcast, slot: c.slot, pid: c.pid, gen: c.gen, arg: uint64(from), text: m.text}
-		if err := sv.q.SendNoWait(workerType(c.slot), out.encode(buf[:])); err != nil {
+		if err := sv.q.Send(workerType(c.slot), out.encode(buf[:]), msgq.NoWait); err != nil {
 			sv.dropped++
 		}
 	}

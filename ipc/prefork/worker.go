@@ -172,7 +172,7 @@ func (w *worker) attach() error {
 	if err != nil {
 		return err
 	}
-	m, err := seg.Attach()
+	m, err := seg.Attach(0)
 	if err != nil {
 		return err
 	}
@@ -215,7 +215,9 @@ func (w *worker) send(kind msgKind, arg uint64, text []byte, d time.Duration) er
 		text = text[:maxBroadcast]
 	}
 	m := message{kind: kind, slot: w.boot.slot, pid: w.pid, gen: w.boot.gen, arg: arg, text: text}
-	return w.q.SendTimeout(supervisorType, m.encode(buf[:]), d)
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	return w.q.SendContext(ctx, supervisorType, m.encode(buf[:]), 0)
 }
 
 func (w *worker) beat() { w.slot[wHeartbeat].Store(now()) }
@@ -538,7 +540,7 @@ func (w *Worker) Generation() uint64 {
 // 8168 bytes.
 func (w *Worker) Broadcast(msg []byte) error {
 	if w == nil {
-		return &ipc.Error{Pkg: "prefork", Op: "broadcast from", Kind: ipc.Server, ID: -1, Err: unix.ESRCH, Detail: "not in a worker"}
+		return &Error{Op: "broadcast from", Err: unix.ESRCH, Detail: "not in a worker"}
 	}
 	if len(msg) > maxBroadcast {
 		return &ipc.Error{Pkg: "prefork", Op: "broadcast through", Kind: ipc.Queue, ID: w.w.q.ID(), Err: unix.E2BIG,
