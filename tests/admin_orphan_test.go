@@ -224,3 +224,32 @@ kill $early $late
 		}
 	}
 }
+
+// TestAdminOrphanNotYours: rm --orphaned run by a user who may not remove
+// an orphan reports it as skipped and fails, and removes only that user's
+// own orphan.
+func TestAdminOrphanNotYours(t *testing.T) {
+	ns := newNS(t)
+	ns.must(t, "shm", "create", "--key", "0x5501", "--size", "64") // root's
+	pid := strconv.Itoa(ns.pid)
+	asNobody := func(args ...string) result {
+		argv := append([]string{"nsenter", "-t", pid, "-i", "-S", "65534", "-G", "65534", "--", ns.ipc}, args...)
+		path, _ := exec.LookPath("nsenter")
+		return run(t, path, argv, runOpts{})
+	}
+	if r := asNobody("shm", "create", "--key", "0x5502", "--size", "64"); r.code != 0 {
+		t.Fatalf("nobody's segment: %v", r)
+	}
+	r := asNobody("rm", "--orphaned")
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if r.code != 1 || len(lines) != 2 ||
+		!regexp.MustCompile(`^skipped segment 0 \(key 0x00005501\): not permitted: not yours \(owner 0, creator 0; you are 65534 without CAP_SYS_ADMIN\)$`).MatchString(lines[0]) ||
+		!regexp.MustCompile(`^removed segment 1 \(key 0x00005502\): creator \d+ gone`).MatchString(lines[1]) ||
+		r.stderr != "ipc: rm --orphaned: 1 of 2 orphan(s) not removed\n" {
+		t.Errorf("rm --orphaned as nobody: %v", r)
+	}
+	if ls := ns.must(t, "ls", "-m"); !strings.Contains(ls, "0x00005501") || strings.Contains(ls, "0x00005502") {
+		t.Errorf("after nobody's rm --orphaned:\n%s", ls)
+	}
+	ns.must(t, "rm", "-M", "0x5501")
+}
