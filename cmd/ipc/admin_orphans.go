@@ -79,20 +79,10 @@ func lsOrphans(t *utilTool, o *adminOpts, ns *nsInfo) error {
 }
 
 func (t *utilTool) verdicts(o *adminOpts) ([]admin.Verdict, error) {
-	all, err := admin.Judge(o.judgeOptions())
-	if err != nil {
-		return nil, err
-	}
 	if o.explain {
-		return all, nil
+		return admin.Judge(o.judgeOptions())
 	}
-	out := all[:0]
-	for _, v := range all {
-		if v.Orphaned {
-			out = append(out, v)
-		}
-	}
-	return out, nil
+	return admin.Orphans(o.judgeOptions())
 }
 
 func (t *utilTool) printJSON(doc any) error {
