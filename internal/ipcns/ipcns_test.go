@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/ipctoolkit/ipc/internal/ipcns"
 	"github.com/ipctoolkit/ipc/internal/ipctest"
@@ -153,15 +154,25 @@ func TestDo(t *testing.T) {
 		ns.Do(func() error { return nil })
 	}
 	want := fmt.Sprintf("ipc:[%d]", cur)
-	tasks, _ := filepath.Glob("/proc/self/task/*/ns/ipc")
-	for _, p := range append(tasks, "/proc/self/ns/ipc") {
-		l, err := os.Readlink(p)
-		if err != nil && p != "/proc/self/ns/ipc" {
-			continue // a thread that ended since the listing: Do's, as it should
+	if l, err := os.Readlink("/proc/self/ns/ipc"); l != want {
+		t.Errorf("the main thread is in %s (%v), want %s", l, err, want)
+	}
+	// Do's threads end just after Do returns: allow them a moment.
+	var bad []string
+	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		bad = bad[:0]
+		tasks, _ := filepath.Glob("/proc/self/task/*/ns/ipc")
+		for _, p := range tasks {
+			if l, err := os.Readlink(p); err == nil && l != want {
+				bad = append(bad, p+" is "+l)
+			}
 		}
-		if l != want {
-			t.Errorf("%s is %s (%v), want %s", p, l, err, want)
+		if len(bad) == 0 || time.Now().After(deadline) {
+			break
 		}
+	}
+	if len(bad) > 0 {
+		t.Errorf("threads left in the other namespace (want %s): %v", want, bad)
 	}
 }
 
