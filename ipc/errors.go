@@ -53,12 +53,19 @@ var (
 	// matches os.ErrDeadlineExceeded and context.DeadlineExceeded.
 	ErrTimeout error = timeoutError{}
 	// ErrInvalidHandle: the handle was not made by one of its package's
-	// constructors (Create, Open, OpenOrCreate, Get, FromID, Attach): a
-	// zero value such as sem.Set{}, or a nil pointer. Every method of every
-	// package refuses such a handle with this error rather than act on
-	// whatever object has id 0.
-	ErrInvalidHandle = errors.New("invalid handle: not made by a constructor")
+	// constructors (Create, Open, OpenOrCreate, Get, FromID, Attach,
+	// NewMutex, NewSemaphore): a zero value such as sem.Set{}, or a nil
+	// pointer. Every method of every package refuses such a handle with
+	// this error rather than act on whatever object has id 0. It also
+	// matches os.ErrInvalid, what package os and package pipe return for a
+	// nil or zero *os.File or pipe.Handoff.
+	ErrInvalidHandle error = invalidHandle{}
 )
+
+type invalidHandle struct{}
+
+func (invalidHandle) Error() string        { return "invalid handle: not made by a constructor" }
+func (invalidHandle) Is(target error) bool { return target == os.ErrInvalid }
 
 type timeoutError struct{}
 

@@ -22,7 +22,9 @@ import (
 //
 // A Handoff is for one reader and one writer at a time. It does not own
 // the file: close the file only when no Read or Write is in progress, and
-// do not use the Handoff after.
+// do not use the Handoff after. A Handoff not made by NewHandoff (the zero
+// Handoff, a nil *Handoff) refuses every call with an error matching
+// os.ErrInvalid.
 type Handoff struct {
 	f      *os.File
 	fd     int
@@ -55,6 +57,9 @@ func NewHandoff(f *os.File) (*Handoff, error) {
 // Read reads up to len(p) bytes, waiting until at least one is there; at
 // end of file it returns io.EOF.
 func (h *Handoff) Read(p []byte) (int, error) {
+	if h == nil || h.f == nil {
+		return 0, fileErr("read", nil, os.ErrInvalid, "not made by NewHandoff")
+	}
 	if len(p) == 0 {
 		return 0, nil
 	}
@@ -89,6 +94,9 @@ func (h *Handoff) plainRead(p []byte) (int, unix.Errno) {
 
 // Write writes all of p, waiting for room as often as it must.
 func (h *Handoff) Write(p []byte) (int, error) {
+	if h == nil || h.f == nil {
+		return 0, fileErr("write", nil, os.ErrInvalid, "not made by NewHandoff")
+	}
 	done := 0
 	for done < len(p) {
 		var n int
