@@ -185,6 +185,9 @@ next 300; sleep 60 & late=$!; echo "late $late"
 echo BEGIN
 ` + ipc + ` ls --orphaned --explain --json
 echo END
+echo NESTED
+unshare --pid --fork --mount-proc ` + ipc + ` ls --orphaned --explain -m --json
+echo DETSEN
 ` + ipc + ` ls -m -p
 kill $early $late
 ` + ipc + ` rm -M 0x5401 -M 0x5402 -M 0x5403
@@ -221,6 +224,17 @@ kill $early $late
 		if v.Orphaned != w.orphaned || v.Confidence != w.confidence || len(v.PIDs) != 1 || v.PIDs[0].State != w.state ||
 			!regexp.MustCompile(w.reason).MatchString(reasons) {
 			t.Errorf("%s: %+v; want orphaned %v, %s, pid state %s, reasons matching %q", key, v, w.orphaned, w.confidence, w.state, w.reason)
+		}
+	}
+	// From a pid namespace nested inside, the creators are not visible
+	// (the kernel shows their pid as 0): only age could judge them.
+	begin, end = strings.Index(s, "NESTED\n"), strings.Index(s, "DETSEN\n")
+	nested := parseVerdicts(t, s[begin+7:end])
+	for _, key := range []string{"0x00005401", "0x00005402", "0x00005403"} {
+		v := nested[key]
+		if v.Orphaned || v.Confidence != "unsure" || len(v.PIDs) != 0 ||
+			strings.Join(v.Reasons, "; ") != "creator not visible in this pid namespace; judged by age only: give --older-than to allow it" {
+			t.Errorf("%s from a nested pid namespace: %+v", key, v)
 		}
 	}
 }
