@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // parseMetrics reads a text exposition into sample -> value, where sample
@@ -88,6 +89,13 @@ func TestAdminPrometheus(t *testing.T) {
 		if got, ok := m[sample]; !ok || got != v {
 			t.Errorf("%s = %v (present %v), want %v", sample, got, ok, v)
 		}
+	}
+	// Sent to, never received from.
+	if ts := m[obj("ipc_queue_last_send_timestamp_seconds", q, "0x00006301")]; time.Since(time.Unix(int64(ts), 0)) > time.Minute || ts > float64(time.Now().Unix()) {
+		t.Errorf("last send at %v", ts)
+	}
+	if _, ok := m[obj("ipc_queue_last_receive_timestamp_seconds", q, "0x00006301")]; ok {
+		t.Error("a last receive time for a queue never received from")
 	}
 
 	// The limits and their use, as lsipc --global shows them inside the

@@ -11,7 +11,8 @@ import (
 )
 
 // Metrics adds the IPC usage of the caller's namespace to set: objects by
-// kind; per queue its messages, bytes and byte limit; per segment its size,
+// kind; per queue its messages, bytes, byte limit and last send and
+// receive times; per segment its size,
 // attachments, resident and swapped bytes; per set its semaphores and
 // waiters; every limit lsipc --global shows, with its use and use ratio
 // where the kernel counts one; and the orphans Judge finds with o, by kind
@@ -47,11 +48,19 @@ func Metrics(set *promtext.Set, o Options, extra ...string) error {
 	msgs := set.Gauge("ipc_queue_messages", "Messages queued, per message queue.")
 	qbytes := set.Gauge("ipc_queue_bytes", "Bytes of message text queued, per message queue.")
 	qmax := set.Gauge("ipc_queue_max_bytes", "The queue's byte limit (msg_qbytes), where the caller may read it.")
+	lastSend := set.Gauge("ipc_queue_last_send_timestamp_seconds", "When a message was last sent to the queue (left out if never), for alerts on a stalled producer.")
+	lastRecv := set.Gauge("ipc_queue_last_receive_timestamp_seconds", "When a message was last received from the queue (left out if never), for alerts on a stalled consumer.")
 	for _, q := range qs {
 		msgs.Add(float64(q.QNum), obj(q.ID, q.Perm)...)
 		qbytes.Add(float64(q.CBytes), obj(q.ID, q.Perm)...)
 		if q.QBytes != 0 {
 			qmax.Add(float64(q.QBytes), obj(q.ID, q.Perm)...)
+		}
+		if !q.STime.IsZero() {
+			lastSend.Add(float64(q.STime.Unix()), obj(q.ID, q.Perm)...)
+		}
+		if !q.RTime.IsZero() {
+			lastRecv.Add(float64(q.RTime.Unix()), obj(q.ID, q.Perm)...)
 		}
 	}
 
