@@ -1,11 +1,15 @@
 package main
 
 import (
+	"bufio"
 	"errors"
+	"fmt"
 	"io"
 	"os"
+	"os/user"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/ipctoolkit/ipc/internal/admin"
@@ -24,6 +28,60 @@ import (
 //
 // adminUtil is called first by the ls and rm actions; when none of these
 // options is given it leaves the arguments to the util-linux parsers.
+
+// adminTool is where the administrator's commands write: stdout through a
+// buffer (listings can be long), stderr as it is.
+type adminTool struct {
+	out   *bufio.Writer
+	err   io.Writer
+	tty   bool
+	users map[uint32]string
+}
+
+func newAdminTool(stdout, stderr io.Writer) *adminTool {
+	return &adminTool{out: bufio.NewWriter(stdout), err: stderr, tty: isTerminal(stdout), users: map[uint32]string{}}
+}
+
+func (t *adminTool) printf(format string, a ...any) { fmt.Fprintf(t.out, format, a...) }
+
+// finish flushes stdout; a write that fails (a full disk) is reported and
+// turns the status into 1, a closed pipe (ipc ls --watch | head) is not.
+func (t *adminTool) finish(code int) int {
+	if err := t.out.Flush(); err != nil && !errors.Is(err, syscall.EPIPE) {
+		printErr(t.err, fmt.Errorf("write error: %w", err))
+		return 1
+	}
+	return code
+}
+
+// ownerName is the owner's user name, or the uid when it has none.
+func (t *adminTool) ownerName(uid uint32) string {
+	name, seen := t.users[uid]
+	if !seen {
+		name = strconv.FormatUint(uint64(uid), 10)
+		if u, err := user.LookupId(name); err == nil {
+			name = u.Username
+		}
+		t.users[uid] = name
+	}
+	return name
+}
+
+// timeJSON is a time in JSON: RFC 3339 in local time, null for never.
+func timeJSON(when time.Time) *string {
+	if when.IsZero() {
+		return nil
+	}
+	s := when.Local().Format(time.RFC3339)
+	return &s
+}
+
+// lsUtil runs ipc ls's util-linux part (ipcs) on args: the one place the
+// administrator's commands call into it (ls --all-namespaces lists each
+// namespace with it).
+func lsUtil(args []string, stdout, stderr io.Writer) int {
+	return runIpcs(newTool("", "ls", stdout, stderr), args, true)
+}
 
 // adminOpts are the administrator's options found in an ls or rm command
 // line; rest is everything else, in order.
@@ -59,7 +117,7 @@ func adminUtil(cmd string, stdout, stderr io.Writer, args []string) (code int, h
 	if err != nil {
 		return exitStatus(err, stderr), true
 	}
-	out := newTool("", cmd, stdout, stderr)
+	out := newAdminTool(stdout, stderr)
 	switch {
 	case cmd == "rm":
 		err = rmOrphans(out, o)
@@ -282,7 +340,7 @@ func enteredNamespace() *nsInfo {
 // prometheus prints the caller's namespace's metrics; labels (name, value
 // pairs) go on every sample. With a namespace entered by --namespace its
 // inode is the label "namespace".
-func prometheus(t *utilTool, o *adminOpts, set *promtext.Set) error {
+func prometheus(t *adminTool, o *adminOpts, set *promtext.Set) error {
 	own := set == nil
 	if own {
 		set = &promtext.Set{}

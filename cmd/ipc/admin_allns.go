@@ -19,11 +19,11 @@ import (
 // --prometheus) in every IPC namespace found under /proc, the caller's
 // first. A namespace that cannot be entered is reported and skipped, and
 // the command then fails.
-func allNamespaces(t *utilTool, o *adminOpts) error {
+func allNamespaces(t *adminTool, o *adminOpts) error {
 	plain := !o.orphaned && !o.prometheus
 	for _, a := range o.rest {
 		if plain && (a == "-h" || a == "--help" || a == "-V" || a == "--version") {
-			return statusOf(runIpcs(t, o.rest, true)) // once, not per namespace
+			return statusOf(lsUtil(o.rest, t.out, t.err)) // once, not per namespace
 		}
 	}
 	found, err := ipcns.List()
@@ -40,7 +40,7 @@ func allNamespaces(t *utilTool, o *adminOpts) error {
 	for _, f := range found {
 		info := &nsInfo{Inode: f.Inode, PID: f.PIDs[0], PIDs: len(f.PIDs), Command: f.Command, Container: f.Container, Current: f.Current}
 		var buf bytes.Buffer
-		sub := newTool("", "ls", &buf, t.err)
+		sub := newAdminTool(&buf, t.err)
 		work := func() error {
 			switch {
 			case o.prometheus:
@@ -58,7 +58,7 @@ func allNamespaces(t *utilTool, o *adminOpts) error {
 			case o.orphaned:
 				return lsOrphans(sub, o, info)
 			}
-			if code := runIpcs(sub, o.rest, true); code != 0 {
+			if code := lsUtil(o.rest, sub.out, sub.err); code != 0 {
 				return statusError(code)
 			}
 			return nil
@@ -194,7 +194,7 @@ func mergeable(doc []byte, info *nsInfo) ([]nsDoc, error) {
 
 // writeMerged prints one document: the namespaces, then each array with
 // the objects of every namespace.
-func (t *utilTool) writeMerged(infos []nsInfo, docs []nsDoc) error {
+func (t *adminTool) writeMerged(infos []nsInfo, docs []nsDoc) error {
 	var b bytes.Buffer
 	nsJSON, _ := json.Marshal(infos)
 	b.WriteString(`{"namespaces":`)

@@ -36,12 +36,12 @@ type jsonVerdict struct {
 	Namespace   *nsInfo          `json:"namespace,omitempty"`
 }
 
-func (t *utilTool) verdictJSON(v admin.Verdict, ns *nsInfo) jsonVerdict {
+func (t *adminTool) verdictJSON(v admin.Verdict, ns *nsInfo) jsonVerdict {
 	j := jsonVerdict{
 		Kind: admin.KindName(v.Kind), ID: v.ID, Key: uint32(v.Perm.Key), KeyHex: v.Perm.Key.String(),
 		Owner: t.ownerName(v.Perm.UID), UID: v.Perm.UID, CUID: v.Perm.CUID,
 		Orphaned: v.Orphaned, Confidence: string(v.Confidence), Reasons: v.Reasons,
-		CTime: jsonTime(v.CTime), LastUsed: jsonTime(v.LastUsed), IdleSeconds: int64(v.Idle / time.Second),
+		CTime: timeJSON(v.CTime), LastUsed: timeJSON(v.LastUsed), IdleSeconds: int64(v.Idle / time.Second),
 		Bytes: v.Bytes, Messages: v.Messages, Nsems: v.Nsems, PIDs: v.PIDs, Namespace: ns,
 	}
 	if j.PIDs == nil {
@@ -50,16 +50,9 @@ func (t *utilTool) verdictJSON(v admin.Verdict, ns *nsInfo) jsonVerdict {
 	return j
 }
 
-func (t *utilTool) ownerName(uid uint32) string {
-	if name, ok := t.userName(uid); ok {
-		return name
-	}
-	return strconv.FormatUint(uint64(uid), 10)
-}
-
 // lsOrphans prints the orphans (all verdicts with --explain) of the
 // caller's namespace; ns, when not nil, labels them (--all-namespaces).
-func lsOrphans(t *utilTool, o *adminOpts, ns *nsInfo) error {
+func lsOrphans(t *adminTool, o *adminOpts, ns *nsInfo) error {
 	vs, err := t.verdicts(o)
 	if err != nil {
 		return err
@@ -78,14 +71,14 @@ func lsOrphans(t *utilTool, o *adminOpts, ns *nsInfo) error {
 	return nil
 }
 
-func (t *utilTool) verdicts(o *adminOpts) ([]admin.Verdict, error) {
+func (t *adminTool) verdicts(o *adminOpts) ([]admin.Verdict, error) {
 	if o.explain {
 		return admin.Judge(o.judgeOptions())
 	}
 	return admin.Orphans(o.judgeOptions())
 }
 
-func (t *utilTool) printJSON(doc any) error {
+func (t *adminTool) printJSON(doc any) error {
 	data, err := json.MarshalIndent(doc, "", "   ")
 	if err != nil {
 		return err
@@ -94,7 +87,7 @@ func (t *utilTool) printJSON(doc any) error {
 	return nil
 }
 
-func printVerdicts(t *utilTool, vs []admin.Verdict, explain bool) {
+func printVerdicts(t *adminTool, vs []admin.Verdict, explain bool) {
 	if len(vs) == 0 {
 		t.printf("no orphaned objects\n")
 		return
@@ -132,7 +125,7 @@ func printVerdicts(t *utilTool, vs []admin.Verdict, explain bool) {
 // would remove), reporting each. It fails (exit 1) if one could not be
 // removed for want of permission or by an error; an object that vanished
 // or changed meanwhile is reported and skipped, not a failure.
-func rmOrphans(t *utilTool, o *adminOpts) error {
+func rmOrphans(t *adminTool, o *adminOpts) error {
 	vs, err := admin.Orphans(o.judgeOptions())
 	if err != nil {
 		return err

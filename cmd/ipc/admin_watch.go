@@ -17,7 +17,7 @@ import (
 // have been shown, or SIGINT, SIGTERM or SIGHUP. On a terminal each frame
 // replaces the last; elsewhere frames follow each other, a blank line
 // apart, so the output can be logged.
-func watch(t *utilTool, o *adminOpts) error {
+func watch(t *adminTool, o *adminOpts) error {
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
@@ -50,7 +50,7 @@ func watch(t *utilTool, o *adminOpts) error {
 	}
 }
 
-func printFrame(t *utilTool, o *adminOpts, prev *admin.Snapshot, snap admin.Snapshot) {
+func printFrame(t *adminTool, o *adminOpts, prev *admin.Snapshot, snap admin.Snapshot) {
 	t.printf("%s  every %v: %s, %s, %s\n", snap.At.Local().Format("2006-01-02 15:04:05"), o.interval,
 		admin.Plural(len(snap.Queues), "queue"), admin.Plural(snap.Segments, "segment"), admin.Plural(snap.Sets, "semaphore set"))
 	if len(snap.Queues) == 0 {
