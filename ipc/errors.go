@@ -3,9 +3,11 @@ package ipc
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"os"
 	"strconv"
 
+	"github.com/ipctoolkit/ipc/internal/ipcobj"
 	"golang.org/x/sys/unix"
 )
 
@@ -38,9 +40,12 @@ func (k Kind) String() string {
 // from (unix.EIDRM, ...) and, where one applies, fs.ErrExist,
 // fs.ErrNotExist, fs.ErrPermission or os.ErrDeadlineExceeded.
 var (
-	// ErrRemoved: the object was removed while the caller waited on it
-	// (EIDRM).
-	ErrRemoved = errors.New("removed while waiting")
+	// ErrRemoved: the object was removed, while the caller waited on it
+	// (EIDRM), or before the call: its id names no object any more. The
+	// kernel says EINVAL for the latter, which the error still matches, as
+	// it matches fs.ErrNotExist; an id that never named an object cannot be
+	// told from a removed one.
+	ErrRemoved = errors.New("removed")
 	// ErrWouldBlock: a call asked not to wait could not complete at once
 	// (EAGAIN with IPC_NOWAIT, and ENOMSG).
 	ErrWouldBlock = errors.New("would block")
@@ -121,10 +126,15 @@ func (e *Error) Unwrap() error { return e.Err }
 
 // Is matches the package's sentinels against the errno behind e.
 func (e *Error) Is(target error) bool {
-	errno, _ := e.Err.(unix.Errno)
+	var errno unix.Errno
+	errors.As(e.Err, &errno)
+	var gone ipcobj.Gone
+	isGone := errors.As(e.Err, &gone)
 	switch target {
+	case fs.ErrNotExist:
+		return isGone
 	case ErrRemoved:
-		return errno == unix.EIDRM
+		return errno == unix.EIDRM || isGone
 	case ErrWouldBlock:
 		return errno == unix.EAGAIN || errno == unix.ENOMSG
 	case ErrNoMessage:
@@ -142,6 +152,9 @@ func (e *Error) Timeout() bool { return errors.Is(e.Err, ErrTimeout) }
 // file-system wording ("no such file or directory") would mislead; other
 // errors keep their own text.
 func Describe(err error) string {
+	if g, ok := err.(ipcobj.Gone); ok {
+		return g.Error()
+	}
 	errno, ok := err.(unix.Errno)
 	if !ok {
 		if err == nil {
@@ -159,7 +172,7 @@ func Describe(err error) string {
 	case unix.EPERM:
 		return "operation not permitted"
 	case unix.EIDRM:
-		return "removed while waiting"
+		return "removed"
 	case unix.EAGAIN:
 		return "would block"
 	case unix.ENOMSG:

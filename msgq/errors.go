@@ -1,6 +1,7 @@
 package msgq
 
 import (
+	"github.com/ipctoolkit/ipc/internal/ipcobj"
 	"github.com/ipctoolkit/ipc/ipc"
 	"golang.org/x/sys/unix"
 )
@@ -8,6 +9,9 @@ import (
 const pkg = "msgq"
 
 func (q *Queue) err(op, call string, e error, detail string) error {
+	if errno, ok := e.(unix.Errno); ok && call != "" {
+		e = ipcobj.Msg.Cause(q.id, errno)
+	}
 	return &ipc.Error{Pkg: pkg, Op: op, Kind: ipc.Queue, ID: q.ID(), Call: call, Err: e, Detail: detail}
 }
 

@@ -87,7 +87,8 @@ func get(op string, key ipc.Key, flags ipc.Flags, mode ipc.Mode) (*Queue, error)
 
 // FromID returns the queue with id, typically one another process created
 // and passed on. It checks that the id names a queue (IPC_STAT): a removed or
-// made-up id gives an error matching unix.EINVAL. A queue the caller may not
+// made-up id gives an error matching ipc.ErrRemoved, fs.ErrNotExist and the
+// kernel's unix.EINVAL. A queue the caller may not
 // read still exists and is returned: IPC_STAT's EACCES proves the id valid,
 // and sending may well be allowed.
 func FromID(id int) (*Queue, error) {
@@ -96,7 +97,7 @@ func FromID(id int) (*Queue, error) {
 			Detail: "id " + strconv.Itoa(id) + " is negative"}
 	}
 	if _, e := sys.MsgctlDS(id, unix.IPC_STAT, &sys.MsqidDS{}); e != 0 && e != unix.EACCES {
-		return nil, &ipc.Error{Pkg: pkg, Op: "open", Kind: ipc.Queue, ID: id, Call: "msgctl(IPC_STAT)", Err: e, Detail: noQueueDetail(e)}
+		return nil, (&Queue{id: id, made: true}).err("open", "msgctl(IPC_STAT)", e, noQueueDetail(e))
 	}
 	return &Queue{id: id, made: true}, nil
 }

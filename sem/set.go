@@ -263,7 +263,7 @@ func (s *Set) err(op, call string, errno unix.Errno) error {
 	if errno == 0 {
 		return nil
 	}
-	e := &ipc.Error{Pkg: "sem", Op: op, Kind: ipc.Semaphore, ID: s.id, Call: call, Err: errno}
+	e := &ipc.Error{Pkg: "sem", Op: op, Kind: ipc.Semaphore, ID: s.id, Call: call, Err: ipcobj.Sem.Cause(s.id, errno)}
 	switch errno {
 	case unix.EFBIG:
 		e.Detail = "the set has " + strconv.Itoa(s.nsems) + " semaphores"

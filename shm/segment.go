@@ -317,8 +317,8 @@ func (s *Segment) err(op, call string, err error) error {
 	if errno == 0 {
 		return nil
 	}
-	e := &ipc.Error{Pkg: "shm", Op: op, Kind: ipc.Segment, ID: s.id, Call: call, Err: errno}
-	if e.Err == unix.ENOMEM && call == "shmctl(SHM_LOCK)" {
+	e := &ipc.Error{Pkg: "shm", Op: op, Kind: ipc.Segment, ID: s.id, Call: call, Err: ipcobj.Shm.Cause(s.id, errno)}
+	if errno == unix.ENOMEM && call == "shmctl(SHM_LOCK)" {
 		e.Detail = "the segment exceeds RLIMIT_MEMLOCK"
 	}
 	return e

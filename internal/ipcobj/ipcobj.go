@@ -312,3 +312,24 @@ func (f Family[DS]) Exists(id int) bool {
 	_, e := f.Ctl(id, unix.IPC_STAT, &ds)
 	return e == 0 || e == unix.EACCES
 }
+
+// Gone is the cause of an error about an id that names no object any more:
+// the errno the kernel gave (EINVAL), which it unwraps to, known to mean
+// that the object was removed (or never existed) because IPC_STAT on the id
+// failed too. *ipc.Error matches it with ipc.ErrRemoved and fs.ErrNotExist.
+type Gone struct{ Errno unix.Errno }
+
+func (g Gone) Error() string { return "removed, or no such id" }
+
+// Unwrap returns the kernel's errno.
+func (g Gone) Unwrap() error { return g.Errno }
+
+// Cause is what an error about a call on id that failed with errno should
+// carry: Gone where EINVAL came from an id that names no object, the errno
+// itself otherwise.
+func (f Family[DS]) Cause(id int, errno unix.Errno) error {
+	if errno == unix.EINVAL && id >= 0 && !f.Exists(id) {
+		return Gone{errno}
+	}
+	return errno
+}
