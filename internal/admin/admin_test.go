@@ -36,6 +36,34 @@ func TestMain(m *testing.M) {
 		fmt.Println("not judged orphaned")
 		return 1
 	})
+	// mkrm: make a queue with mode 0 (its owner may not read it, but may
+	// remove it), judge it and remove it.
+	ipctest.Register("mkrm", func(args []string) int {
+		id, e := sys.Msgget(unix.IPC_PRIVATE, unix.IPC_CREAT|0o000)
+		if e != 0 {
+			fmt.Println("msgget:", e)
+			return 1
+		}
+		defer sys.MsgctlDS(id, unix.IPC_RMID, nil)
+		if _, e := sys.MsgctlDS(id, unix.IPC_STAT, &sys.MsqidDS{}); e != unix.EACCES {
+			fmt.Println("IPC_STAT of a mode-0 queue:", e)
+			return 1
+		}
+		vs, err := Orphans(Options{OlderThanSet: true, Kinds: []ipc.Kind{ipc.Queue}})
+		if err != nil {
+			fmt.Println(err)
+			return 1
+		}
+		for _, v := range vs {
+			if v.ID == id {
+				out, detail := Remove(v, false)
+				fmt.Println(out, detail)
+				return 0
+			}
+		}
+		fmt.Println("not judged orphaned")
+		return 1
+	})
 	ipctest.Main(m)
 }
 
@@ -144,6 +172,13 @@ func TestRemove(t *testing.T) {
 		}
 		if out, d := Remove(v, false); out != Changed || !strings.HasPrefix(d, "used again at ") {
 			t.Errorf("%s %s", out, d)
+		}
+	})
+	t.Run("owner may not read it", func(t *testing.T) {
+		// IPC_STAT is refused: the check reads the listing instead.
+		out, err := ipctest.AsNobody(t, ipctest.Command(t, "mkrm")).Output()
+		if err != nil || string(out) != "removed \n" {
+			t.Errorf("as nobody, a mode-0 queue of its own: %q, %v", out, err)
 		}
 	})
 	t.Run("not permitted", func(t *testing.T) {

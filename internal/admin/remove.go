@@ -6,7 +6,10 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
+	"github.com/ipctoolkit/ipc/internal/sys"
 	"github.com/ipctoolkit/ipc/ipc"
 	"github.com/ipctoolkit/ipc/msgq"
 	"github.com/ipctoolkit/ipc/sem"
@@ -93,8 +96,17 @@ func setSig(s sem.Info) signature {
 	return signature{key: s.Perm.Key, ctime: s.CTime, used: latest(s.OTime, s.CTime)}
 }
 
-// reread finds the object of kind with id in a fresh listing.
+// reread reads the object of kind with id again: with IPC_STAT, one
+// system call, or where the caller may not read it (EACCES), from a fresh
+// listing.
 func reread(kind ipc.Kind, id int) (signature, bool, error) {
+	sig, found, e := stat(kind, id)
+	switch e {
+	case 0:
+		return sig, found, nil
+	case unix.EINVAL, unix.EIDRM:
+		return signature{}, false, nil
+	}
 	switch kind {
 	case ipc.Segment:
 		return find(shm.List, id, func(s shm.Info) int { return s.ID }, segmentSig)
@@ -104,6 +116,43 @@ func reread(kind ipc.Kind, id int) (signature, bool, error) {
 		return find(sem.List, id, func(s sem.Info) int { return s.ID }, setSig)
 	}
 	return signature{}, false, fmt.Errorf("unknown kind %v", kind)
+}
+
+// stat is IPC_STAT on id. found is false, with no errno, for an id that
+// names nothing.
+func stat(kind ipc.Kind, id int) (sig signature, found bool, e unix.Errno) {
+	switch kind {
+	case ipc.Segment:
+		var ds unix.SysvShmDesc
+		if _, err := unix.SysvShmCtl(id, unix.IPC_STAT, &ds); err != nil {
+			e, _ = err.(unix.Errno)
+			return sig, false, e
+		}
+		return signature{key: ipc.Key(ds.Perm.Key), ctime: when(ds.Ctime),
+			used: latest(when(ds.Atime), when(ds.Dtime), when(ds.Ctime)), nattch: ds.Nattch}, true, 0
+	case ipc.Queue:
+		var ds sys.MsqidDS
+		if _, e := sys.MsgctlDS(id, unix.IPC_STAT, &ds); e != 0 {
+			return sig, false, e
+		}
+		return signature{key: ipc.Key(ds.Perm.Key), ctime: when(ds.Ctime),
+			used: latest(when(ds.Stime), when(ds.Rtime), when(ds.Ctime)), lspid: int(ds.Lspid), lrpid: int(ds.Lrpid)}, true, 0
+	case ipc.Semaphore:
+		var ds sys.SemidDS
+		if _, e := sys.SemctlDS(id, unix.IPC_STAT, &ds); e != 0 {
+			return sig, false, e
+		}
+		return signature{key: ipc.Key(ds.Perm.Key), ctime: when(ds.Ctime), used: latest(when(ds.Otime), when(ds.Ctime))}, true, 0
+	}
+	return sig, false, unix.EINVAL
+}
+
+// when is the kernel's "seconds, 0 for never" as the listings give it.
+func when(sec int64) time.Time {
+	if sec == 0 {
+		return time.Time{}
+	}
+	return time.Unix(sec, 0)
 }
 
 func find[T any](list func() ([]T, error), id int, idOf func(T) int, sig func(T) signature) (signature, bool, error) {
@@ -130,9 +179,9 @@ func mayRemove(p ipc.Perm) string {
 	return fmt.Sprintf("not yours (owner %d, creator %d; you are %d without CAP_SYS_ADMIN)", p.UID, p.CUID, euid)
 }
 
-// hasSysAdmin reports whether CAP_SYS_ADMIN is in the effective set
+// hasSysAdmin reports (once) whether CAP_SYS_ADMIN is in the effective set
 // (/proc/self/status CapEff).
-func hasSysAdmin() bool {
+var hasSysAdmin = sync.OnceValue(func() bool {
 	b, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		return false
@@ -144,4 +193,4 @@ func hasSysAdmin() bool {
 		}
 	}
 	return false
-}
+})
