@@ -39,7 +39,7 @@ func TestMain(m *testing.M) {
 	// mkrm: make a queue with mode 0 (its owner may not read it, but may
 	// remove it), judge it and remove it.
 	ipctest.Register("mkrm", func(args []string) int {
-		id, e := sys.Msgget(unix.IPC_PRIVATE, unix.IPC_CREAT|0o000)
+		id, e := sys.Msgget(unix.IPC_PRIVATE, unix.IPC_CREAT) // mode 0
 		if e != 0 {
 			fmt.Println("msgget:", e)
 			return 1
