@@ -241,7 +241,18 @@ type verdict struct {
 	} `json:"namespace"`
 }
 
+// parseVerdicts reads ipc ls --orphaned --json, keyed by the objects'
+// keys (the tests give each one its own).
 func parseVerdicts(t *testing.T, out string) map[string]verdict {
+	t.Helper()
+	m := map[string]verdict{}
+	for _, v := range verdictList(t, out) {
+		m[v.KeyHex] = v
+	}
+	return m
+}
+
+func verdictList(t *testing.T, out string) []verdict {
 	t.Helper()
 	var doc struct {
 		Verdicts []verdict `json:"verdicts"`
@@ -249,9 +260,5 @@ func parseVerdicts(t *testing.T, out string) map[string]verdict {
 	if err := json.Unmarshal([]byte(out), &doc); err != nil {
 		t.Fatalf("%v in:\n%s", err, out)
 	}
-	m := map[string]verdict{}
-	for _, v := range doc.Verdicts {
-		m[v.KeyHex] = v
-	}
-	return m
+	return doc.Verdicts
 }
