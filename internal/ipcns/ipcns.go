@@ -37,6 +37,11 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	// Nothing of it is used here: importing it gives an unsupported system
+	// internal/sys's one clear build error instead of a list of undefined
+	// names from this file.
+	_ "github.com/ipctoolkit/ipc/internal/sys"
 )
 
 // nsGetNstype is NS_GET_NSTYPE, _IO(0xb7, 0x3) (linux/nsfs.h, Linux 4.11):
