@@ -251,6 +251,12 @@ func child(t *testing.T, role string, args ...string) *exec.Cmd {
 	t.Helper()
 	cmd := ipctest.Command(t, role, args...)
 	cmd.Env = append(cmd.Env, "GORACE=atexit_sleep_ms=0")
+	return startReady(t, cmd, role, args)
+}
+
+// startReady starts cmd, a child in role with args, as child does.
+func startReady(t *testing.T, cmd *exec.Cmd, role string, args []string) *exec.Cmd {
+	t.Helper()
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -51,6 +51,9 @@ var utilExtras = map[string][]utillinux.Option{}
 func registerUtil(cmd *cli.Command, tool *utillinux.Tool) {
 	cmd.SkipFlagParsing, cmd.HideHelp = true, true
 	cmd.Action = func(c *cli.Context) error {
+		if code, ok := adminUtil(cmd.Name, c.App.Writer, c.App.ErrWriter, c.Args().Slice()); ok { // admin.go
+			return statusOf(code)
+		}
 		return statusOf(tool.RunSub(c.Args().Slice(), c.App.Writer, c.App.ErrWriter))
 	}
 	utilCommands[cmd.Name] = tool
