@@ -69,6 +69,11 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	// Not used here: it stops a build for an unsupported system with its
+	// one error (see internal/sys/unsupported.go), before this package's
+	// own undefined names can pile up.
+	_ "github.com/ipctoolkit/ipc/internal/sys"
 )
 
 const (
