@@ -74,6 +74,8 @@ func init() {
 				s.Role = v
 			case "hang":
 				hang = v
+			case "maxworkers":
+				s.MaxWorkers = n
 			}
 		}
 		s.WorkerArgs = []string{handler, hang}
