@@ -804,3 +804,55 @@ func TestAcceptEMFILERateLimited(t *testing.T) {
 		}
 	}
 }
+
+// Workers of a reload that cannot start (here: no handler) back off slot by
+// slot, saying why, while the old generation goes on serving; the server
+// neither stops nor spins.
+func TestReloadCannotStartBacksOff(t *testing.T) {
+	flag := filepath.Join(t.TempDir(), "broken")
+	s := startServer(t, "workers=2", "handler=failif:"+flag)
+	if err := os.WriteFile(flag, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s.signal(syscall.SIGHUP)
+	time.Sleep(1500 * time.Millisecond)
+	pauses := s.log.events("worker died at start; pausing before the next")
+	starts := 0
+	for _, e := range s.log.events("worker started") {
+		if e.num("generation") == 2 {
+			starts++
+		}
+	}
+	// 2 slots, 100+200+400+800 ms of pauses each at most in 1.5 s.
+	if len(pauses) < 2 || starts > 2+len(pauses) || starts > 10 {
+		t.Errorf("%d starts of generation 2 and %d pauses in 1.5 s", starts, len(pauses))
+	}
+	for _, p := range pauses {
+		if !strings.Contains(p.str("why"), "no Handler and no HTTPHandler") {
+			t.Errorf("a pause that does not say why: %v", p)
+		}
+	}
+	for i := range 5 {
+		if got, err := ask(s.addr, "old "+strconv.Itoa(i)); err != nil || got != "OLD "+strconv.Itoa(i) {
+			t.Fatalf("generation 1 after a failed reload: %q, %v", got, err)
+		}
+	}
+	for _, w := range s.scoreboard().Workers {
+		if w.Generation == 1 && w.State == "stopping" {
+			t.Errorf("generation 1 retired for workers that never served: %+v", w)
+		}
+	}
+	// Mended: the next attempts start, and the reload completes.
+	os.Remove(flag)
+	s.waitStatus(5*time.Second, "generation 2 only", func(st prefork.Status) bool {
+		if len(st.Workers) != 2 {
+			return false
+		}
+		for _, w := range st.Workers {
+			if w.Generation != 2 || w.State == "starting" || w.State == "stopping" {
+				return false
+			}
+		}
+		return true
+	})
+}

@@ -102,6 +102,14 @@ func init() {
 			s.Handler, s.OnBroadcast = room.serve, room.relay
 		case "http":
 			s.HTTPHandler = httpHandler()
+		default:
+			// failif:PATH is upper while PATH does not exist, and no
+			// handler at all (a worker that cannot start) once it does.
+			if path, ok := strings.CutPrefix(args[0], "failif:"); ok {
+				if _, err := os.Stat(path); err != nil {
+					s.Handler = upper(0)
+				}
+			}
 		}
 		s.Run(context.Background())
 		return 1

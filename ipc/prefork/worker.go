@@ -176,9 +176,6 @@ func runWorker(ctx context.Context, s *Server) int {
 // attach opens the supervisor's objects and claims the slot.
 func (w *worker) attach() error {
 	b := w.boot
-	if w.srv.Handler == nil && w.srv.HTTPHandler == nil {
-		return errors.New("the Server has no Handler and no HTTPHandler")
-	}
 	if !sys.IsListener(listenFD) {
 		return errors.New("descriptor 3 is not a listening socket")
 	}
@@ -226,12 +223,19 @@ func (w *worker) attach() error {
 	if err := set.Do(sem.Inc(semMembers, 1).Undo()); err != nil {
 		return err
 	}
+	// Checked once the slot is ours, so that the reason is in it.
+	if w.srv.Handler == nil && w.srv.HTTPHandler == nil {
+		return errors.New("the Server has no Handler and no HTTPHandler")
+	}
 	return nil
 }
 
 // fail tells the supervisor why this worker cannot start, if it can.
 func (w *worker) fail(err error) {
 	w.log.Error("worker cannot start", "err", err)
+	if w.slot != nil {
+		w.board.putText(w.boot.slot, "cannot start: "+err.Error())
+	}
 	if w.q != nil {
 		w.send(kindFailed, 0, []byte(err.Error()), time.Second)
 	}
