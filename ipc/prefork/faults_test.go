@@ -285,6 +285,7 @@ func TestChatStoppedWorkerReload(t *testing.T) {
 	})
 	syscall.Kill(victim, syscall.SIGSTOP)
 	defer syscall.Kill(victim, syscall.SIGCONT)
+	waitStopped(t, victim)
 	line := strings.Repeat("x", 1000) + "\n"
 	for range 40 {
 		if _, err := io.WriteString(c, line); err != nil {
@@ -329,6 +330,9 @@ func TestStoppedLockHolder(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer syscall.Kill(holder, syscall.SIGCONT)
+	// Stopped before the client comes: otherwise the holder may still take
+	// the connection and then stop, holding the client rather than the lock.
+	waitStopped(t, holder)
 	got, err := ask(s.addr, "resume")
 	resumed := time.Since(stopped)
 	if err != nil || got != "RESUME" {
@@ -360,6 +364,7 @@ func TestStoppedLockHolder(t *testing.T) {
 	})
 	syscall.Kill(idle, syscall.SIGSTOP)
 	defer syscall.Kill(idle, syscall.SIGCONT)
+	waitStopped(t, idle)
 	var worst time.Duration
 	for i := range 20 {
 		t0 := time.Now()
@@ -375,6 +380,16 @@ func TestStoppedLockHolder(t *testing.T) {
 	}
 	if z := zombieChildren(s.cmd.Pid()); len(z) > 0 {
 		t.Errorf("zombies: %v", z)
+	}
+}
+
+// waitStopped waits until /proc says pid is stopped.
+func waitStopped(t *testing.T, pid int) {
+	t.Helper()
+	for deadline := time.Now().Add(2 * time.Second); procState(pid) != 'T'; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d not stopped 2 s after SIGSTOP (state %c)", pid, procState(pid))
+		}
 	}
 }
 
