@@ -425,7 +425,11 @@ func gone(pid int) bool {
 }
 
 // zombieChildren lists the children of pid that are zombies.
-func zombieChildren(pid int) []int {
+func zombieChildren(pid int) []int { return childrenOf(pid, true) }
+
+// childrenOf lists the children of pid, only the zombies among them if
+// zombies.
+func childrenOf(pid int, zombies bool) []int {
 	var out []int
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
@@ -439,7 +443,7 @@ func zombieChildren(pid int) []int {
 		}
 		i := bytes.LastIndexByte(b, ')')
 		f := strings.Fields(string(b[i+1:]))
-		if len(f) > 1 && f[0] == "Z" && f[1] == strconv.Itoa(pid) {
+		if len(f) > 1 && (!zombies || f[0] == "Z") && f[1] == strconv.Itoa(pid) {
 			out = append(out, p)
 		}
 	}
