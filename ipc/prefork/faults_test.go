@@ -550,8 +550,11 @@ func TestTreeKilledAndPlantedState(t *testing.T) {
 		pids = append(pids, w.PID)
 	}
 	pids = append(pids, childrenOf(s.cmd.Pid(), false)...) // the janitor, too
-	for _, pid := range pids {
-		syscall.Kill(pid, syscall.SIGKILL)
+	// All at once: stopped first, so that none sees another die.
+	for _, sig := range []syscall.Signal{syscall.SIGSTOP, syscall.SIGKILL} {
+		for _, pid := range pids {
+			syscall.Kill(pid, sig)
+		}
 	}
 	s.wait(5 * time.Second)
 	waitGone(t, 3*time.Second, pids)
@@ -609,7 +612,6 @@ func TestTreeKilledAndPlantedState(t *testing.T) {
 		t.Errorf("semaphore set %d survived", s.state.Semaphore)
 	}
 }
-
 
 // keepAlive is an HTTP/1.1 client on one connection that never retries:
 // what wrk does. A response with Connection: close makes it reconnect.
