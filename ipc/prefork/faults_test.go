@@ -822,3 +822,40 @@ func TestReloadCannotStartBacksOff(t *testing.T) {
 	os.Remove(flag)
 	s.waitStatus(5*time.Second, "generation 2 only", onlyGeneration(2, 2))
 }
+
+// The janitor killed alone is replaced, and the new one still removes the
+// objects after a kill -9 of the supervisor.
+func TestJanitorRespawned(t *testing.T) {
+	before := ipctest.Snapshot()
+	s := startServer(t, "workers=1")
+	workers := map[int]bool{}
+	for _, w := range s.scoreboard().Workers {
+		workers[w.PID] = true
+	}
+	janitor := func() int {
+		for _, pid := range childrenOf(s.cmd.Pid(), false) {
+			if !workers[pid] {
+				return pid
+			}
+		}
+		return 0
+	}
+	first := janitor()
+	if first == 0 {
+		t.Fatal("no janitor")
+	}
+	syscall.Kill(first, syscall.SIGKILL)
+	s.waitEvent("janitor exited; starting another", 3*time.Second, func(e event) bool { return e.num("pid") == first })
+	var second int
+	for deadline := time.Now().Add(3 * time.Second); second == 0 || second == first; time.Sleep(20 * time.Millisecond) {
+		if second = janitor(); time.Now().After(deadline) {
+			t.Fatal("no second janitor")
+		}
+	}
+	s.signal(syscall.SIGKILL)
+	s.wait(5 * time.Second)
+	s.waitEvent("removed the server's IPC objects", 3*time.Second, func(e event) bool { return e.num("janitor") == second })
+	if leaks := ipctest.Leaked(before); len(leaks) > 0 {
+		t.Errorf("left behind: %v", leaks)
+	}
+}
