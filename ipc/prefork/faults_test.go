@@ -199,7 +199,7 @@ func fillQueue(t *testing.T, id int) int {
 	for _, size := range []int{512, 64, 8, 1} {
 		text := make([]byte, size)
 		for ; ; n++ {
-			if err := q.SendNoWait(1<<40, text); err != nil {
+			if err := q.Send(1<<40, text, msgq.NoWait); err != nil {
 				if !errors.Is(err, ipc.ErrWouldBlock) {
 					t.Fatal(err)
 				}
