@@ -516,7 +516,6 @@ func TestSupervisorKilledNoStateFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.signal(syscall.SIGKILL)
-	s.wait(5 * time.Second)
 	var rerr error
 	t0 := time.Now()
 	for deadline := t0.Add(time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
@@ -529,6 +528,13 @@ func TestSupervisorKilledNoStateFile(t *testing.T) {
 	} else {
 		t.Logf("new connections refused %v after the supervisor's death, while a connection stays open", time.Since(t0).Round(time.Millisecond))
 	}
+	// The open connection is still served, by a worker that drains.
+	io.WriteString(c, "two\n")
+	if got, err := r.ReadString('\n'); err != nil || got != "TWO\n" {
+		t.Errorf("the open connection after the supervisor's death: %q, %v", got, err)
+	}
+	c.Close()
+	s.wait(5 * time.Second)
 	waitGone(t, 6*time.Second, pids)
 	var leaks []string
 	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(20 * time.Millisecond) {
