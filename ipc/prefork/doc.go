@@ -12,7 +12,7 @@
 //	})
 //
 //	func main() {
-//		proc.Dispatch()                   // a worker runs its role here, and exits
+//		proc.Dispatch()                       // a worker runs its role here, and exits
 //		defer prefork.HandleSignals(server)() // SIGTERM, SIGHUP, SIGTTIN...
 //		err := server.Run(context.Background())
 //		if err != nil && !errors.Is(err, prefork.ErrServerClosed) {
