@@ -4,6 +4,11 @@ import (
 	"context"
 	"sync/atomic"
 	"time"
+
+	// Not used here: it stops a build for an unsupported system with its
+	// one error (see internal/sys/unsupported.go), before this package's
+	// own undefined names can pile up.
+	_ "github.com/ipctoolkit/ipc/internal/sys"
 )
 
 // Each call blocked in semop, semtimedop, msgsnd or msgrcv holds an OS

@@ -83,16 +83,7 @@ func TestManyBlockedCalls(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		for range n {
-			select {
-			case err := <-got:
-				if err != nil {
-					t.Fatal(err)
-				}
-			case <-time.After(60 * time.Second):
-				t.Fatal("a receiver did not get its message in 60s")
-			}
-		}
+		collect(t, got, n, "a receiver did not get its message")
 		t.Logf("delivered in %v", time.Since(start))
 		if info, err := q.Stat(); err != nil || info.QNum != 0 {
 			t.Errorf("queue after the receives: %+v, %v", info, err)
@@ -108,16 +99,7 @@ func TestManyBlockedCalls(t *testing.T) {
 		}
 		settle("every Do blocked", allBlocked)
 		mustNil(t, set.Do(sem.Inc(0, n, 0)))
-		for range n {
-			select {
-			case err := <-got:
-				if err != nil {
-					t.Fatal(err)
-				}
-			case <-time.After(60 * time.Second):
-				t.Fatal("a Do did not complete in 60s")
-			}
-		}
+		collect(t, got, n, "a Do did not complete")
 		if v, err := set.Value(0); err != nil || v != 0 {
 			t.Errorf("value after the Dos: %d, %v", v, err)
 		}
@@ -176,5 +158,21 @@ func TestParkedCallCancels(t *testing.T) {
 	mustNil(t, q.Remove())
 	if err := <-held; !errors.Is(err, ipc.ErrRemoved) {
 		t.Errorf("the blocked receive: %v", err)
+	}
+}
+
+// collect takes n results from got, failing on the first error or if one
+// takes more than 60 seconds to come.
+func collect(t *testing.T, got <-chan error, n int, what string) {
+	t.Helper()
+	for range n {
+		select {
+		case err := <-got:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(60 * time.Second):
+			t.Fatal(what, "in 60s")
+		}
 	}
 }
