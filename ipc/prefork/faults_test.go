@@ -428,6 +428,21 @@ func refused(addr string) error {
 	return nil
 }
 
+// waitRefused requires new connections to addr to be refused within a
+// second of what happened (after).
+func waitRefused(t *testing.T, addr, after string) {
+	t.Helper()
+	var err error
+	t0 := time.Now()
+	for deadline := t0.Add(time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if err = refused(addr); err == nil {
+			t.Logf("new connections refused %v after %s", time.Since(t0).Round(time.Millisecond), after)
+			return
+		}
+	}
+	t.Errorf("1 s after %s a new connection is not refused: %v", after, err)
+}
+
 // Requirement 4: a graceful stop closes the listener at once everywhere:
 // new connections are refused while the ones in flight finish.
 func TestDrainRefuses(t *testing.T) {
@@ -467,18 +482,7 @@ func TestDrainRefuses(t *testing.T) {
 		return active == inflight
 	})
 	s.signal(syscall.SIGTERM)
-	var err error
-	t0 := time.Now()
-	for deadline := t0.Add(time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if err = refused(s.addr); err == nil {
-			break
-		}
-	}
-	if err != nil {
-		t.Errorf("1 s after SIGTERM a new connection is not refused: %v", err)
-	} else {
-		t.Logf("new connections refused %v after SIGTERM, while 4 conversations go on", time.Since(t0).Round(time.Millisecond))
-	}
+	waitRefused(t, s.addr, "SIGTERM, while 4 conversations go on")
 	for range inflight {
 		if err := <-results; err != nil {
 			t.Errorf("in-flight conversation: %v", err)
@@ -516,18 +520,7 @@ func TestSupervisorKilledNoStateFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.signal(syscall.SIGKILL)
-	var rerr error
-	t0 := time.Now()
-	for deadline := t0.Add(time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if rerr = refused(s.addr); rerr == nil {
-			break
-		}
-	}
-	if rerr != nil {
-		t.Errorf("1 s after kill -9 of the supervisor a new connection is not refused: %v", rerr)
-	} else {
-		t.Logf("new connections refused %v after the supervisor's death, while a connection stays open", time.Since(t0).Round(time.Millisecond))
-	}
+	waitRefused(t, s.addr, "kill -9 of the supervisor, while a connection stays open")
 	// The open connection is still served, by a worker that drains.
 	io.WriteString(c, "two\n")
 	if got, err := r.ReadString('\n'); err != nil || got != "TWO\n" {
