@@ -240,6 +240,8 @@ func TestReloadFullQueue(t *testing.T) {
 	full := s.log.events("the queue is full")
 	if len(full) == 0 || len(full) > 3 {
 		t.Errorf("%d 'the queue is full' lines, want 1 to 3 (rate-limited)", len(full))
+	} else if e := full[0]; e.num("last_sender") != os.Getpid() || e.num("not_for_a_worker") < n-5 {
+		t.Errorf("the full queue's log does not point at this test (pid %d, %d messages): %v", os.Getpid(), n, e)
 	}
 	if got, err := ask(s.addr, "after"); err != nil || got != "AFTER" {
 		t.Errorf("after the reload: %q, %v", got, err)
