@@ -868,3 +868,31 @@ func TestJanitorRespawned(t *testing.T) {
 		t.Errorf("left behind: %v", leaks)
 	}
 }
+
+// HandleSignals: SIGINT stops gracefully, a second SIGINT at once (the open
+// connection is cut rather than waited for), and Run's ErrServerClosed is a
+// clean exit.
+func TestSecondSIGINT(t *testing.T) {
+	s := startServer(t, "workers=2", "graceful=20s")
+	c, err := net.Dial("tcp", s.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, "open\n")
+	if got, err := bufio.NewReader(c).ReadString('\n'); err != nil || got != "OPEN\n" {
+		t.Fatalf("%q, %v", got, err)
+	}
+	s.signal(syscall.SIGINT)
+	s.waitEvent("stopping gracefully", 2*time.Second, func(e event) bool { return e.str("why") == "SIGINT" })
+	t0 := time.Now()
+	s.signal(syscall.SIGINT)
+	s.waitEvent("stopping at once", 2*time.Second, func(e event) bool { return e.str("why") == "a second SIGINT" })
+	if st := s.wait(5 * time.Second); !st.Success() {
+		t.Errorf("supervisor %v after two SIGINTs", st)
+	}
+	if d := time.Since(t0); d > 3*time.Second {
+		t.Errorf("stopped %v after the second SIGINT", d)
+	}
+}
