@@ -255,13 +255,7 @@ func TestReloadFullQueue(t *testing.T) {
 // completes.
 func TestChatStoppedWorkerReload(t *testing.T) {
 	s := startServer(t, "workers=3", "handler=chat", "graceful=2s")
-	c, err := net.Dial("tcp", s.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	r := bufio.NewReader(c)
+	c, r := dial(t, s.addr)
 	if _, err := r.ReadString('\n'); err != nil {
 		t.Fatal(err)
 	}
@@ -432,6 +426,18 @@ func refused(addr string) error {
 	return nil
 }
 
+// dial connects to addr for the rest of the test (10 s at most).
+func dial(t *testing.T, addr string) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	return c, bufio.NewReader(c)
+}
+
 // waitRefused requires new connections to addr to be refused within a
 // second of what happened (after).
 func waitRefused(t *testing.T, addr, after string) {
@@ -509,13 +515,7 @@ func TestSupervisorKilledNoStateFile(t *testing.T) {
 		pids = append(pids, w.PID)
 	}
 	// A client with a connection open keeps its worker draining for a while.
-	c, err := net.Dial("tcp", s.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	r := bufio.NewReader(c)
+	c, r := dial(t, s.addr)
 	io.WriteString(c, "one\n")
 	if got, err := r.ReadString('\n'); err != nil || got != "ONE\n" {
 		t.Fatalf("%q, %v", got, err)
@@ -874,14 +874,9 @@ func TestJanitorRespawned(t *testing.T) {
 // clean exit.
 func TestSecondSIGINT(t *testing.T) {
 	s := startServer(t, "workers=2", "graceful=20s")
-	c, err := net.Dial("tcp", s.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
+	c, r := dial(t, s.addr)
 	io.WriteString(c, "open\n")
-	if got, err := bufio.NewReader(c).ReadString('\n'); err != nil || got != "OPEN\n" {
+	if got, err := r.ReadString('\n'); err != nil || got != "OPEN\n" {
 		t.Fatalf("%q, %v", got, err)
 	}
 	s.signal(syscall.SIGINT)
