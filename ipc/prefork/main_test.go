@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -21,6 +22,7 @@ import (
 	"github.com/ipctoolkit/ipc/internal/ipctest"
 	"github.com/ipctoolkit/ipc/ipc/prefork"
 	"github.com/ipctoolkit/ipc/ipc/proc"
+	"golang.org/x/sys/unix"
 )
 
 func TestMain(m *testing.M) {
@@ -29,7 +31,45 @@ func TestMain(m *testing.M) {
 		// A -race child otherwise sleeps a second before exiting.
 		os.Setenv("GORACE", "atexit_sleep_ms=0")
 	}
-	ipctest.Main(m)
+	// Orphans (workers and janitors of supervisors the tests killed) come
+	// back to this process, so that what is left at the end can be found.
+	unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+	code := ipctest.Run(m)
+	if left := leftovers(10 * time.Second); len(left) > 0 {
+		fmt.Fprintf(os.Stderr, "prefork tests: processes left running after the tests (killed now): %v\n", left)
+		if code == 0 {
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// leftovers reaps this process's children that have exited (orphans a
+// killed supervisor left, reparented here) and waits up to d for the
+// others; those still running then are killed and returned.
+func leftovers(d time.Duration) []int {
+	deadline := time.Now().Add(d)
+	for {
+		var alive []int
+		for _, pid := range childrenOf(os.Getpid(), false) {
+			var ws syscall.WaitStatus
+			if p, _ := syscall.Wait4(pid, &ws, syscall.WNOHANG, nil); p != pid {
+				alive = append(alive, pid)
+			}
+		}
+		if len(alive) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			for _, pid := range alive {
+				syscall.Kill(pid, syscall.SIGKILL)
+				var ws syscall.WaitStatus
+				syscall.Wait4(pid, &ws, 0, nil)
+			}
+			return alive
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 const (
@@ -44,7 +84,7 @@ func init() {
 	// logging JSON lines to stderr.
 	proc.Register(supRole, func(args []string) int {
 		s := &prefork.Server{Role: workerRole, Logger: slog.New(slog.NewJSONHandler(os.Stderr, nil))}
-		handler := "upper"
+		handler, hang := "upper", ""
 		for _, a := range args {
 			k, v, _ := strings.Cut(a, "=")
 			n, _ := strconv.Atoi(v)
@@ -72,17 +112,25 @@ func init() {
 				}
 			case "role":
 				s.Role = v
+			case "hang":
+				hang = v
+			case "maxworkers":
+				s.MaxWorkers = n
 			}
 		}
-		s.WorkerArgs = []string{handler}
-		if err := s.Run(context.Background()); err != nil {
+		s.WorkerArgs = []string{handler, hang}
+		defer prefork.HandleSignals(s)()
+		if err := s.Run(context.Background()); err != nil && !errors.Is(err, prefork.ErrServerClosed) {
 			fmt.Fprintln(os.Stderr, "supervisor:", err)
 			return 1
 		}
 		return 0
 	})
 	proc.Register(workerRole, func(args []string) int {
-		s := &prefork.Server{Role: workerRole}
+		s := &prefork.Server{Role: workerRole, Logger: slog.New(slog.NewJSONHandler(os.Stderr, nil))}
+		if len(args) > 1 && args[1] != "" {
+			prefork.SetHangAfterLock(args[1])
+		}
 		room := &room{members: map[net.Conn]bool{}}
 		switch args[0] {
 		case "upper":
@@ -95,6 +143,14 @@ func init() {
 			s.Handler, s.OnBroadcast = room.serve, room.relay
 		case "http":
 			s.HTTPHandler = httpHandler()
+		default:
+			// failif:PATH is upper while PATH does not exist, and no
+			// handler at all (a worker that cannot start) once it does.
+			if path, ok := strings.CutPrefix(args[0], "failif:"); ok {
+				if _, err := os.Stat(path); err != nil {
+					s.Handler = upper(0)
+				}
+			}
 		}
 		s.Run(context.Background())
 		return 1
@@ -410,7 +466,11 @@ func gone(pid int) bool {
 }
 
 // zombieChildren lists the children of pid that are zombies.
-func zombieChildren(pid int) []int {
+func zombieChildren(pid int) []int { return childrenOf(pid, true) }
+
+// childrenOf lists the children of pid, only the zombies among them if
+// zombies.
+func childrenOf(pid int, zombies bool) []int {
 	var out []int
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
@@ -424,7 +484,7 @@ func zombieChildren(pid int) []int {
 		}
 		i := bytes.LastIndexByte(b, ')')
 		f := strings.Fields(string(b[i+1:]))
-		if len(f) > 1 && f[0] == "Z" && f[1] == strconv.Itoa(pid) {
+		if len(f) > 1 && (!zombies || f[0] == "Z") && f[1] == strconv.Itoa(pid) {
 			out = append(out, p)
 		}
 	}

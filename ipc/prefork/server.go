@@ -48,6 +48,9 @@ type Server struct {
 	OnBroadcast func(ctx context.Context, msg []byte)
 
 	// Role is the name of the proc role the workers run (see Register).
+	// The server's janitor (the process that removes its IPC objects if
+	// the supervisor is killed) runs it too, and leaves at Run: a role that
+	// builds its Server at run time should do little else before Run.
 	Role string
 	// WorkerArgs are the arguments the worker role is started with, for a
 	// role that builds its Server from them.
@@ -62,7 +65,9 @@ type Server struct {
 	GracefulTimeout time.Duration
 	// Timeout is how long a worker may go without a heartbeat (or without
 	// becoming ready, when it starts) before the supervisor kills and
-	// replaces it. 0 means 30 s.
+	// replaces it. 0 means 30 s; it must be at least MinTimeout, twice the
+	// heartbeat's period. A worker that holds the accept lock while stopped
+	// or hung is killed within about a second whatever Timeout says.
 	Timeout time.Duration
 	// MaxRequests, if not 0, makes a worker retire after that many
 	// requests (connections, or HTTP requests with HTTPHandler), plus a
@@ -79,12 +84,23 @@ type Server struct {
 	// Ready, if set, is called in the supervisor once the first workers
 	// are all serving, with the address the server listens on.
 	Ready func(addr net.Addr)
+
+	life *lifecycle
 }
 
 // Defaults for the Server fields left 0.
 const (
 	DefaultGracefulTimeout = 30 * time.Second
 	DefaultTimeout         = 30 * time.Second
+)
+
+// Bounds of the Server fields: values outside them are refused by Run.
+const (
+	// MinTimeout is twice the heartbeat's period (a worker beats at least
+	// once a second): a shorter Timeout kills healthy workers.
+	MinTimeout = 2 * lockWait
+	// MaxSlots bounds MaxWorkers (and so Workers).
+	MaxSlots = 4096
 )
 
 // AcceptMode is how workers share the listening socket.
@@ -115,8 +131,10 @@ func (m AcceptMode) String() string {
 // or outlived its supervisor).
 const (
 	// ExitFailed: the worker could not start (no handler, IPC objects
-	// gone). The supervisor does not retry a worker that failed so; it
-	// stops the server with the worker's reason.
+	// gone). If no pool has been ready yet (a configuration error), the
+	// supervisor stops the server with the worker's reason; later (a
+	// reload whose workers cannot start), it retries that slot with a
+	// growing pause and logs why.
 	ExitFailed = 3
 )
 
@@ -144,19 +162,21 @@ func Register(role string, s *Server) *Server {
 	return s
 }
 
-// IsWorker reports whether this process is one of s's workers.
+// IsWorker reports whether this process is one of s's workers (or its
+// janitor, the process that removes the server's objects if the supervisor
+// is killed).
 func (s *Server) IsWorker() bool {
-	return s.Role != "" && proc.IsChild() && proc.Role() == s.Role && os.Getenv(bootEnv) != ""
+	return s.Role != "" && proc.IsChild() && proc.Role() == s.Role && (os.Getenv(bootEnv) != "" || os.Getenv(janitorEnv) != "")
 }
 
 // Run runs the server. In the process the program was started as, it is the
 // supervisor: it listens, creates the IPC objects, starts the workers and
-// keeps them running until ctx is done or SIGTERM/SIGINT (graceful stop),
-// SIGQUIT (immediate stop); it then removes every IPC object and returns nil,
-// or the error that stopped it. While it runs it also takes SIGHUP (replace
-// every worker by a new generation, one at a time, so that no connection is
-// refused or cut), SIGTTIN and SIGTTOU (one worker more or fewer) and SIGUSR1
-// (log each worker's counters).
+// keeps them running until ctx is done (a graceful stop; Run then returns
+// nil), Shutdown or Close is called (Run returns ErrServerClosed), or a
+// worker of the first pool cannot start (Run returns why); every IPC object
+// is removed by then. Reload and Scale act on it while it runs. Run catches
+// no signal: HandleSignals maps SIGTERM, SIGHUP and the rest onto those
+// methods.
 //
 // In a worker process (IsWorker) Run serves connections and never returns:
 // it exits the process, with status 0 when it stopped as asked and
@@ -168,6 +188,9 @@ func (s *Server) IsWorker() bool {
 // process's role again).
 func (s *Server) Run(ctx context.Context) error {
 	if s.IsWorker() {
+		if os.Getenv(janitorEnv) != "" {
+			os.Exit(runJanitor(s.logger()))
+		}
 		os.Exit(runWorker(ctx, s))
 	}
 	return runSupervisor(ctx, s)
@@ -214,10 +237,14 @@ func (s *Server) config() (config, error) {
 		return c, serverErr(op, errors.New("the number of Workers must be at least 1"), strconv.Itoa(c.Workers))
 	case c.slots < c.workers:
 		return c, serverErr(op, errors.New("MaxWorkers must be at least Workers"), strconv.Itoa(c.slots)+" < "+strconv.Itoa(c.workers))
-	case c.slots > 4096:
-		return c, serverErr(op, errors.New("MaxWorkers is at most 4096"), strconv.Itoa(c.slots))
+	case c.workers > MaxSlots:
+		return c, serverErr(op, errors.New("Workers is at most "+strconv.Itoa(MaxSlots)), strconv.Itoa(c.workers))
+	case c.slots > MaxSlots:
+		return c, serverErr(op, errors.New("MaxWorkers is at most "+strconv.Itoa(MaxSlots)), strconv.Itoa(c.slots))
 	case c.GracefulTimeout < 0 || c.Timeout < 0:
 		return c, serverErr(op, errors.New("timeouts must not be negative"), "")
+	case c.Timeout < MinTimeout:
+		return c, serverErr(op, errors.New("Timeout must be at least "+MinTimeout.String()+", twice the heartbeat's period"), c.Timeout.String())
 	case c.MaxRequests < 0 || c.MaxRequestsJitter < 0:
 		return c, serverErr(op, errors.New("MaxRequests and MaxRequestsJitter must not be negative"), "")
 	case c.Accept != AcceptLock && c.Accept != AcceptShared:

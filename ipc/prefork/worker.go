@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ipctoolkit/ipc/internal/sys"
 	"github.com/ipctoolkit/ipc/ipc"
 	"github.com/ipctoolkit/ipc/ipc/proc"
 	"github.com/ipctoolkit/ipc/msgq"
@@ -33,11 +34,21 @@ const listenFD = 3
 // listener, so the accept loop beats the heartbeat at least this often.
 const lockWait = time.Second
 
-// hangAfterLockEnv is a test hook: the first worker to take the accept lock
-// creates the file it names, writes its pid there, and hangs holding the
-// lock, as a worker that crashed mid-accept would, so that a test can kill
-// it there.
-const hangAfterLockEnv = "IPC_PREFORK_TEST_HANG_AFTER_LOCK"
+// httpIdleGrace is how long a draining HTTP worker keeps its idle
+// keep-alive connections open, answering each request they bring with
+// Connection: close, before it closes those still idle: closed at once, a
+// request already on its way would race the close and get no reply.
+const httpIdleGrace = time.Second
+
+// acceptErrEvery rate-limits the log of accept failing for want of
+// descriptors or memory, which can repeat thousands of times a second.
+const acceptErrEvery = 5 * time.Second
+
+// hangAfterLock is a seam for tests (set only by the package's tests, in a
+// worker process): the first worker to take the accept lock creates the
+// file it names, writes its pid there, and hangs holding the lock, as a
+// worker that crashed mid-accept would.
+var hangAfterLock string
 
 type worker struct {
 	srv  *Server
@@ -51,8 +62,19 @@ type worker struct {
 	board *board
 	slot  *[slotWords]*atomic.Uint64
 
-	wakeFD   int
-	hangPath string
+	wakeFD int
+
+	// lnMu guards the listening descriptor: the accept loop uses it under
+	// the lock, and finish closes it (at once, so that once no process
+	// holds it the kernel refuses new connections) under the lock too.
+	lnMu     sync.Mutex
+	lnClosed bool
+
+	acceptErrs   int
+	acceptErrsAt time.Time
+
+	connMu    sync.Mutex
+	connState map[net.Conn]http.ConnState
 
 	// ctx is what handlers get: done when draining starts.
 	ctx          context.Context
@@ -101,7 +123,6 @@ func runWorker(ctx context.Context, s *Server) int {
 		pid:        os.Getpid(),
 		log:        log.With("slot", b.slot, "pid", os.Getpid(), "generation", b.gen),
 		wakeFD:     -1,
-		hangPath:   os.Getenv(hangAfterLockEnv),
 		drained:    make(chan struct{}),
 		acceptDone: make(chan struct{}),
 		limit:      b.maxRequests,
@@ -121,7 +142,9 @@ func runWorker(ctx context.Context, s *Server) int {
 			BaseContext:       func(net.Listener) context.Context { return base },
 			ReadHeaderTimeout: 30 * time.Second,
 			ErrorLog:          slog.NewLogLogger(w.log.Handler(), slog.LevelWarn),
+			ConnState:         w.trackConn,
 		}
+		w.connState = map[net.Conn]http.ConnState{}
 		go w.httpSrv.Serve(w.httpLn)
 	}
 
@@ -152,10 +175,7 @@ func runWorker(ctx context.Context, s *Server) int {
 // attach opens the supervisor's objects and claims the slot.
 func (w *worker) attach() error {
 	b := w.boot
-	if w.srv.Handler == nil && w.srv.HTTPHandler == nil {
-		return errors.New("the Server has no Handler and no HTTPHandler")
-	}
-	if !isListener(listenFD) {
+	if !sys.IsListener(listenFD) {
 		return errors.New("descriptor 3 is not a listening socket")
 	}
 	q, err := msgq.FromID(b.queueID)
@@ -197,12 +217,24 @@ func (w *worker) attach() error {
 		return err
 	}
 	w.wakeFD = efd
+	// A member of the server until this process ends, however it ends: the
+	// kernel undoes it, and the janitor waits for every member to be gone.
+	if err := set.Do(sem.Inc(semMembers, 1, sem.Undo)); err != nil {
+		return err
+	}
+	// Checked once the slot is ours, so that the reason is in it.
+	if w.srv.Handler == nil && w.srv.HTTPHandler == nil {
+		return errors.New("the Server has no Handler and no HTTPHandler")
+	}
 	return nil
 }
 
 // fail tells the supervisor why this worker cannot start, if it can.
 func (w *worker) fail(err error) {
 	w.log.Error("worker cannot start", "err", err)
+	if w.slot != nil {
+		w.board.putText(w.boot.slot, "cannot start: "+err.Error())
+	}
 	if w.q != nil {
 		w.send(kindFailed, 0, []byte(err.Error()), time.Second)
 	}
@@ -245,6 +277,11 @@ func (w *worker) acceptLoop() {
 	var batch [acceptBatch]int
 	for !w.draining.Load() {
 		w.beat()
+		if w.slot[wOrder].Load() == orderStop {
+			// The order stands in the slot even if its message was lost.
+			w.drain(reasonStop, "asked to stop")
+			return
+		}
 		if locking {
 			err := w.lock.LockTimeout(lockWait)
 			if errors.Is(err, os.ErrDeadlineExceeded) {
@@ -254,21 +291,27 @@ func (w *worker) acceptLoop() {
 				w.drain(reasonIPCGone, "the accept lock is gone: "+err.Error())
 				return
 			}
+			// 1, not the time: a clock read costs 3% of a turn here; the
+			// supervisor records since when (hHolderSince), to a tick.
 			w.slot[wHolding].Store(1)
 			w.slot[wLocks].Add(1)
-			if w.hangPath != "" {
+			if hangAfterLock != "" {
 				w.hangIfFirst()
 			}
 		}
 		w.accepting.Store(true)
-		cfd := w.acceptOne(fds)
+		w.lnMu.Lock()
+		cfd := -1
+		if !w.lnClosed {
+			cfd = w.acceptOne(fds)
+		}
 		n := 0
 		if cfd >= 0 {
 			batch[0], n = cfd, 1
 			// Under load more connections wait: take them in the same
 			// turn rather than one lock hand-off each.
 			for n < len(batch) && w.limit == 0 {
-				c, e := accept4(listenFD)
+				c, e := sys.Accept4(listenFD)
 				if e != 0 {
 					break
 				}
@@ -276,6 +319,7 @@ func (w *worker) acceptLoop() {
 				n++
 			}
 		}
+		w.lnMu.Unlock()
 		if locking {
 			w.slot[wHolding].Store(0)
 			if err := w.lock.Unlock(); err != nil {
@@ -305,8 +349,12 @@ const errBackoff = -2
 func (w *worker) acceptOne(fds []unix.PollFd) int {
 	for !w.draining.Load() {
 		w.beat()
+		if w.slot[wOrder].Load() == orderStop {
+			w.drain(reasonStop, "asked to stop")
+			return -1
+		}
 		fds[0].Revents, fds[1].Revents = 0, 0
-		n, e := ppoll(fds, lockWait)
+		n, e := sys.Ppoll(fds, lockWait)
 		switch {
 		case e == unix.EINTR || (e == 0 && n == 0):
 			continue
@@ -320,7 +368,7 @@ func (w *worker) acceptOne(fds []unix.PollFd) int {
 			return -1
 		}
 		w.slot[wWakeups].Add(1)
-		cfd, e := accept4(listenFD)
+		cfd, e := sys.Accept4(listenFD)
 		switch e {
 		case 0:
 			return cfd
@@ -329,7 +377,11 @@ func (w *worker) acceptOne(fds []unix.PollFd) int {
 			w.slot[wFutile].Add(1)
 		case unix.EINTR:
 		case unix.EMFILE, unix.ENFILE, unix.ENOBUFS, unix.ENOMEM:
-			w.log.Warn("cannot accept", "err", e)
+			w.acceptErrs++
+			if t := time.Now(); t.Sub(w.acceptErrsAt) >= acceptErrEvery {
+				w.log.Warn("cannot accept", "err", e, "times", w.acceptErrs, "logged_at_most_every", acceptErrEvery)
+				w.acceptErrs, w.acceptErrsAt = 0, t
+			}
 			return errBackoff
 		default:
 			w.drain(reasonListener, "accept: "+e.Error())
@@ -340,7 +392,7 @@ func (w *worker) acceptOne(fds []unix.PollFd) int {
 }
 
 func (w *worker) hangIfFirst() {
-	f, err := os.OpenFile(w.hangPath, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	f, err := os.OpenFile(hangAfterLock, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
 		return
 	}
@@ -424,6 +476,8 @@ func (w *worker) control() {
 			time.Sleep(100 * time.Millisecond)
 			continue
 		}
+		w.slot[wInboxRead].Add(1)
+		w.slot[wInboxBytes].Add(uint64(n))
 		m, ok := decode(buf[:n])
 		if !ok || m.pid != w.pid || m.gen != w.boot.gen {
 			continue // for an earlier worker of this slot
@@ -452,10 +506,11 @@ func (w *worker) report() string {
 // finish stops the worker: no more accepting, in-flight connections get
 // until the graceful timeout, then the process exits.
 func (w *worker) finish() int {
+	w.closeListener()
 	w.slot[wState].Store(stateStopping)
 	w.stopHandlers()
 	if w.drainReason != reasonParentGone && w.drainReason != reasonIPCGone {
-		w.send(kindExiting, w.drainReason, []byte(w.drainWhy), time.Second)
+		w.send(kindExiting, w.drainReason, []byte(w.drainWhy), 100*time.Millisecond)
 	}
 	grace := w.boot.graceful
 	if grace <= 0 {
@@ -481,7 +536,16 @@ func (w *worker) finish() int {
 	}
 	cut := 0
 	if w.httpSrv != nil {
-		w.httpSrv.SetKeepAlivesEnabled(false)
+		// Not SetKeepAlivesEnabled(false), which closes idle connections
+		// at once: every response now says Connection: close (httpHandler),
+		// and open connections get a grace to bring their next request and
+		// be closed after its answer. A request begun before the drain
+		// leaves its connection idle, not closed: so wait for every
+		// connection, not only the idle ones, before Shutdown closes those
+		// still idle.
+		for end := time.Now().Add(min(httpIdleGrace, time.Until(deadline))); w.openConns() > 0 && time.Now().Before(end); {
+			time.Sleep(10 * time.Millisecond)
+		}
 		ctx, cancel := context.WithDeadline(context.Background(), deadline)
 		if err := w.httpSrv.Shutdown(ctx); err != nil {
 			cut = int(w.slot[wActive].Load())
@@ -501,6 +565,38 @@ func (w *worker) finish() int {
 		w.log.Warn("graceful timeout passed; cutting connections", "connections", cut)
 	}
 	return 0
+}
+
+// closeListener closes this process's copy of the listening socket, once:
+// a worker that will not accept again must not keep it open, or the kernel
+// completes connections nobody will accept.
+func (w *worker) closeListener() {
+	w.lnMu.Lock()
+	defer w.lnMu.Unlock()
+	if !w.lnClosed {
+		unix.Close(listenFD)
+		w.lnClosed = true
+	}
+}
+
+// trackConn keeps the HTTP connections that are open.
+func (w *worker) trackConn(c net.Conn, st http.ConnState) {
+	w.connMu.Lock()
+	defer w.connMu.Unlock()
+	switch st {
+	case http.StateClosed, http.StateHijacked:
+		delete(w.connState, c)
+	default:
+		w.connState[c] = st
+	}
+}
+
+// openConns counts the HTTP connections open, including those handed over
+// but not yet taken by the http.Server (which it does not know of yet).
+func (w *worker) openConns() int {
+	w.connMu.Lock()
+	defer w.connMu.Unlock()
+	return len(w.connState) + w.httpLn.pending()
 }
 
 // Worker is the worker process a handler runs in, found with WorkerFrom.
