@@ -54,19 +54,18 @@ EXAMPLES:
    ipc serve --addr 127.0.0.1:8989 --workers 4 --handler upper
    ipc serve --handler http --max-requests 10000 --log-json
    kill -HUP $(jq .pid "$XDG_RUNTIME_DIR"/ipc/prefork-*.json)`,
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:8989", Usage: "TCP address to listen on (port 0 picks one)"},
+		Flags: append([]cli.Flag{
 			&cli.IntFlag{Name: "workers", Value: runtime.NumCPU(), Usage: "worker processes"},
 			&cli.IntFlag{Name: "max-workers", Usage: "scoreboard slots, bounding --workers and a reload's overlap", DefaultText: "twice --workers"},
 			&cli.StringFlag{Name: "handler", Value: "echo", Usage: "echo, upper, chat or http"},
-			&cli.StringFlag{Name: "state-dir", Usage: "where the state file goes", DefaultText: "$XDG_RUNTIME_DIR/ipc or /tmp/ipc-$UID"},
+			&cli.StringFlag{Name: "state-dir", Usage: "where the state file goes", DefaultText: "/run/ipc for root, else $XDG_RUNTIME_DIR/ipc or /tmp/ipc-$UID"},
 			&cli.DurationFlag{Name: "graceful-timeout", Value: prefork.DefaultGracefulTimeout, Usage: "how long connections get to finish on stop or reload"},
 			&cli.DurationFlag{Name: "timeout", Value: prefork.DefaultTimeout, Usage: "kill a worker whose heartbeat stops this long"},
 			&cli.IntFlag{Name: "max-requests", Usage: "a worker retires after this many requests (0: never)"},
 			&cli.IntFlag{Name: "max-requests-jitter", Usage: "plus a random 0..N", DefaultText: "a tenth of --max-requests"},
 			&cli.StringFlag{Name: "accept", Value: "lock", Usage: "lock (the semaphore) or shared (every idle worker polls: the herd, for comparison)"},
 			&cli.BoolFlag{Name: "log-json", Usage: "log JSON lines instead of key=value text"},
-		},
+		}, serveDeployFlags()...),
 		Action: runServe,
 	})
 	proc.Register(serveWorker, runServeWorker)
@@ -108,7 +107,9 @@ func runServe(c *cli.Context) error {
 		logFormat = "json"
 	}
 	srv := newServeServer(handler, logFormat)
-	srv.Addr = c.String("addr")
+	if err := applyServeDeploy(c, srv); err != nil {
+		return err
+	}
 	srv.Workers = c.Int("workers")
 	srv.MaxWorkers = c.Int("max-workers")
 	srv.StateDir = c.String("state-dir")

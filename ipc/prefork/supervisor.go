@@ -56,6 +56,7 @@ type supervisor struct {
 
 	ln    *os.File
 	addr  net.Addr
+	dep   deployment
 	set   *sem.Set
 	q     *msgq.Queue
 	m     *shm.Mapping
@@ -100,8 +101,15 @@ func runSupervisor(ctx context.Context, s *Server) error {
 }
 
 func (sv *supervisor) run(ctx context.Context) (err error) {
+	if err := sv.dep.start(sv); err != nil {
+		return err
+	}
+	defer sv.dep.stop()
 	dir := sv.cfg.StateDir
 	if err := ensureStateDir(dir); err != nil {
+		return err
+	}
+	if err := sv.dep.runAs.shareStateDir(dir); err != nil {
 		return err
 	}
 	cleaned, err := CleanStale(dir)
@@ -113,14 +121,16 @@ func (sv *supervisor) run(ctx context.Context) (err error) {
 		return err
 	}
 
-	if sv.ln, sv.addr, err = listen(sv.cfg.Addr); err != nil {
+	if sv.ln, err = sv.dep.listen(sv); err != nil {
 		return err
 	}
-	defer sv.ln.Close()
 	if err := sv.createIPC(); err != nil {
 		return err
 	}
 	defer sv.removeIPC()
+	if err := sv.dep.runAs.shareIPC(sv.set, sv.q, sv.m.ID()); err != nil {
+		return serverErr("start", err, "hand the IPC objects to user "+sv.cfg.User)
+	}
 
 	ticks, _ := startTicks(os.Getpid())
 	sv.state = State{
@@ -171,6 +181,7 @@ func (sv *supervisor) run(ctx context.Context) (err error) {
 		case now := <-t.C:
 			sv.onTick(now)
 		}
+		sv.dep.observe(sv, time.Now())
 	}
 	sv.group.Close()
 	if sv.fatal != nil {
@@ -331,9 +342,10 @@ func (sv *supervisor) spawn(slot int) error {
 		slot: slot, slots: sv.cfg.slots, gen: sv.gen,
 		semID: sv.set.ID(), queueID: sv.q.ID(), segID: sv.m.ID(), supervisor: os.Getpid(),
 		maxRequests: limit, graceful: sv.cfg.GracefulTimeout, timeout: sv.cfg.Timeout, accept: sv.cfg.Accept,
+		listeners: len(sv.dep.lns),
 	}
 	cmd := proc.Command(sv.cfg.Role, sv.cfg.WorkerArgs...)
-	cmd.ExtraFiles = []*os.File{sv.ln}
+	cmd.ExtraFiles = sv.dep.files()
 	cmd.Env = []string{b.encode()}
 	// SIGTERM when the supervisor dies: the worker stops gracefully on its
 	// own (and WatchParent covers the moment before signal.Notify).
@@ -341,6 +353,7 @@ func (sv *supervisor) spawn(slot int) error {
 	// Its own process group: a terminal's ^C reaches the supervisor alone,
 	// which then stops the workers in order.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	sv.dep.runAs.apply(cmd.SysProcAttr)
 
 	t := time.Now()
 	w := &sv.board.slots[slot]

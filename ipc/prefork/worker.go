@@ -52,6 +52,7 @@ type worker struct {
 	slot  *[slotWords]*atomic.Uint64
 
 	wakeFD   int
+	from     int // the listener the accept loop takes connections from
 	hangPath string
 
 	// ctx is what handlers get: done when draining starts.
@@ -155,8 +156,8 @@ func (w *worker) attach() error {
 	if w.srv.Handler == nil && w.srv.HTTPHandler == nil {
 		return errors.New("the Server has no Handler and no HTTPHandler")
 	}
-	if !isListener(listenFD) {
-		return errors.New("descriptor 3 is not a listening socket")
+	if err := checkListeners(b.listeners); err != nil {
+		return err
 	}
 	q, err := msgq.FromID(b.queueID)
 	if err != nil {
@@ -239,7 +240,7 @@ func (w *worker) drain(reason uint64, why string) {
 func (w *worker) acceptLoop() {
 	defer close(w.acceptDone)
 	locking := w.boot.accept == AcceptLock
-	fds := []unix.PollFd{{Fd: listenFD, Events: unix.POLLIN}, {Fd: int32(w.wakeFD), Events: unix.POLLIN}}
+	fds := pollFDs(w.boot.listeners, w.wakeFD)
 	var batch [acceptBatch]int
 	for !w.draining.Load() {
 		w.beat()
@@ -266,7 +267,7 @@ func (w *worker) acceptLoop() {
 			// Under load more connections wait: take them in the same
 			// turn rather than one lock hand-off each.
 			for n < len(batch) && w.limit == 0 {
-				c, e := accept4(listenFD)
+				c, e := accept4(w.from)
 				if e != 0 {
 					break
 				}
@@ -301,9 +302,12 @@ const errBackoff = -2
 // acceptOne waits for a connection and accepts it. It returns -1 when the
 // worker is draining or the listener failed.
 func (w *worker) acceptOne(fds []unix.PollFd) int {
+	var bad int16
 	for !w.draining.Load() {
 		w.beat()
-		fds[0].Revents, fds[1].Revents = 0, 0
+		for i := range fds {
+			fds[i].Revents = 0
+		}
 		n, e := ppoll(fds, lockWait)
 		switch {
 		case e == unix.EINTR || (e == 0 && n == 0):
@@ -311,14 +315,15 @@ func (w *worker) acceptOne(fds []unix.PollFd) int {
 		case e != 0:
 			w.drain(reasonListener, "poll on the listener: "+e.Error())
 			return -1
-		case fds[1].Revents != 0:
+		case fds[len(fds)-1].Revents != 0:
 			return -1
-		case fds[0].Revents&unix.POLLIN == 0:
-			w.drain(reasonListener, "the listener reports an error (revents "+strconv.Itoa(int(fds[0].Revents))+")")
+		}
+		if w.from, bad = readyListener(fds[:len(fds)-1]); w.from < 0 {
+			w.drain(reasonListener, "the listener reports an error (revents "+strconv.Itoa(int(bad))+")")
 			return -1
 		}
 		w.slot[wWakeups].Add(1)
-		cfd, e := accept4(listenFD)
+		cfd, e := accept4(w.from)
 		switch e {
 		case 0:
 			return cfd
@@ -561,5 +566,5 @@ func localAddr() net.Addr {
 	if err != nil {
 		return &net.TCPAddr{}
 	}
-	return tcpAddr(sa)
+	return netAddr(sa)
 }
