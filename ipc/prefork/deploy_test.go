@@ -540,3 +540,38 @@ func TestPrivilegeDropNeedsRoot(t *testing.T) {
 		t.Fatalf("%v %v: %q, want %q", st, err, out.String(), want)
 	}
 }
+
+func init() {
+	proc.Register("deploy-statedir", func([]string) int {
+		fmt.Println(prefork.DefaultStateDir())
+		return 0
+	})
+}
+
+// Root's state dir is /run/ipc (a system service's); a user's is under
+// $XDG_RUNTIME_DIR, or /tmp/ipc-$UID without it.
+func TestDefaultStateDir(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to start a child as another user")
+	}
+	for _, c := range []struct {
+		cred *syscall.Credential
+		xdg  string
+		want string
+	}{
+		{nil, "/run/user/0", "/run/ipc"},
+		{&syscall.Credential{Uid: 65534, Gid: 65534}, "/run/user/65534", "/run/user/65534/ipc"},
+		{&syscall.Credential{Uid: 65534, Gid: 65534}, "", os.TempDir() + "/ipc-65534"},
+	} {
+		cmd := proc.Command("deploy-statedir")
+		cmd.Env = []string{"XDG_RUNTIME_DIR=" + c.xdg}
+		var out logBuf
+		cmd.Stdout = &out
+		if c.cred != nil {
+			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred}
+		}
+		if st, err := cmd.Run(); err != nil || !st.Success() || out.String() != c.want+"\n" {
+			t.Errorf("as %v with XDG_RUNTIME_DIR=%q: %v %v %q, want %s", c.cred, c.xdg, st, err, out.String(), c.want)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package prefork
 
 import (
+	"errors"
 	"log/slog"
 	"os"
 	"strconv"
@@ -100,6 +101,8 @@ func (n *notifier) tick(now time.Time) {
 	n.send(daemon.SdNotifyWatchdog)
 }
 
+var errNotStreamListener = errors.New("not a listening stream socket")
+
 // activated returns the listening sockets the service manager passed
 // (LISTEN_PID is this process, LISTEN_FDS how many from descriptor 3), as
 // listeners ready for the workers, and unsets those variables so that no
@@ -123,13 +126,10 @@ func activated() ([]*listener, error) {
 	}
 	for i, f := range files {
 		fd := int(f.Fd())
-		what := "socket-activated descriptor " + strconv.Itoa(fd) + " (" + f.Name() + ")"
+		what := "socket-activated descriptor " + strconv.Itoa(fd) + ", " + f.Name()
 		typ, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE)
-		if err != nil {
-			return fail(err, what+" is not a socket")
-		}
-		if typ != unix.SOCK_STREAM || !isListener(fd) {
-			return fail(unix.EINVAL, what+" is not a listening stream socket")
+		if err != nil || typ != unix.SOCK_STREAM || !isListener(fd) {
+			return fail(errNotStreamListener, what)
 		}
 		l, err := rawListener(fd, f.Name())
 		if err != nil {
