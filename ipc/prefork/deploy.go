@@ -106,17 +106,17 @@ func (d *deployment) observe(sv *supervisor, now time.Time) {
 		d.gen = sv.gen
 		n.reload()
 	case n.reloading:
-		serving := 0
-		for _, c := range sv.slots {
-			switch {
-			case c == nil:
-			case c.gen != sv.gen:
-				serving = -1 << 30 // an older worker is still there
-			case c.ready && !c.draining:
+		// From the scoreboard, which is the state: done when every worker
+		// there is of the new generation and serving.
+		serving, others := 0, 0
+		for _, w := range sv.board.snapshot().Workers {
+			if w.Generation != sv.gen || w.State == "starting" || w.State == "stopping" {
+				others++
+			} else {
 				serving++
 			}
 		}
-		if serving >= sv.want {
+		if others == 0 && serving >= sv.want {
 			n.reloaded(serving)
 		}
 	}
