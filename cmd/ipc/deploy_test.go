@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -220,7 +221,9 @@ func TestServeSocketActivated(t *testing.T) {
 		t.Errorf("READY without MAINPID=%d: %q", cmd.Process.Pid, ready)
 	}
 	overUnix := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-		Dial: func(string, string) (net.Conn, error) { return net.Dial("unix", path) },
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", path)
+		},
 	}}
 	for range 5 {
 		get(client, "http://"+tcp+"/")
