@@ -35,36 +35,46 @@ func init() {
 		Description: `The supervisor listens on --addr, creates a private semaphore set (the
 accept lock, taken with SEM_UNDO), a message queue (mtype 1 its inbox, slot+2
 each worker's) and a shared memory scoreboard, and starts --workers copies of
-ipc that take turns accepting. It reaps every worker, respawns those that die
-(pausing longer after each crash at start), and replaces one whose heartbeat
-stops for --timeout. Logs go to stderr.
+ipc that take turns accepting. It reaps every worker, replaces one that dies
+at once (a slot whose workers die before they are ready waits longer after
+each such crash), replaces one whose heartbeat stops for --timeout, and kills
+a worker that holds the accept lock while stopped or hung within about a
+second. A process that will not accept again closes the listener at once, so
+new connections are refused rather than left hanging. Logs go to stderr.
 
 Handlers: echo (returns what it reads), upper (the textbook's upper-case line
 echo), chat (a line from one client reaches every other client, on any worker,
 through the queue), http (GET / answers a short body, GET /status the
-scoreboard as JSON).
+scoreboard as JSON). echo, upper and chat close a connection idle for
+--idle-timeout.
 
 Signals: TERM or INT stop gracefully (connections get --graceful-timeout),
 QUIT stops at once, HUP replaces every worker by a new generation without
 refusing or cutting a connection, TTIN and TTOU add or remove a worker, USR1
 logs each worker's counters. The state file in --state-dir lets 'ipc status'
-find the scoreboard, and the next start remove what a kill -9 left behind.
+find the scoreboard. A kill -9 of the supervisor leaks nothing: its janitor
+process removes the objects once the last worker is gone. A kill -9 of every
+process leaves what the state file names, which the next start or
+'ipc status --clean' removes. With --private-ipc (needs CAP_SYS_ADMIN) the
+server runs in an IPC namespace of its own, where nothing can leak at all.
 
 EXAMPLES:
    ipc serve --addr 127.0.0.1:8989 --workers 4 --handler upper
    ipc serve --handler http --max-requests 10000 --log-json
    kill -HUP $(jq .pid "$XDG_RUNTIME_DIR"/ipc/prefork-*.json)`,
 		Flags: append([]cli.Flag{
-			&cli.IntFlag{Name: "workers", Value: runtime.NumCPU(), Usage: "worker processes"},
-			&cli.IntFlag{Name: "max-workers", Usage: "scoreboard slots, bounding --workers and a reload's overlap", DefaultText: "twice --workers"},
+			&cli.IntFlag{Name: "workers", Value: runtime.NumCPU(), Usage: "worker processes (1 to 4096)"},
+			&cli.IntFlag{Name: "max-workers", Usage: "scoreboard slots, bounding --workers and a reload's overlap (up to 4096)", DefaultText: "twice --workers"},
 			&cli.StringFlag{Name: "handler", Value: "echo", Usage: "echo, upper, chat or http"},
 			&cli.StringFlag{Name: "state-dir", Usage: "where the state file goes", DefaultText: "/run/ipc for root, else $XDG_RUNTIME_DIR/ipc or /tmp/ipc-$UID"},
-			&cli.DurationFlag{Name: "graceful-timeout", Value: prefork.DefaultGracefulTimeout, Usage: "how long connections get to finish on stop or reload"},
-			&cli.DurationFlag{Name: "timeout", Value: prefork.DefaultTimeout, Usage: "kill a worker whose heartbeat stops this long"},
-			&cli.IntFlag{Name: "max-requests", Usage: "a worker retires after this many requests (0: never)"},
-			&cli.IntFlag{Name: "max-requests-jitter", Usage: "plus a random 0..N", DefaultText: "a tenth of --max-requests"},
+			&cli.DurationFlag{Name: "graceful-timeout", Value: prefork.DefaultGracefulTimeout, Usage: "how long connections get to finish on stop or reload (100ms to 24h)"},
+			&cli.DurationFlag{Name: "timeout", Value: prefork.DefaultTimeout, Usage: "kill a worker whose heartbeat stops this long (2s, twice the heartbeat, to 24h)"},
+			&cli.DurationFlag{Name: "idle-timeout", Value: defaultIdleTimeout, Usage: "echo, upper, chat: close a connection idle this long (100ms to 24h)"},
+			&cli.IntFlag{Name: "max-requests", Usage: "a worker retires after this many requests (0: never; at most 1e9)"},
+			&cli.IntFlag{Name: "max-requests-jitter", Usage: "plus a random 0..N (at most 1e9)", DefaultText: "a tenth of --max-requests"},
 			&cli.StringFlag{Name: "accept", Value: "lock", Usage: "lock (the semaphore) or shared (every idle worker polls: the herd, for comparison)"},
 			&cli.BoolFlag{Name: "log-json", Usage: "log JSON lines instead of key=value text"},
+			&cli.BoolFlag{Name: "private-ipc", Usage: "run in an IPC namespace of its own (needs CAP_SYS_ADMIN): nothing can leak, but workers cannot see the host's objects"},
 		}, serveDeployFlags()...),
 		Action: runServe,
 	})
@@ -88,15 +98,8 @@ func runServe(c *cli.Context) error {
 	default:
 		return usagef("serve: --accept must be lock or shared, not %q", c.String("accept"))
 	}
-	switch {
-	case c.Int("workers") < 1:
-		return usagef("serve: --workers must be at least 1")
-	case c.Int("max-workers") < 0, c.Int("max-workers") > 0 && c.Int("max-workers") < c.Int("workers"):
-		return usagef("serve: --max-workers must be at least --workers")
-	case c.Duration("graceful-timeout") <= 0 || c.Duration("timeout") <= 0:
-		return usagef("serve: --graceful-timeout and --timeout must be positive")
-	case c.Int("max-requests") < 0 || c.Int("max-requests-jitter") < 0:
-		return usagef("serve: --max-requests and --max-requests-jitter must not be negative")
+	if err := checkServeRanges(c); err != nil {
+		return err
 	}
 	jitter := c.Int("max-requests-jitter")
 	if !c.IsSet("max-requests-jitter") {
@@ -106,7 +109,14 @@ func runServe(c *cli.Context) error {
 	if c.Bool("log-json") {
 		logFormat = "json"
 	}
-	srv := newServeServer(handler, logFormat)
+	if c.Bool("private-ipc") {
+		// Returns in the process it started (the same pid, in a new
+		// namespace); here only if that failed.
+		if err := prefork.ReexecInPrivateIPC(); err != nil {
+			return err
+		}
+	}
+	srv := newServeServer(handler, logFormat, c.Duration("idle-timeout"))
 	if err := applyServeDeploy(c, srv); err != nil {
 		return err
 	}
@@ -124,14 +134,59 @@ func runServe(c *cli.Context) error {
 	return nil
 }
 
-// runServeWorker is a worker of `ipc serve`: args are the handler's name and
-// the log format.
+// defaultIdleTimeout is how long echo, upper and chat let a connection be
+// idle: long enough for a person typing into a chat, short enough that
+// forgotten connections do not pile up.
+const defaultIdleTimeout = 5 * time.Minute
+
+// A range is a flag's sane bounds; out of them is a usage error naming it.
+type durationRange struct {
+	name     string
+	min, max time.Duration
+}
+
+type intRange struct {
+	name     string
+	min, max int
+}
+
+func checkServeRanges(c *cli.Context) error {
+	for _, r := range []durationRange{
+		{"graceful-timeout", 100 * time.Millisecond, 24 * time.Hour},
+		{"timeout", prefork.MinTimeout, 24 * time.Hour},
+		{"idle-timeout", 100 * time.Millisecond, 24 * time.Hour},
+	} {
+		if d := c.Duration(r.name); d < r.min || d > r.max {
+			return usagef("serve: --%s must be between %v and %v, not %v", r.name, r.min, r.max, d)
+		}
+	}
+	for _, r := range []intRange{
+		{"workers", 1, prefork.MaxSlots},
+		{"max-requests", 0, 1e9},
+		{"max-requests-jitter", 0, 1e9},
+	} {
+		if n := c.Int(r.name); n < r.min || n > r.max {
+			return usagef("serve: --%s must be between %d and %d, not %d", r.name, r.min, r.max, n)
+		}
+	}
+	if n := c.Int("max-workers"); n != 0 && (n < c.Int("workers") || n > prefork.MaxSlots) {
+		return usagef("serve: --max-workers must be between --workers (%d) and %d, not %d", c.Int("workers"), prefork.MaxSlots, n)
+	}
+	return nil
+}
+
+// runServeWorker is a worker of `ipc serve`: args are the handler's name,
+// the log format and the idle timeout.
 func runServeWorker(args []string) int {
-	if len(args) != 2 || !isServeHandler(args[0]) {
+	var idle time.Duration
+	if len(args) == 3 {
+		idle, _ = time.ParseDuration(args[2])
+	}
+	if len(args) != 3 || !isServeHandler(args[0]) || idle <= 0 {
 		fmt.Fprintf(os.Stderr, "ipc: serve worker: bad arguments %q\n", args)
 		return prefork.ExitFailed
 	}
-	newServeServer(args[0], args[1]).Run(context.Background())
+	newServeServer(args[0], args[1], idle).Run(context.Background())
 	return prefork.ExitFailed // Run exits the process in a worker
 }
 
@@ -146,29 +201,53 @@ func isServeHandler(name string) bool {
 
 // newServeServer is the Server both the supervisor and its workers build:
 // the same handler and logger, the worker role and its arguments.
-func newServeServer(handler, logFormat string) *prefork.Server {
+func newServeServer(handler, logFormat string, idle time.Duration) *prefork.Server {
 	var h slog.Handler = slog.NewTextHandler(os.Stderr, nil)
 	if logFormat == "json" {
 		h = slog.NewJSONHandler(os.Stderr, nil)
 	}
 	srv := &prefork.Server{
 		Role:       serveWorker,
-		WorkerArgs: []string{handler, logFormat},
+		WorkerArgs: []string{handler, logFormat, idle.String()},
 		Logger:     slog.New(h),
 	}
 	switch handler {
 	case "echo":
-		srv.Handler = serveEcho
+		srv.Handler = idleLimited(idle, serveEcho)
 	case "upper":
-		srv.Handler = serveUpper
+		srv.Handler = idleLimited(idle, serveUpper)
 	case "chat":
 		room := &chatRoom{members: map[net.Conn]bool{}}
-		srv.Handler = room.serve
+		srv.Handler = idleLimited(idle, room.serve)
 		srv.OnBroadcast = room.fromOtherWorker
 	case "http":
 		srv.HTTPHandler = serveHTTP()
 	}
 	return srv
+}
+
+// idleLimited gives h a connection whose every read must bring data within
+// idle, so that a connection left open and silent is closed.
+func idleLimited(idle time.Duration, h func(context.Context, net.Conn)) func(context.Context, net.Conn) {
+	return func(ctx context.Context, c net.Conn) { h(ctx, &idleConn{Conn: c, idle: idle}) }
+}
+
+type idleConn struct {
+	net.Conn
+	idle time.Duration
+}
+
+func (c *idleConn) Read(p []byte) (int, error) {
+	c.Conn.SetReadDeadline(time.Now().Add(c.idle))
+	return c.Conn.Read(p)
+}
+
+// CloseWrite keeps the half-close of the connection underneath.
+func (c *idleConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return c.Conn.Close()
 }
 
 // serveEcho returns every byte it reads until the client closes.

@@ -296,6 +296,30 @@ func TestServeUsage(t *testing.T) {
 			t.Errorf("ipc %v: exit %d, %q", args, code, out)
 		}
 	}
+	// Every duration and count flag has a sane range; out of it is a usage
+	// error naming the flag.
+	for _, tc := range []struct {
+		args []string
+		flag string
+	}{
+		{[]string{"--timeout", "1ns"}, "--timeout"},
+		{[]string{"--timeout", "1500ms"}, "--timeout"},
+		{[]string{"--workers", "100000"}, "--workers"},
+		{[]string{"--max-workers", "5000"}, "--max-workers"},
+		{[]string{"--graceful-timeout", "48h"}, "--graceful-timeout"},
+		{[]string{"--idle-timeout", "0s"}, "--idle-timeout"},
+		{[]string{"--max-requests", "-1"}, "--max-requests"},
+		{[]string{"--max-requests-jitter", "2000000000"}, "--max-requests-jitter"},
+	} {
+		out, err := exec.Command(ipcBin, append([]string{"serve", "--state-dir", t.TempDir()}, tc.args...)...).CombinedOutput()
+		if code := exitCode(err); code != 2 || !strings.HasPrefix(string(out), "ipc: serve: "+tc.flag+" must be between ") ||
+			strings.Count(string(out), "\n") != 1 {
+			t.Errorf("ipc serve %v: exit %d, %q", tc.args, code, out)
+		}
+	}
+	if out, err := exec.Command(ipcBin, "status", "--clean", "--json").CombinedOutput(); exitCode(err) != 2 {
+		t.Errorf("ipc status --clean --json: exit %d, %q", exitCode(err), out)
+	}
 	// A port in use is an operation that failed (exit 1).
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -308,4 +332,119 @@ func TestServeUsage(t *testing.T) {
 		t.Errorf("serve on a busy port: exit %d, %s", code, out)
 	}
 	noObjects(t)
+}
+
+// echo, upper and chat close a connection that stays silent for
+// --idle-timeout.
+func TestServeIdleTimeout(t *testing.T) {
+	s := startServe(t, "--workers", "1", "--handler", "upper", "--idle-timeout", "300ms")
+	c, err := net.Dial("tcp", s.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	r := bufio.NewReader(c)
+	io.WriteString(c, "hi\n")
+	if got, err := r.ReadString('\n'); err != nil || got != "HI\n" {
+		t.Fatalf("%q, %v", got, err)
+	}
+	t0 := time.Now()
+	if _, err := r.ReadByte(); err != io.EOF {
+		t.Errorf("an idle connection: %v, want EOF", err)
+	}
+	if d := time.Since(t0); d < 250*time.Millisecond || d > 3*time.Second {
+		t.Errorf("idle connection closed after %v, want about 300ms", d)
+	}
+}
+
+// children lists the processes whose parent is pid.
+func children(pid int) []int {
+	var out []int
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		i := bytes.LastIndexByte(b, ')')
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) > 1 && f[1] == strconv.Itoa(pid) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// kill -9 of every process of a server at once leaves its semaphore set and
+// queue, which 'ipc status --clean' removes, saying so.
+func TestServeStatusClean(t *testing.T) {
+	s := startServe(t, "--workers", "2")
+	pids := append([]int{s.pid}, children(s.pid)...)
+	for _, pid := range pids {
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+	<-s.done
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		left := 0
+		for _, pid := range pids {
+			if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); err == nil {
+				left++
+			}
+		}
+		if left == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("processes of the server still there")
+		}
+	}
+	if n := ipcObjects(t); n != 2 {
+		t.Errorf("%d objects after kill -9 of the tree, want the set and the queue", n)
+	}
+	out, err := exec.Command(ipcBin, "status", "--state-dir", s.dir).CombinedOutput()
+	if exitCode(err) != 1 || !strings.Contains(string(out), "'ipc status --clean'") {
+		t.Errorf("ipc status of a dead server: exit %d, %s", exitCode(err), out)
+	}
+	out, err = exec.Command(ipcBin, "status", "--state-dir", s.dir, "--clean").CombinedOutput()
+	if err != nil || !regexp.MustCompile(`^dead server `+strconv.Itoa(s.pid)+` \(supervisor \d+ is not running\): removed semaphore set \d+, queue \d+; .*removed .*prefork-\d+\.json\n$`).Match(out) {
+		t.Errorf("ipc status --clean: %v\n%s", err, out)
+	}
+	noObjects(t)
+	out, err = exec.Command(ipcBin, "status", "--state-dir", s.dir, "--clean").CombinedOutput()
+	if err != nil || string(out) != "no dead server's state in "+s.dir+"\n" {
+		t.Errorf("ipc status --clean again: %v, %q", err, out)
+	}
+}
+
+// --private-ipc: the server runs in an IPC namespace of its own, where its
+// objects are invisible from here; 'ipc status' enters it to read the
+// scoreboard, and nothing is left after a kill -9 of the whole tree.
+func TestServePrivateIPC(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("--private-ipc needs CAP_SYS_ADMIN")
+	}
+	s := startServe(t, "--workers", "2", "--handler", "upper", "--private-ipc")
+	upperAsk(t, s.addr, "private")
+	if n := ipcObjects(t); n != 0 {
+		t.Errorf("%d of the server's objects visible outside its namespace", n)
+	}
+	st := s.statusJSON(t)
+	if st.PID != s.pid || len(st.Workers) != 2 {
+		t.Errorf("ipc status of a --private-ipc server: %+v", st)
+	}
+	pids := append([]int{s.pid}, children(s.pid)...)
+	for _, pid := range pids {
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+	<-s.done
+	noObjects(t)
+	out, err := exec.Command(ipcBin, "status", "--state-dir", s.dir, "--clean").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "another IPC namespace") {
+		t.Errorf("ipc status --clean of a dead --private-ipc server: %v, %s", err, out)
+	}
 }

@@ -31,8 +31,17 @@ bytes in and out, age and idle time.
 
 With --json: {"pid": <supervisor>, "workers": [{"slot", "pid", "generation",
 "state", "connections", "bytes_in", "bytes_out", "started", "last_active",
-...}], ...} with RFC 3339 times. --watch redraws every --interval until
-interrupted.
+...}], "lock_holder", ...} with RFC 3339 times. --watch redraws every
+--interval until interrupted.
+
+A server started with --private-ipc runs in another IPC namespace: status
+enters it (setns on /proc/PID/ns/ipc, which needs CAP_SYS_ADMIN) to read the
+scoreboard, or says so.
+
+--clean removes what dead servers left in --state-dir (after a kill -9 of
+every process of a server at once): the semaphore set and queue each state
+file names, only if they still carry the signature the server wrote into
+them, and the file; it prints one line per dead server.
 
 EXAMPLES:
    ipc status
@@ -44,6 +53,7 @@ EXAMPLES:
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON document"},
 			&cli.BoolFlag{Name: "watch", Usage: "redraw until interrupted"},
 			&cli.DurationFlag{Name: "interval", Value: time.Second, Usage: "how often --watch redraws"},
+			&cli.BoolFlag{Name: "clean", Usage: "remove the IPC objects and state files dead servers left, and say what"},
 		},
 		Action: runStatus,
 	})
@@ -61,6 +71,12 @@ func runStatus(c *cli.Context) error {
 		dir = prefork.DefaultStateDir()
 	}
 	out := c.App.Writer
+	if c.Bool("clean") {
+		if c.Bool("watch") || c.Bool("json") || c.IsSet("pid") {
+			return usagef("status: --clean goes alone")
+		}
+		return cleanStatus(out, dir)
+	}
 	if !c.Bool("watch") {
 		return showStatus(out, dir, c.Int("pid"), c.Bool("json"))
 	}
@@ -115,7 +131,7 @@ func showStatus(out io.Writer, dir string, pid int, asJSON bool) error {
 			msg = fmt.Sprintf("status: no server with pid %d is running from %s", pid, dir)
 		}
 		if len(dead) > 0 {
-			msg += " (state files of dead servers " + strings.Join(dead, ", ") + " remain: the next 'ipc serve' removes what they left)"
+			msg += " (state files of dead servers " + strings.Join(dead, ", ") + " remain: 'ipc status --clean' or the next 'ipc serve' removes what they left)"
 		}
 		return fmt.Errorf("%s", msg)
 	}
@@ -144,12 +160,45 @@ func showStatus(out io.Writer, dir string, pid int, asJSON bool) error {
 	return nil
 }
 
+// cleanStatus removes what dead servers left in dir and says what.
+func cleanStatus(out io.Writer, dir string) error {
+	cleaned, err := prefork.CleanStale(dir)
+	for _, c := range cleaned {
+		line := fmt.Sprintf("dead server %d (%s): ", c.State.PID, c.Why)
+		var parts []string
+		if len(c.Removed) > 0 {
+			parts = append(parts, "removed "+strings.Join(c.Removed, ", "))
+		}
+		if len(c.Gone) > 0 {
+			parts = append(parts, "already gone "+strings.Join(c.Gone, ", "))
+		}
+		if len(c.Refused) > 0 {
+			parts = append(parts, "left alone "+strings.Join(c.Refused, "; "))
+		}
+		if len(parts) == 0 {
+			parts = append(parts, "nothing to remove")
+		}
+		fmt.Fprintln(out, line+strings.Join(parts, "; ")+"; removed "+c.State.Path)
+	}
+	if err != nil {
+		return err
+	}
+	if len(cleaned) == 0 {
+		fmt.Fprintln(out, "no dead server's state in "+dir)
+	}
+	return nil
+}
+
 func printStatus(out io.Writer, s prefork.Status) {
 	now := time.Now()
 	fmt.Fprintf(out, "server pid %d on %s, generation %d, %d of %d workers, up %s\n",
 		s.PID, s.Addr, s.Generation, len(s.Workers), s.Want, age(now, s.Started))
-	fmt.Fprintf(out, "connections %d (%d by exited workers), requests %d, bytes in %d, out %d\n",
+	fmt.Fprintf(out, "connections %d (%d by exited workers), requests %d, bytes in %d, out %d",
 		s.Total.Connections, s.Exited.Connections, s.Total.Requests, s.Total.BytesIn, s.Total.BytesOut)
+	if s.LockHolder != 0 {
+		fmt.Fprintf(out, ", accept lock held by %d for %s", s.LockHolder, age(now, s.LockHeldSince))
+	}
+	fmt.Fprintln(out)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "SLOT\tPID\tGEN\tSTATE\tCONNS\tACTIVE\tREQUESTS\tBYTES-IN\tBYTES-OUT\tAGE\tIDLE\t")
 	for _, w := range s.Workers {

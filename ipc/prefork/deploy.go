@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ipctoolkit/ipc/internal/sys"
 	"golang.org/x/sys/unix"
 )
 
@@ -48,6 +49,14 @@ func (d *deployment) stop() {
 	d.lns = nil
 	d.pid.release()
 	d.pid = nil
+}
+
+// closeSockets closes the supervisor's copies of the listeners (see
+// closeListener) and keeps what stop needs to remove the socket files.
+func (d *deployment) closeSockets() {
+	for _, l := range d.lns {
+		l.file.Close()
+	}
 }
 
 // listen makes the listeners and returns the first, which the logs, the
@@ -149,11 +158,18 @@ func readyListener(fds []unix.PollFd) (fd int, revents int16) {
 	return fd, 0
 }
 
+// closeListenerFDs closes a worker's n listeners.
+func closeListenerFDs(n int) {
+	for i := range max(n, 1) {
+		unix.Close(listenFD + i)
+	}
+}
+
 // checkListeners is the worker's check of what it inherited: n listening
 // sockets from descriptor 3.
 func checkListeners(n int) error {
 	for i := range max(n, 1) {
-		if !isListener(listenFD + i) {
+		if !sys.IsListener(listenFD + i) {
 			return &os.SyscallError{Syscall: "descriptor " + strconv.Itoa(listenFD+i) + " is not a listening socket", Err: unix.ENOTSOCK}
 		}
 	}

@@ -1,14 +1,15 @@
 package prefork
 
 import (
-	"net"
-
 	"bytes"
-	"golang.org/x/sys/unix"
+	"net"
 	"strings"
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
+	"github.com/ipctoolkit/ipc/internal/sys"
 	"github.com/ipctoolkit/ipc/ipc"
 	"github.com/ipctoolkit/ipc/sem"
 	"github.com/ipctoolkit/ipc/shm"
@@ -134,7 +135,7 @@ func TestListenerFlags(t *testing.T) {
 	if fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0); err != nil || fl&unix.O_NONBLOCK == 0 {
 		t.Errorf("listener flags %#x, %v after Fd(): not non-blocking", fl, err)
 	}
-	if _, e := accept4(fd); e != unix.EAGAIN {
+	if _, e := sys.Accept4(fd); e != unix.EAGAIN {
 		t.Errorf("accept with nothing waiting: %v, want EAGAIN", e)
 	}
 	c, err := net.Dial("tcp", addr.String())
@@ -143,10 +144,10 @@ func TestListenerFlags(t *testing.T) {
 	}
 	defer c.Close()
 	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-	if n, e := ppoll(fds, time.Second); n != 1 || e != 0 {
+	if n, e := sys.Ppoll(fds, time.Second); n != 1 || e != 0 {
 		t.Fatalf("poll: %d, %v", n, e)
 	}
-	cfd, e := accept4(fd)
+	cfd, e := sys.Accept4(fd)
 	if e != 0 {
 		t.Fatal(e)
 	}
@@ -189,7 +190,7 @@ func BenchmarkPoll(b *testing.B) {
 	fds := []unix.PollFd{{Fd: int32(f.Fd()), Events: unix.POLLIN}, {Fd: int32(efd), Events: unix.POLLIN}}
 	b.ReportAllocs()
 	for b.Loop() {
-		if n, e := ppoll(fds, 0); n != 0 || e != 0 {
+		if n, e := sys.Ppoll(fds, 0); n != 0 || e != 0 {
 			b.Fatal(n, e)
 		}
 	}

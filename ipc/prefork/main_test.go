@@ -44,7 +44,7 @@ func init() {
 	// logging JSON lines to stderr.
 	proc.Register(supRole, func(args []string) int {
 		s := &prefork.Server{Role: workerRole, Logger: slog.New(slog.NewJSONHandler(os.Stderr, nil))}
-		handler := "upper"
+		handler, hang := "upper", ""
 		for _, a := range args {
 			k, v, _ := strings.Cut(a, "=")
 			n, _ := strconv.Atoi(v)
@@ -72,9 +72,11 @@ func init() {
 				}
 			case "role":
 				s.Role = v
+			case "hang":
+				hang = v
 			}
 		}
-		s.WorkerArgs = []string{handler}
+		s.WorkerArgs = []string{handler, hang}
 		if err := s.Run(context.Background()); err != nil {
 			fmt.Fprintln(os.Stderr, "supervisor:", err)
 			return 1
@@ -82,7 +84,10 @@ func init() {
 		return 0
 	})
 	proc.Register(workerRole, func(args []string) int {
-		s := &prefork.Server{Role: workerRole}
+		s := &prefork.Server{Role: workerRole, Logger: slog.New(slog.NewJSONHandler(os.Stderr, nil))}
+		if len(args) > 1 && args[1] != "" {
+			prefork.SetHangAfterLock(args[1])
+		}
 		room := &room{members: map[net.Conn]bool{}}
 		switch args[0] {
 		case "upper":

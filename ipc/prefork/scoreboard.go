@@ -36,6 +36,8 @@ const (
 	hDeadRequests
 	hDeadBytesIn
 	hDeadBytesOut
+	hHolder      // the pid holding the accept lock, as the supervisor last saw it (0: none)
+	hHolderSince // since when it holds it, unix nanoseconds
 )
 
 // Slot words.
@@ -55,11 +57,25 @@ const (
 	wFutile     // wakeups that found no connection to accept (the herd)
 	wLocks      // times this worker took the accept lock
 	wPanics     // handler panics recovered
-	wHolding    // 1 while the worker holds the accept lock
+	wHolding    // while the worker holds the accept lock: since when (unix nanoseconds); else 0
 	wReason     // why the worker is stopping (a reason* code), read when it is reaped
+	// Written by the supervisor, read by the worker: an order that holds
+	// even when its doorbell (the control message) was lost.
+	wOrder
+	wInboxRead  // messages the worker took from its inbox
+	wInboxBytes // and their bytes: with what the supervisor sent, who fills the queue
 )
 
-// Lifecycle states kept in wState.
+// Orders in wOrder.
+const (
+	orderNone uint64 = iota
+	orderStop
+)
+
+// Lifecycle states kept in wState: the scoreboard, not the queue, is what
+// the supervisor's decisions rest on. The supervisor writes stateStarting
+// before it starts a worker and stateFree once it has reaped it; the worker
+// writes stateReady when it serves and stateStopping when it drains.
 const (
 	stateFree uint64 = iota
 	stateStarting
@@ -160,7 +176,9 @@ func (b *board) snapshot() Status {
 			BytesIn:     b.hdr[hDeadBytesIn].Load(),
 			BytesOut:    b.hdr[hDeadBytesOut].Load(),
 		},
-		Workers: []WorkerStatus{},
+		Workers:       []WorkerStatus{},
+		LockHolder:    int(b.hdr[hHolder].Load()),
+		LockHeldSince: unixTime(b.hdr[hHolderSince].Load()),
 	}
 	st.Total = st.Exited
 	for s := range b.slots {
@@ -221,6 +239,11 @@ type Status struct {
 	// Want is the number of workers the supervisor keeps running.
 	Want    int       `json:"want"`
 	Started time.Time `json:"started"`
+	// LockHolder is the worker holding the accept lock as the supervisor
+	// last saw it (it looks every 100 ms), 0 when nobody does; LockHeldSince
+	// is since when. A holder that is stopped or hung is killed.
+	LockHolder    int       `json:"lock_holder,omitempty"`
+	LockHeldSince time.Time `json:"lock_held_since,omitzero"`
 	// Workers lists the occupied slots, in slot order.
 	Workers []WorkerStatus `json:"workers"`
 	// Exited sums the counters of the workers already gone; Total adds

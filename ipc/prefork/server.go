@@ -84,7 +84,9 @@ type Server struct {
 	GracefulTimeout time.Duration
 	// Timeout is how long a worker may go without a heartbeat (or without
 	// becoming ready, when it starts) before the supervisor kills and
-	// replaces it. 0 means 30 s.
+	// replaces it. 0 means 30 s; it must be at least MinTimeout, twice the
+	// heartbeat's period. A worker that holds the accept lock while stopped
+	// or hung is killed within about a second whatever Timeout says.
 	Timeout time.Duration
 	// MaxRequests, if not 0, makes a worker retire after that many
 	// requests (connections, or HTTP requests with HTTPHandler), plus a
@@ -107,6 +109,15 @@ type Server struct {
 const (
 	DefaultGracefulTimeout = 30 * time.Second
 	DefaultTimeout         = 30 * time.Second
+)
+
+// Bounds of the Server fields: values outside them are refused by Run.
+const (
+	// MinTimeout is twice the heartbeat's period (a worker beats at least
+	// once a second): a shorter Timeout kills healthy workers.
+	MinTimeout = 2 * lockWait
+	// MaxSlots bounds MaxWorkers (and so Workers).
+	MaxSlots = 4096
 )
 
 // AcceptMode is how workers share the listening socket.
@@ -137,8 +148,10 @@ func (m AcceptMode) String() string {
 // or outlived its supervisor).
 const (
 	// ExitFailed: the worker could not start (no handler, IPC objects
-	// gone). The supervisor does not retry a worker that failed so; it
-	// stops the server with the worker's reason.
+	// gone). If no pool has been ready yet (a configuration error), the
+	// supervisor stops the server with the worker's reason; later (a
+	// reload whose workers cannot start), it retries that slot with a
+	// growing pause and logs why.
 	ExitFailed = 3
 )
 
@@ -166,9 +179,11 @@ func Register(role string, s *Server) *Server {
 	return s
 }
 
-// IsWorker reports whether this process is one of s's workers.
+// IsWorker reports whether this process is one of s's workers (or its
+// janitor, the process that removes the server's objects if the supervisor
+// is killed).
 func (s *Server) IsWorker() bool {
-	return s.Role != "" && proc.IsChild() && proc.Role() == s.Role && os.Getenv(bootEnv) != ""
+	return s.Role != "" && proc.IsChild() && proc.Role() == s.Role && (os.Getenv(bootEnv) != "" || os.Getenv(janitorEnv) != "")
 }
 
 // Run runs the server. In the process the program was started as, it is the
@@ -190,6 +205,9 @@ func (s *Server) IsWorker() bool {
 // process's role again).
 func (s *Server) Run(ctx context.Context) error {
 	if s.IsWorker() {
+		if os.Getenv(janitorEnv) != "" {
+			os.Exit(runJanitor(s.logger()))
+		}
 		os.Exit(runWorker(ctx, s))
 	}
 	return runSupervisor(ctx, s)
@@ -236,10 +254,14 @@ func (s *Server) config() (config, error) {
 		return c, serverErr(op, errors.New("the number of Workers must be at least 1"), strconv.Itoa(c.Workers))
 	case c.slots < c.workers:
 		return c, serverErr(op, errors.New("MaxWorkers must be at least Workers"), strconv.Itoa(c.slots)+" < "+strconv.Itoa(c.workers))
-	case c.slots > 4096:
-		return c, serverErr(op, errors.New("MaxWorkers is at most 4096"), strconv.Itoa(c.slots))
+	case c.workers > MaxSlots:
+		return c, serverErr(op, errors.New("Workers is at most "+strconv.Itoa(MaxSlots)), strconv.Itoa(c.workers))
+	case c.slots > MaxSlots:
+		return c, serverErr(op, errors.New("MaxWorkers is at most "+strconv.Itoa(MaxSlots)), strconv.Itoa(c.slots))
 	case c.GracefulTimeout < 0 || c.Timeout < 0:
 		return c, serverErr(op, errors.New("timeouts must not be negative"), "")
+	case c.Timeout < MinTimeout:
+		return c, serverErr(op, errors.New("Timeout must be at least "+MinTimeout.String()+", twice the heartbeat's period"), c.Timeout.String())
 	case c.MaxRequests < 0 || c.MaxRequestsJitter < 0:
 		return c, serverErr(op, errors.New("MaxRequests and MaxRequestsJitter must not be negative"), "")
 	case c.Accept != AcceptLock && c.Accept != AcceptShared:

@@ -23,7 +23,6 @@ import (
 	"github.com/ipctoolkit/ipc/ipc"
 	"github.com/ipctoolkit/ipc/ipc/prefork"
 	"github.com/ipctoolkit/ipc/ipc/proc"
-	"github.com/ipctoolkit/ipc/msgq"
 	"github.com/ipctoolkit/ipc/sem"
 )
 
@@ -89,7 +88,7 @@ func TestManyClients(t *testing.T) {
 // supervisor replaces it within a second, and no zombie is left.
 func TestKillLockHolder(t *testing.T) {
 	hang := filepath.Join(t.TempDir(), "holder")
-	s := startServerEnv(t, []string{"IPC_PREFORK_TEST_HANG_AFTER_LOCK=" + hang}, "workers=3")
+	s := startServer(t, "workers=3", "hang="+hang)
 
 	var pid int
 	for deadline := time.Now().Add(5 * time.Second); pid == 0; {
@@ -375,9 +374,10 @@ func TestGracefulStop(t *testing.T) {
 }
 
 // kill -9 of the supervisor: its workers exit within two seconds, and the
-// next start with the same state directory removes the semaphore set and
-// the queue the dead one left, and says so.
+// janitor removes the semaphore set and the queue once the last is gone (and
+// the dead supervisor's state file): nothing is left for the next start.
 func TestSupervisorKilled(t *testing.T) {
+	before := ipctest.Snapshot()
 	s := startServer(t, "workers=2")
 	var pids []int
 	for _, w := range s.scoreboard().Workers {
@@ -396,24 +396,21 @@ func TestSupervisorKilled(t *testing.T) {
 	}
 	t.Logf("workers gone %v after the supervisor", time.Since(killed).Round(time.Millisecond))
 	s.wait(5 * time.Second)
-	if _, err := sem.FromID(state.Semaphore); err != nil {
-		t.Fatalf("the dead supervisor's semaphore set is already gone: %v", err)
+	e := s.waitEvent("removed the server's IPC objects", 2*time.Second, nil)
+	if !strings.Contains(e.str("removed"), "semaphore set "+strconv.Itoa(state.Semaphore)) ||
+		!strings.Contains(e.str("removed"), "queue "+strconv.Itoa(state.Queue)) || !strings.Contains(e.str("why"), "died") {
+		t.Errorf("janitor logged %v", e)
 	}
-	if _, err := msgq.FromID(state.Queue); err != nil {
-		t.Fatalf("the dead supervisor's queue is already gone: %v", err)
-	}
-
-	next := startServer(t, "workers=1", "dir="+s.dir)
-	e := next.waitEvent("removed what a dead server left behind", time.Second, nil)
-	if e.num("dead_pid") != state.PID || !strings.Contains(e.str("removed"), "semaphore set "+strconv.Itoa(state.Semaphore)) ||
-		!strings.Contains(e.str("removed"), "queue "+strconv.Itoa(state.Queue)) {
-		t.Errorf("cleanup logged as %v", e)
-	}
-	if _, err := sem.FromID(state.Semaphore); err == nil && state.Semaphore != next.state.Semaphore {
-		t.Errorf("semaphore set %d survived the cleanup", state.Semaphore)
+	if leaks := ipctest.Leaked(before); len(leaks) > 0 {
+		t.Errorf("left behind: %v", leaks)
 	}
 	if _, err := os.Stat(state.Path); err == nil {
 		t.Errorf("stale state file %s remains", state.Path)
+	}
+
+	next := startServer(t, "workers=1", "dir="+s.dir)
+	if e := next.log.events("removed what a dead server left behind"); len(e) != 0 {
+		t.Errorf("the next start found leftovers: %v", e)
 	}
 	// A live server's objects are not stale.
 	if cleaned, err := prefork.CleanStale(s.dir); err != nil || len(cleaned) != 0 {
@@ -548,8 +545,9 @@ func TestHandlerPanics(t *testing.T) {
 	}
 }
 
-// Workers that die at start are restarted one at a time, with pauses that
-// double; the server still stops cleanly.
+// Workers that die at start are restarted with pauses that double, slot by
+// slot: each slot's pauses are 100, 200, 400 ms..., and no slot starts again
+// before its pause is over. The server still stops cleanly.
 func TestCrashLoopBackoff(t *testing.T) {
 	s := &server{t: t, log: &logBuf{}, done: make(chan struct{}), dir: t.TempDir()}
 	s.cmd = proc.Command(supRole, "addr=127.0.0.1:0", "workers=2", "role="+crashRole, "dir="+s.dir)
@@ -566,34 +564,41 @@ func TestCrashLoopBackoff(t *testing.T) {
 	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		starts = s.log.events("worker started")
 		pauses = s.log.events("worker died at start; pausing before the next")
-		if len(starts) >= 4 && len(pauses) >= 3 {
+		if len(starts) >= 8 && len(pauses) >= 6 {
 			break
 		}
 	}
-	// 2 at once, then one at a time, each after a pause of 100, 200, 400,
-	// 800 ms: never more starts than the first two plus one per pause, so
-	// never the hundreds of a tight loop.
-	if len(starts) < 4 || len(pauses) < 3 || len(starts) > 2+len(pauses) {
+	// Never more starts than the first two plus one per pause, so never the
+	// hundreds of a tight loop.
+	if len(starts) < 8 || len(pauses) < 6 || len(starts) > 2+len(pauses) {
 		t.Fatalf("%d starts and %d pauses", len(starts), len(pauses))
 	}
-	var got []string
-	for i, p := range pauses {
+	bySlot := map[int][]string{}
+	for _, p := range pauses {
+		slot := p.num("slot")
 		d := time.Duration(p.num("pause"))
-		got = append(got, d.String())
+		i := len(bySlot[slot])
+		bySlot[slot] = append(bySlot[slot], d.String())
 		if want := 100 * time.Millisecond << i; d != want {
-			t.Errorf("pause %d is %v, want %v", i+1, d, want)
+			t.Errorf("slot %d: pause %d is %v, want %v", slot, i+1, d, want)
 		}
-		// The start that follows this pause waits it out.
+		if p.str("why") == "" {
+			t.Errorf("a pause that does not say why: %v", p)
+		}
+		// The slot's next start waits its pause out.
 		for _, st := range starts {
-			if when(st).After(when(p)) {
+			if st.num("slot") == slot && when(st).After(when(p)) {
 				if gap := when(st).Sub(when(p)); gap < d {
-					t.Errorf("a start %v after a pause of %v", gap, d)
+					t.Errorf("slot %d started %v after a pause of %v", slot, gap, d)
 				}
 				break
 			}
 		}
 	}
-	t.Logf("%d starts; pauses: %v", len(starts), got)
+	if len(bySlot) != 2 {
+		t.Errorf("pauses in slots %v, want both", bySlot)
+	}
+	t.Logf("%d starts; pauses by slot: %v", len(starts), bySlot)
 	s.signal(syscall.SIGTERM)
 	if st := s.wait(5 * time.Second); !st.Success() {
 		t.Errorf("supervisor %v", st)
@@ -603,8 +608,18 @@ func TestCrashLoopBackoff(t *testing.T) {
 // A worker whose heartbeat stops (here: stopped with SIGSTOP) is killed
 // and replaced after --timeout.
 func TestHeartbeatTimeout(t *testing.T) {
-	s := startServer(t, "workers=2", "timeout=1s")
-	victim := s.scoreboard().Workers[0].PID
+	s := startServer(t, "workers=2", "timeout=2s")
+	var victim int
+	// Not the lock holder, whom a stop gets killed sooner (TestStoppedLockHolder).
+	s.waitStatus(3*time.Second, "an idle worker", func(st prefork.Status) bool {
+		for _, w := range st.Workers {
+			if w.State == "idle" {
+				victim = w.PID
+				return true
+			}
+		}
+		return false
+	})
 	if err := syscall.Kill(victim, syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
@@ -612,10 +627,10 @@ func TestHeartbeatTimeout(t *testing.T) {
 	stopped := time.Now()
 	e := s.waitEvent("worker exited", 5*time.Second, func(e event) bool { return e.num("pid") == victim })
 	t.Logf("hung worker replaced after %v: %s (%s)", time.Since(stopped).Round(time.Millisecond), e.str("status"), e.str("why"))
-	if e.str("status") != "killed by signal 9 (killed)" || !strings.Contains(e.str("why"), "no heartbeat") {
+	if e.str("status") != "killed by signal 9 (killed)" || !strings.Contains(e.str("why"), "hung") {
 		t.Errorf("hung worker ended: %v", e)
 	}
-	s.waitEvent("worker timed out; sending SIGQUIT for a stack dump, then SIGKILL", time.Second, nil)
+	s.waitEvent("worker hung; sending SIGQUIT for a stack dump, then SIGKILL", time.Second, nil)
 	s.waitStatus(5*time.Second, "two workers again", func(st prefork.Status) bool { return len(st.Workers) == 2 })
 }
 
@@ -702,6 +717,8 @@ func TestConfigErrors(t *testing.T) {
 		{prefork.Server{Role: "x", Workers: -1}, "Workers must be at least 1"},
 		{prefork.Server{Role: "x", Workers: 4, MaxWorkers: 2}, "MaxWorkers must be at least Workers"},
 		{prefork.Server{Role: "x", Timeout: -1}, "timeouts must not be negative"},
+		{prefork.Server{Role: "x", Timeout: time.Nanosecond}, "Timeout must be at least 2s"},
+		{prefork.Server{Role: "x", Workers: 100000}, "Workers is at most 4096"},
 		{prefork.Server{Role: "x", MaxRequests: -1}, "must not be negative"},
 		{prefork.Server{Role: "x", Accept: 7}, "unknown AcceptMode"},
 	} {

@@ -44,6 +44,13 @@ type State struct {
 	// that has it attached whatever happens; Linux still lets a process
 	// attach it by this id, which is how workers and `ipc status` reach it.
 	Segment int `json:"segment_id"`
+	// Signature is the random number the server wrote into its semaphore
+	// set and queue; an object without it is never removed as this
+	// server's.
+	Signature uint64 `json:"signature"`
+	// IPCNamespace is the inode of the supervisor's IPC namespace
+	// (/proc/PID/ns/ipc): its ids mean nothing in another namespace.
+	IPCNamespace uint64 `json:"ipc_namespace,omitempty"`
 
 	// Path is the state file this was read from (not stored in it).
 	Path string `json:"-"`
@@ -181,40 +188,58 @@ func startTicks(pid int) (uint64, bool) {
 	return v, err == nil
 }
 
-// Cleaned says what CleanStale removed for one dead supervisor.
+// Cleaned says what CleanStale did for one dead supervisor.
 type Cleaned struct {
 	State State
+	// Why says why the objects were stale ("supervisor 123 is not
+	// running").
+	Why string
 	// Removed lists the objects removed, as "semaphore set 3", "queue 5";
-	// Gone those already gone (or that another object has taken the id of).
-	Removed, Gone []string
+	// Gone those already gone; Refused those left alone, with the reason
+	// (another object has the id now, or it lacks the server's signature).
+	Removed, Gone, Refused []string
 }
 
 // CleanStale removes the IPC objects recorded in the state files of dir
-// whose supervisor is dead (killed with -9, so it could not remove them
-// itself), and those files. Only objects that still match the record
-// (private key, created by this user, same creation time) are removed, never
-// an object that merely reuses an id. A server calls it on start.
+// whose supervisor is dead (killed with -9 together with its janitor, so
+// nobody could remove them), and those files. Only objects that still match
+// the record are removed: private key, created by this user, the same
+// creation time, and the signature the server wrote into them; never an
+// object that merely reuses an id, nor one a planted file names. Objects of
+// a supervisor that ran in another IPC namespace are not reachable from
+// here (and went with that namespace): only its file is removed. A server
+// calls it on start, and `ipc status --clean` on demand.
 func CleanStale(dir string) ([]Cleaned, error) {
 	states, err := States(dir)
 	if err != nil {
 		return nil, err
 	}
+	here := ipcNamespace(os.Getpid())
 	var out []Cleaned
 	for _, st := range states {
 		if st.Alive() {
 			continue
 		}
-		c := Cleaned{State: st}
-		note := func(what string, removed bool) {
-			if removed {
-				c.Removed = append(c.Removed, what)
-			} else {
-				c.Gone = append(c.Gone, what)
+		c := Cleaned{State: st, Why: "supervisor " + strconv.Itoa(st.PID) + " is not running"}
+		if st.IPCNamespace != 0 && here != 0 && st.IPCNamespace != here {
+			c.Why += "; its objects were in another IPC namespace, gone with it"
+		} else {
+			note := func(what string, err error) {
+				switch {
+				case err == nil:
+					c.Removed = append(c.Removed, what)
+				case errors.Is(err, errGone):
+					c.Gone = append(c.Gone, what)
+				default:
+					c.Refused = append(c.Refused, what+": "+err.Error())
+				}
+			}
+			note(fmt.Sprintf("semaphore set %d", st.Semaphore), removeStaleSet(st))
+			note(fmt.Sprintf("queue %d", st.Queue), removeStaleQueue(st))
+			if err := removeStaleSegment(st); err == nil || !errors.Is(err, errGone) {
+				note(fmt.Sprintf("segment %d", st.Segment), err)
 			}
 		}
-		note(fmt.Sprintf("semaphore set %d", st.Semaphore), removeStaleSet(st))
-		note(fmt.Sprintf("queue %d", st.Queue), removeStaleQueue(st))
-		note(fmt.Sprintf("segment %d", st.Segment), removeStaleSegment(st))
 		if err := os.Remove(st.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return out, serverErr("remove the stale state of", err, st.Path)
 		}
@@ -223,45 +248,67 @@ func CleanStale(dir string) ([]Cleaned, error) {
 	return out, nil
 }
 
+// errGone: the object is no longer there (or another has its id).
+var errGone = errors.New("gone")
+
 func mine(p ipc.Perm) bool { return p.Key == ipc.Private && int(p.CUID) == os.Geteuid() }
 
-func removeStaleSet(st State) bool {
+func removeStaleSet(st State) error {
 	s, err := sem.FromID(st.Semaphore)
 	if err != nil {
-		return false
+		return errGone
 	}
 	info, err := s.Stat()
 	if err != nil || !mine(info.Perm) || info.CTime.Unix() != st.SemaphoreCTime {
-		return false
+		return errGone
 	}
-	return s.Remove() == nil
+	if err := verifySet(s, st.Signature); err != nil {
+		return err
+	}
+	return s.Remove()
 }
 
-func removeStaleQueue(st State) bool {
+func removeStaleQueue(st State) error {
 	q, err := msgq.FromID(st.Queue)
 	if err != nil {
-		return false
+		return errGone
 	}
 	info, err := q.Stat()
 	if err != nil || !mine(info.Perm) || info.CTime.Unix() != st.QueueCTime {
-		return false
+		return errGone
 	}
-	return q.Remove() == nil
+	if err := verifyQueue(q, st.Signature); err != nil {
+		return err
+	}
+	return q.Remove()
 }
 
 // removeStaleSegment removes the scoreboard if it is still there: it was
 // marked for removal at start, so it only lingers while some process still
 // has it attached, and is then only marked again.
-func removeStaleSegment(st State) bool {
+func removeStaleSegment(st State) error {
 	seg, err := shm.FromID(st.Segment)
 	if err != nil {
-		return false
+		return errGone
 	}
 	info, err := seg.Stat()
 	if err != nil || info.CPID != st.PID || int(info.Perm.CUID) != os.Geteuid() {
-		return false
+		return errGone
 	}
-	return seg.Remove() == nil
+	return seg.Remove()
+}
+
+// removeStateFile removes the state file at path if it is still that of
+// supervisor pid.
+func removeStateFile(path string, pid int) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return
+	}
+	var st State
+	if json.Unmarshal(b, &st) == nil && st.PID == pid {
+		os.Remove(path)
+	}
 }
 
 // Status reads the scoreboard of the live supervisor that wrote st. It
@@ -272,6 +319,20 @@ func (st State) Status() (Status, error) {
 	if !st.Alive() {
 		return Status{}, serverErr(op, unix.ESRCH, "supervisor "+strconv.Itoa(st.PID)+" is not running")
 	}
+	if here := ipcNamespace(os.Getpid()); st.IPCNamespace != 0 && here != 0 && st.IPCNamespace != here {
+		var s Status
+		err := inIPCNamespaceOf(st.PID, func() error {
+			var err error
+			s, err = st.readBoard()
+			return err
+		})
+		return s, err
+	}
+	return st.readBoard()
+}
+
+func (st State) readBoard() (Status, error) {
+	const op = "read the status of"
 	seg, err := shm.FromID(st.Segment)
 	if err != nil {
 		return Status{}, err

@@ -9,6 +9,7 @@ import (
 
 	"github.com/coreos/go-systemd/v22/activation"
 	"github.com/coreos/go-systemd/v22/daemon"
+	"github.com/ipctoolkit/ipc/internal/sys"
 	"golang.org/x/sys/unix"
 )
 
@@ -128,7 +129,7 @@ func activated() ([]*listener, error) {
 		fd := int(f.Fd())
 		what := "socket-activated descriptor " + strconv.Itoa(fd) + ", " + f.Name()
 		typ, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE)
-		if err != nil || typ != unix.SOCK_STREAM || !isListener(fd) {
+		if err != nil || typ != unix.SOCK_STREAM || !sys.IsListener(fd) {
 			return fail(errNotStreamListener, what)
 		}
 		l, err := rawListener(fd, f.Name())

@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ipctoolkit/ipc/internal/sys"
 	"github.com/ipctoolkit/ipc/ipc"
 	"github.com/ipctoolkit/ipc/ipc/proc"
 	"github.com/ipctoolkit/ipc/msgq"
@@ -33,11 +34,21 @@ const listenFD = 3
 // listener, so the accept loop beats the heartbeat at least this often.
 const lockWait = time.Second
 
-// hangAfterLockEnv is a test hook: the first worker to take the accept lock
-// creates the file it names, writes its pid there, and hangs holding the
-// lock, as a worker that crashed mid-accept would, so that a test can kill
-// it there.
-const hangAfterLockEnv = "IPC_PREFORK_TEST_HANG_AFTER_LOCK"
+// httpIdleGrace is how long a draining HTTP worker keeps its idle
+// keep-alive connections open, answering each request they bring with
+// Connection: close, before it closes those still idle: closed at once, a
+// request already on its way would race the close and get no reply.
+const httpIdleGrace = time.Second
+
+// acceptErrEvery rate-limits the log of accept failing for want of
+// descriptors or memory, which can repeat thousands of times a second.
+const acceptErrEvery = 5 * time.Second
+
+// hangAfterLock is a seam for tests (set only by the package's tests, in a
+// worker process): the first worker to take the accept lock creates the
+// file it names, writes its pid there, and hangs holding the lock, as a
+// worker that crashed mid-accept would.
+var hangAfterLock string
 
 type worker struct {
 	srv  *Server
@@ -51,9 +62,21 @@ type worker struct {
 	board *board
 	slot  *[slotWords]*atomic.Uint64
 
-	wakeFD   int
-	from     int // the listener the accept loop takes connections from
-	hangPath string
+	wakeFD int
+	from   int // the listener the accept loop takes connections from
+
+	// lnMu guards the listening descriptor: the accept loop uses it under
+	// the lock, and finish closes it (at once, so that once no process
+	// holds it the kernel refuses new connections) under the lock too.
+	lnMu     sync.Mutex
+	lnClosed bool
+
+	acceptErrs   int
+	acceptErrsAt time.Time
+
+	idleMu    sync.Mutex
+	connState map[net.Conn]http.ConnState
+	idle      int
 
 	// ctx is what handlers get: done when draining starts.
 	ctx          context.Context
@@ -102,7 +125,6 @@ func runWorker(ctx context.Context, s *Server) int {
 		pid:        os.Getpid(),
 		log:        log.With("slot", b.slot, "pid", os.Getpid(), "generation", b.gen),
 		wakeFD:     -1,
-		hangPath:   os.Getenv(hangAfterLockEnv),
 		drained:    make(chan struct{}),
 		acceptDone: make(chan struct{}),
 		limit:      b.maxRequests,
@@ -122,7 +144,9 @@ func runWorker(ctx context.Context, s *Server) int {
 			BaseContext:       func(net.Listener) context.Context { return base },
 			ReadHeaderTimeout: 30 * time.Second,
 			ErrorLog:          slog.NewLogLogger(w.log.Handler(), slog.LevelWarn),
+			ConnState:         w.trackIdle,
 		}
+		w.connState = map[net.Conn]http.ConnState{}
 		go w.httpSrv.Serve(w.httpLn)
 	}
 
@@ -198,6 +222,11 @@ func (w *worker) attach() error {
 		return err
 	}
 	w.wakeFD = efd
+	// A member of the server until this process ends, however it ends: the
+	// kernel undoes it, and the janitor waits for every member to be gone.
+	if err := set.Do(sem.Inc(semMembers, 1).Undo()); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -244,6 +273,11 @@ func (w *worker) acceptLoop() {
 	var batch [acceptBatch]int
 	for !w.draining.Load() {
 		w.beat()
+		if w.slot[wOrder].Load() == orderStop {
+			// The order stands in the slot even if its message was lost.
+			w.drain(reasonStop, "asked to stop")
+			return
+		}
 		if locking {
 			err := w.lock.LockTimeout(lockWait)
 			if errors.Is(err, os.ErrDeadlineExceeded) {
@@ -253,21 +287,25 @@ func (w *worker) acceptLoop() {
 				w.drain(reasonIPCGone, "the accept lock is gone: "+err.Error())
 				return
 			}
-			w.slot[wHolding].Store(1)
+			w.slot[wHolding].Store(now())
 			w.slot[wLocks].Add(1)
-			if w.hangPath != "" {
+			if hangAfterLock != "" {
 				w.hangIfFirst()
 			}
 		}
 		w.accepting.Store(true)
-		cfd := w.acceptOne(fds)
+		w.lnMu.Lock()
+		cfd := -1
+		if !w.lnClosed {
+			cfd = w.acceptOne(fds)
+		}
 		n := 0
 		if cfd >= 0 {
 			batch[0], n = cfd, 1
 			// Under load more connections wait: take them in the same
 			// turn rather than one lock hand-off each.
 			for n < len(batch) && w.limit == 0 {
-				c, e := accept4(w.from)
+				c, e := sys.Accept4(w.from)
 				if e != 0 {
 					break
 				}
@@ -275,6 +313,7 @@ func (w *worker) acceptLoop() {
 				n++
 			}
 		}
+		w.lnMu.Unlock()
 		if locking {
 			w.slot[wHolding].Store(0)
 			if err := w.lock.Unlock(); err != nil {
@@ -305,10 +344,14 @@ func (w *worker) acceptOne(fds []unix.PollFd) int {
 	var bad int16
 	for !w.draining.Load() {
 		w.beat()
+		if w.slot[wOrder].Load() == orderStop {
+			w.drain(reasonStop, "asked to stop")
+			return -1
+		}
 		for i := range fds {
 			fds[i].Revents = 0
 		}
-		n, e := ppoll(fds, lockWait)
+		n, e := sys.Ppoll(fds, lockWait)
 		switch {
 		case e == unix.EINTR || (e == 0 && n == 0):
 			continue
@@ -323,7 +366,7 @@ func (w *worker) acceptOne(fds []unix.PollFd) int {
 			return -1
 		}
 		w.slot[wWakeups].Add(1)
-		cfd, e := accept4(w.from)
+		cfd, e := sys.Accept4(w.from)
 		switch e {
 		case 0:
 			return cfd
@@ -332,7 +375,11 @@ func (w *worker) acceptOne(fds []unix.PollFd) int {
 			w.slot[wFutile].Add(1)
 		case unix.EINTR:
 		case unix.EMFILE, unix.ENFILE, unix.ENOBUFS, unix.ENOMEM:
-			w.log.Warn("cannot accept", "err", e)
+			w.acceptErrs++
+			if t := time.Now(); t.Sub(w.acceptErrsAt) >= acceptErrEvery {
+				w.log.Warn("cannot accept", "err", e, "times", w.acceptErrs, "logged_at_most_every", acceptErrEvery)
+				w.acceptErrs, w.acceptErrsAt = 0, t
+			}
 			return errBackoff
 		default:
 			w.drain(reasonListener, "accept: "+e.Error())
@@ -343,7 +390,7 @@ func (w *worker) acceptOne(fds []unix.PollFd) int {
 }
 
 func (w *worker) hangIfFirst() {
-	f, err := os.OpenFile(w.hangPath, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	f, err := os.OpenFile(hangAfterLock, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
 		return
 	}
@@ -427,6 +474,8 @@ func (w *worker) control() {
 			time.Sleep(100 * time.Millisecond)
 			continue
 		}
+		w.slot[wInboxRead].Add(1)
+		w.slot[wInboxBytes].Add(uint64(n))
 		m, ok := decode(buf[:n])
 		if !ok || m.pid != w.pid || m.gen != w.boot.gen {
 			continue // for an earlier worker of this slot
@@ -455,10 +504,11 @@ func (w *worker) report() string {
 // finish stops the worker: no more accepting, in-flight connections get
 // until the graceful timeout, then the process exits.
 func (w *worker) finish() int {
+	w.closeListener()
 	w.slot[wState].Store(stateStopping)
 	w.stopHandlers()
 	if w.drainReason != reasonParentGone && w.drainReason != reasonIPCGone {
-		w.send(kindExiting, w.drainReason, []byte(w.drainWhy), time.Second)
+		w.send(kindExiting, w.drainReason, []byte(w.drainWhy), 100*time.Millisecond)
 	}
 	grace := w.boot.graceful
 	if grace <= 0 {
@@ -484,7 +534,12 @@ func (w *worker) finish() int {
 	}
 	cut := 0
 	if w.httpSrv != nil {
-		w.httpSrv.SetKeepAlivesEnabled(false)
+		// Not SetKeepAlivesEnabled(false), which closes idle connections
+		// at once: every response now says Connection: close (httpHandler),
+		// and idle connections get a grace to bring their next request.
+		for end := time.Now().Add(min(httpIdleGrace, time.Until(deadline))); w.idleConns() > 0 && time.Now().Before(end); {
+			time.Sleep(10 * time.Millisecond)
+		}
 		ctx, cancel := context.WithDeadline(context.Background(), deadline)
 		if err := w.httpSrv.Shutdown(ctx); err != nil {
 			cut = int(w.slot[wActive].Load())
@@ -504,6 +559,41 @@ func (w *worker) finish() int {
 		w.log.Warn("graceful timeout passed; cutting connections", "connections", cut)
 	}
 	return 0
+}
+
+// closeListener closes this process's copy of the listening socket, once:
+// a worker that will not accept again must not keep it open, or the kernel
+// completes connections nobody will accept.
+func (w *worker) closeListener() {
+	w.lnMu.Lock()
+	defer w.lnMu.Unlock()
+	if !w.lnClosed {
+		closeListenerFDs(w.boot.listeners)
+		w.lnClosed = true
+	}
+}
+
+// trackIdle counts the HTTP connections that are idle between requests.
+func (w *worker) trackIdle(c net.Conn, st http.ConnState) {
+	w.idleMu.Lock()
+	defer w.idleMu.Unlock()
+	if w.connState[c] == http.StateIdle {
+		w.idle--
+	}
+	switch st {
+	case http.StateClosed, http.StateHijacked:
+		delete(w.connState, c)
+		return
+	case http.StateIdle:
+		w.idle++
+	}
+	w.connState[c] = st
+}
+
+func (w *worker) idleConns() int {
+	w.idleMu.Lock()
+	defer w.idleMu.Unlock()
+	return w.idle
 }
 
 // Worker is the worker process a handler runs in, found with WorkerFrom.

@@ -24,6 +24,13 @@ type Exit struct {
 // what ended; to shut down, it signals the children, calls Close and ranges
 // over Exits until it is closed.
 type Group struct {
+	// OnEvent, if set before the first Start, is called with every stop
+	// (SIGSTOP, SIGTSTP, ...) and continue (SIGCONT) a child goes through,
+	// from the goroutine that reaps that child: the same wait serves both,
+	// so watching costs no thread of its own. It must not block, or the
+	// child's end waits behind it.
+	OnEvent func(c *Cmd, ev Status)
+
 	mu          sync.Mutex
 	exits       chan Exit
 	running     map[*Cmd]struct{}
@@ -63,6 +70,15 @@ func (g *Group) Start(c *Cmd) error {
 }
 
 func (g *Group) reap(c *Cmd) {
+	if g.OnEvent != nil {
+		for {
+			ev, err := c.WaitEvent()
+			if err != nil || ev.Final() {
+				break
+			}
+			g.OnEvent(c, ev)
+		}
+	}
 	st, err := c.Wait()
 	g.mu.Lock()
 	delete(g.running, c)

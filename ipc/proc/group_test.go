@@ -114,3 +114,36 @@ func waitNoChildren(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// OnEvent sees a child's stop and continue, in order, from the goroutine
+// that then reaps it.
+func TestGroupOnEvent(t *testing.T) {
+	events := make(chan string, 4)
+	g := proc.Group{OnEvent: func(c *proc.Cmd, ev proc.Status) { events <- ev.String() }}
+	c := proc.Command("sleep")
+	if err := g.Start(c); err != nil {
+		t.Fatal(err)
+	}
+	next := func() string {
+		select {
+		case e := <-events:
+			return e
+		case <-time.After(5 * time.Second):
+			t.Fatal("no event")
+		}
+		return ""
+	}
+	c.Signal(syscall.SIGSTOP)
+	if e := next(); e != "stopped by signal 19 (stopped (signal))" {
+		t.Errorf("after SIGSTOP: %q", e)
+	}
+	c.Signal(syscall.SIGCONT)
+	if e := next(); e != "continued" {
+		t.Errorf("after SIGCONT: %q", e)
+	}
+	c.Signal(syscall.SIGKILL)
+	if ex := <-g.Exits(); ex.Status.Signal() != syscall.SIGKILL {
+		t.Errorf("exit %v", ex.Status)
+	}
+	g.Close()
+}

@@ -1,0 +1,39 @@
+//go:build linux
+
+package sys
+
+import (
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// The prefork server's accept path uses the listening descriptor raw: handing
+// it to the Go runtime (net.FileListener, or os.NewFile of a non-blocking
+// descriptor) would register it with the process's epoll set, and every
+// worker's poller would then wake for every connection whether or not it
+// holds the accept lock.
+
+// Accept4 calls accept4(2) on fd, close-on-exec and non-blocking (so that
+// os.NewFile hands the connection to the runtime's poller), without decoding
+// the peer's address (unix.Accept4 allocates a sockaddr).
+func Accept4(fd int) (int, unix.Errno) {
+	r, _, e := unix.Syscall6(unix.SYS_ACCEPT4, uintptr(fd), 0, 0, unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0, 0)
+	return int(r), e
+}
+
+// Ppoll calls ppoll(2) on fds, waiting at most d, with no allocation
+// (unix.Poll allocates its timespec). fds must not be empty.
+func Ppoll(fds []unix.PollFd, d time.Duration) (int, unix.Errno) {
+	ts := unix.NsecToTimespec(int64(d))
+	r, _, e := unix.Syscall6(unix.SYS_PPOLL, uintptr(unsafe.Pointer(&fds[0])), uintptr(len(fds)),
+		uintptr(unsafe.Pointer(&ts)), 0, 0, 0)
+	return int(r), e
+}
+
+// IsListener reports whether fd is a listening socket (SO_ACCEPTCONN).
+func IsListener(fd int) bool {
+	v, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ACCEPTCONN)
+	return err == nil && v == 1
+}
