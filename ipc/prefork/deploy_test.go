@@ -185,6 +185,8 @@ func (s *deployServer) workers() []int {
 	return pids
 }
 
+// askOn sends line on a new connection to addr on network ("tcp",
+// "unix") and returns the first line back.
 func askOn(network, addr, line string) (string, error) {
 	c, err := net.DialTimeout(network, addr, 5*time.Second)
 	if err != nil {
