@@ -346,6 +346,9 @@ func TestUnixAndTCPListeners(t *testing.T) {
 	}
 	s := startDeploy(t, "addr=127.0.0.1:0", "addr=unix:"+sock, "dir="+dir, "mode=0640", "owner="+owner, "workers=2")
 	s.ready()
+	if ev := s.log.events("replaced a socket file nobody listened on (left by a server that is gone)"); len(ev) != 1 || ev[0].str("path") != sock {
+		t.Errorf("stale socket: %v", ev)
+	}
 	ev := s.log.events("listening")
 	if len(ev) != 1 {
 		t.Fatalf("listening: %v", ev)

@@ -60,7 +60,10 @@ func listenAll(c *config) (ls []*listener, fromSystemd bool, err error) {
 	for _, a := range c.addrs() {
 		var l *listener
 		if path, ok := strings.CutPrefix(a, "unix:"); ok {
-			l, err = listenUnix(path, mode, uid, gid)
+			var stale bool
+			if l, stale, err = listenUnix(path, mode, uid, gid); stale {
+				c.logger().Warn("replaced a socket file nobody listened on (left by a server that is gone)", "path", path)
+			}
 		} else {
 			l = &listener{}
 			l.file, l.addr, err = listen(a)
@@ -92,12 +95,12 @@ func closeListeners(ls []*listener) {
 // path starts with '@'), with mode and, unless -1, owner uid and group gid.
 // A socket file left by a server that is gone (nothing accepts on it) is
 // replaced; one that a live server listens on, or a file that is not a
-// socket, is refused.
-func listenUnix(path string, mode fs.FileMode, uid, gid int) (*listener, error) {
+// socket, is refused. stale says a file was replaced.
+func listenUnix(path string, mode fs.FileMode, uid, gid int) (l *listener, stale bool, err error) {
 	const op = "start"
 	detail := "unix:" + path
 	if path == "" {
-		return nil, serverErr(op, unix.EINVAL, "empty unix: address")
+		return nil, stale, serverErr(op, unix.EINVAL, "empty unix: address")
 	}
 	abstract := path[0] == '@'
 	if !abstract {
@@ -106,29 +109,29 @@ func listenUnix(path string, mode fs.FileMode, uid, gid int) (*listener, error) 
 		// for stale and each replace the other's.
 		d, err := os.Open(filepath.Dir(path))
 		if err != nil {
-			return nil, serverErr(op, err, detail)
+			return nil, stale, serverErr(op, err, detail)
 		}
 		defer d.Close()
 		if err := unix.Flock(int(d.Fd()), unix.LOCK_EX); err != nil {
-			return nil, serverErr(op, err, "lock the directory of "+detail)
+			return nil, stale, serverErr(op, err, "lock the directory of "+detail)
 		}
-		if err := removeStaleSocket(path); err != nil {
-			return nil, serverErr(op, err, detail)
+		if stale, err = removeStaleSocket(path); err != nil {
+			return nil, stale, serverErr(op, err, detail)
 		}
 	}
 	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return nil, serverErr(op, err, detail)
+		return nil, stale, serverErr(op, err, detail)
 	}
-	l := &listener{addr: &net.UnixAddr{Name: path, Net: "unix"}}
-	fail := func(err error, what string) (*listener, error) {
+	l = &listener{addr: &net.UnixAddr{Name: path, Net: "unix"}}
+	fail := func(err error, what string) (*listener, bool, error) {
 		if fd >= 0 {
 			unix.Close(fd)
 		}
 		if l.path != "" {
 			os.Remove(l.path)
 		}
-		return nil, serverErr(op, err, what+detail)
+		return nil, stale, serverErr(op, err, what+detail)
 	}
 	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: path}); err != nil {
 		return fail(err, "bind ")
@@ -157,31 +160,32 @@ func listenUnix(path string, mode fs.FileMode, uid, gid int) (*listener, error) 
 		fd = -1 // closed
 		return fail(err, "")
 	}
-	return l, nil
+	return l, stale, nil
 }
 
-// removeStaleSocket removes the socket file at path if no one accepts on it.
-func removeStaleSocket(path string) error {
+// removeStaleSocket removes the socket file at path if no one accepts on
+// it, and says whether there was one.
+func removeStaleSocket(path string) (bool, error) {
 	fi, err := os.Lstat(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil
+		return false, nil
 	}
 	if err != nil {
-		return err
+		return false, err
 	}
 	if fi.Mode().Type() != fs.ModeSocket {
-		return errors.New("the path exists and is not a socket")
+		return false, errors.New("the path exists and is not a socket")
 	}
 	c, err := net.DialTimeout("unix", path, time.Second)
 	if err == nil {
 		c.Close()
-		return errors.New("a running server listens on it")
+		return false, errors.New("a running server listens on it")
 	}
 	if !errors.Is(err, syscall.ECONNREFUSED) {
 		// A timeout is a server too busy to accept: still alive.
-		return errors.New("cannot tell whether a running server listens on it: " + err.Error())
+		return false, errors.New("cannot tell whether a running server listens on it: " + err.Error())
 	}
-	return os.Remove(path)
+	return true, os.Remove(path)
 }
 
 // rawListener makes a listener of a listening socket someone else opened
