@@ -279,13 +279,47 @@ func TestPIDFileNotOurs(t *testing.T) {
 
 // Servers started at the same moment on one pid file: exactly one wins.
 func TestPIDFileRace(t *testing.T) {
+	race(t, "a running server holds the pid file", func(dir string) []string {
+		return []string{"addr=127.0.0.1:0", "pidfile=" + filepath.Join(dir, "ipc.pid")}
+	}, func(dir string, winner int) {
+		if b, _ := os.ReadFile(filepath.Join(dir, "ipc.pid")); string(b) != strconv.Itoa(winner)+"\n" {
+			t.Fatalf("pid file %q, winner %d", b, winner)
+		}
+	})
+}
+
+// Servers started at the same moment on one Unix socket path, with a stale
+// socket file there: exactly one wins, and it is not replaced by another.
+func TestUnixSocketRace(t *testing.T) {
+	race(t, "a running server listens on it", func(dir string) []string {
+		sock := filepath.Join(dir, "ipc.sock")
+		fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Close(fd)
+		if err := unix.Bind(fd, &unix.SockaddrUnix{Name: sock}); err != nil {
+			t.Fatal(err)
+		}
+		return []string{"addr=unix:" + sock}
+	}, func(dir string, winner int) {
+		if got, err := askOn("unix", filepath.Join(dir, "ipc.sock"), "still served"); err != nil || got != "STILL SERVED" {
+			t.Fatalf("the winner's socket: %q, %v", got, err)
+		}
+	})
+}
+
+// race starts four servers at once, a few times over, with args(dir) and a
+// state dir each: one must serve, the others exit 1 saying loser; check
+// then looks at what the winner has.
+func race(t *testing.T, loser string, args func(dir string) []string, check func(dir string, winner int)) {
 	const rounds, racers = 3, 4
 	for r := range rounds {
 		dir := t.TempDir()
-		pidPath := filepath.Join(dir, "ipc.pid")
+		common := args(dir)
 		var all []*deployServer
 		for range racers {
-			all = append(all, startDeploy(t, "addr=127.0.0.1:0", "dir="+dir, "pidfile="+pidPath, "workers=1"))
+			all = append(all, startDeploy(t, append([]string{"dir=" + t.TempDir(), "workers=1"}, common...)...))
 		}
 		var winner *deployServer
 		for deadline := time.Now().Add(20 * time.Second); winner == nil; time.Sleep(10 * time.Millisecond) {
@@ -305,14 +339,17 @@ func TestPIDFileRace(t *testing.T) {
 			if s == winner {
 				continue
 			}
-			if st := s.exited(10 * time.Second); st.ExitCode() != 1 || !strings.Contains(s.log.String(), "a running server holds the pid file") {
+			if st := s.exited(10 * time.Second); st.ExitCode() != 1 || !strings.Contains(s.log.String(), loser) {
 				t.Fatalf("round %d: loser %d: %v: %s", r, s.cmd.Pid(), st, s.log.String())
 			}
 		}
-		if b, _ := os.ReadFile(pidPath); string(b) != strconv.Itoa(winner.cmd.Pid())+"\n" {
-			t.Fatalf("round %d: pid file %q, winner %d", r, b, winner.cmd.Pid())
+		check(dir, winner.cmd.Pid())
+		if winner.cmd.Signal(syscall.SIGTERM); !winner.exited(15*time.Second).Success() {
+			t.Fatalf("round %d: the winner did not stop cleanly:\n%s", r, winner.log.String())
 		}
-		winner.stop()
+		if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+			t.Fatalf("round %d: left in %s: %v", r, dir, ents)
+		}
 	}
 }
 
