@@ -437,6 +437,14 @@ func TestServePrivateIPC(t *testing.T) {
 	if st.PID != s.pid || len(st.Workers) != 2 {
 		t.Errorf("ipc status of a --private-ipc server: %+v", st)
 	}
+	// Without CAP_SYS_ADMIN it cannot enter, and says so in one line.
+	if setpriv, err := exec.LookPath("setpriv"); err == nil {
+		out, err := exec.Command(setpriv, "--bounding-set", "-sys_admin", ipcBin, "status", "--state-dir", s.dir).CombinedOutput()
+		if exitCode(err) != 1 || strings.Count(string(out), "\n") != 1 ||
+			!strings.Contains(string(out), "runs in another IPC namespace") || !strings.Contains(string(out), "nsenter --ipc --target "+strconv.Itoa(s.pid)) {
+			t.Errorf("ipc status without CAP_SYS_ADMIN: exit %d, %q", exitCode(err), out)
+		}
+	}
 	pids := append([]int{s.pid}, children(s.pid)...)
 	for _, pid := range pids {
 		syscall.Kill(pid, syscall.SIGKILL)

@@ -20,20 +20,23 @@
 //
 // # How the processes coordinate
 //
-// The supervisor is the only process that creates or removes IPC objects.
-// It makes three, all IPC_PRIVATE with mode 0600:
+// The supervisor creates the IPC objects, all IPC_PRIVATE with mode 0600:
 //
-//   - a semaphore set whose one semaphore is the accept lock. A worker takes
+//   - a semaphore set of five: the accept lock, a count of members, and a
+//     random signature (15 bits in each of three). A worker takes the lock
 //     it with SEM_UNDO (semtimedop, so that it also beats its heartbeat every
 //     second), waits for a connection with poll on the raw listening
 //     descriptor, accepts one with accept4, and gives the lock back. Only the
 //     holder waits on the listener, so a connection wakes one process; a
 //     worker killed while holding the lock gives it back through SEM_UNDO.
+//     The supervisor and every worker add 1 to members with SEM_UNDO, so
+//     the kernel counts them out however they end.
 //   - a message queue: mtype 1 is the supervisor's inbox (a worker is ready,
 //     is retiring and why, cannot start, wants a message broadcast), mtype
 //     slot+2 the inbox of the worker in that slot (stop gracefully, report,
 //     a broadcast). Each message carries the worker's pid and generation, so
-//     a message for an earlier worker of the slot is never obeyed.
+//     a message for an earlier worker of the slot is never obeyed. A message
+//     nobody reads holds the signature.
 //   - a shared memory scoreboard, one slot per worker (pid, generation,
 //     state, connections, requests, bytes in and out, start time, last
 //     activity, heartbeat, wakeups), every field a 64-bit word stored and
@@ -41,21 +44,48 @@
 //     after attaching it, so it can never leak: Linux still lets workers and
 //     `ipc status` attach it by id, which the state file records.
 //
-// The supervisor records its pid and the objects' ids in a state file in
-// Server.StateDir. A start that finds the state file of a dead supervisor
-// (kill -9 leaves the semaphore set and the queue behind) removes the objects
-// it names, after checking they are still the ones it made, and logs so.
+// The scoreboard is the state and the queue only a doorbell: a message can
+// be lost to a full queue, so no decision waits on one. The supervisor's
+// tick (every 100 ms) reads from the slots which workers are ready or
+// draining; a stop order is written into the worker's slot, which the worker
+// reads at least once a second, and its message is resent if it did not fit.
+// A full queue is logged at most every 2 s with the workers whose inboxes
+// hold its room, and one worker's unread broadcasts may take at most a
+// quarter of it.
+//
+// The supervisor records its pid, the objects' ids and the signature in a
+// state file in Server.StateDir. It also starts a janitor, a child that
+// outlives it and waits for members to reach 0: when the supervisor is
+// killed with -9 and its last worker has gone, the janitor removes the set
+// and the queue. Only a kill of every process at once leaves them; the next
+// start (or `ipc status --clean`, CleanStale) then removes what the state
+// file names, after checking the objects carry its signature (key, owner
+// and creation time alone matched objects a planted file named), and logs
+// what it removed and why. ReexecInPrivateIPC runs a server in an IPC
+// namespace of its own, where nothing can leak at all.
 //
 // # Supervision
 //
 // Every worker is started and reaped through a proc.Group (a pidfd per
 // child, never wait4(-1)), so none is ever left a zombie; each exit is logged
 // in words ("killed by signal 9 (killed)") with the reason the worker gave.
-// A worker that dies before it is ready, or within two seconds of starting,
-// is a start crash: the next start waits 100 ms, then twice as long for each
-// crash in a row (up to 30 s), one worker at a time. A worker whose heartbeat
-// stops for Server.Timeout gets SIGQUIT (a Go stack dump) and then SIGKILL,
-// and is replaced.
+// Each slot is a small state machine (slots.go): free, starting, ready,
+// draining, and backoff. A worker that was ready and dies is replaced at
+// once, however young: a storm of kills (an OOM killer's) must not empty
+// the pool. A worker that dies before it is ready is a start crash, and only
+// its slot waits: 100 ms, then twice as long for each crash in a row there
+// (up to 30 s), logging why. A worker whose heartbeat stops for
+// Server.Timeout gets SIGQUIT (a Go stack dump) and then SIGKILL ("hung"),
+// and is replaced. A stopped accept-lock holder stops every accept, so the
+// supervisor watches the lock (lockwatch.go): the scoreboard's header says
+// who holds it and since when, and a holder that /proc shows stopped for
+// 300 ms, or without a heartbeat for 2.5 s, is killed, whatever Timeout
+// says; SEM_UNDO gives the lock back. Stops and continues of workers are
+// logged. A process that will not accept again (the supervisor when it
+// stops, a worker when it drains) closes its copy of the listener at once,
+// so that new connections are refused rather than left in a backlog nobody
+// reads; a draining HTTP worker answers Connection: close and closes idle
+// keep-alive connections only after a grace.
 //
 // Signals to the supervisor: SIGTERM and SIGINT stop gracefully (workers stop
 // accepting and finish their connections for up to GracefulTimeout, then are

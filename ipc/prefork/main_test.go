@@ -73,6 +73,8 @@ func init() {
 				s.Role = v
 			case "hang":
 				hang = v
+			case "maxworkers":
+				s.MaxWorkers = n
 			}
 		}
 		s.WorkerArgs = []string{handler, hang}
