@@ -564,6 +564,28 @@ func TestPrivilegeDrop(t *testing.T) {
 		t.Errorf("a worker's SIGTERM reached the supervisor: %v", ev)
 	}
 	s.stop()
+
+	// The objects handed to nobody are still removed by root's janitor
+	// when the supervisor is killed with -9 (IPC_SET changed their ctime
+	// before the state file recorded it).
+	s = startDeploy(t, "addr=127.0.0.1:0", "dir="+dir, "user=nobody", "workers=2")
+	s.ready()
+	sts, err = prefork.States(dir)
+	if err != nil || len(sts) != 1 {
+		t.Fatalf("states %v, %v", sts, err)
+	}
+	s.cmd.Signal(syscall.SIGKILL)
+	s.exited(10 * time.Second)
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		_, errSet := sem.FromID(sts[0].Semaphore)
+		_, errQueue := msgq.FromID(sts[0].Queue)
+		if errSet != nil && errQueue != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after kill -9 of the supervisor, set %d and queue %d still there", sts[0].Semaphore, sts[0].Queue)
+		}
+	}
 }
 
 // Only root may run its workers as another user: anyone else is told so
