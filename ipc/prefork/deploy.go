@@ -27,9 +27,13 @@ type deployment struct {
 	gen                     uint64
 }
 
-// start takes the pid file (first: of two servers started at once, the
-// loser stops here, before it touches anything) and resolves the user.
+// start checks the deployment fields, resolves the user and takes the pid
+// file, before the supervisor touches anything else: of two servers started
+// at once, the loser stops here.
 func (d *deployment) start(sv *supervisor) error {
+	if m := sv.cfg.SocketMode; m&^0o777 != 0 {
+		return serverErr("configure", unix.EINVAL, "SocketMode "+m.String()+" has bits other than permissions")
+	}
 	var err error
 	if d.runAs, err = lookupRunAs(sv.cfg.User, sv.cfg.Group); err != nil {
 		return err
