@@ -344,7 +344,7 @@ func race(t *testing.T, loser string, args func(dir string) []string, check func
 			}
 		}
 		check(dir, winner.cmd.Pid())
-		if winner.cmd.Signal(syscall.SIGTERM); !winner.exited(15*time.Second).Success() {
+		if winner.cmd.Signal(syscall.SIGTERM); !winner.exited(15 * time.Second).Success() {
 			t.Fatalf("round %d: the winner did not stop cleanly:\n%s", r, winner.log.String())
 		}
 		if ents, _ := os.ReadDir(dir); len(ents) != 0 {
