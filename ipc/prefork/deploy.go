@@ -148,10 +148,18 @@ func pollFDs(listeners, wakeFD int) []unix.PollFd {
 
 // readyListener returns a listener of fds (the wake descriptor excluded)
 // that has a connection waiting, and -1 with the revents when one reports
-// an error instead.
-func readyListener(fds []unix.PollFd) (fd int, revents int16) {
+// an error instead. It looks first at the one after last (the listener the
+// previous turn took from), so that a flood on one address cannot starve
+// the others.
+func readyListener(fds []unix.PollFd, last int) (fd int, revents int16) {
+	n := len(fds)
+	start := (last - listenFD + 1) % n
+	if start < 0 {
+		start = 0
+	}
 	fd = -1
-	for i := range fds {
+	for k := range n {
+		i := (start + k) % n
 		switch r := fds[i].Revents; {
 		case r&^unix.POLLIN != 0:
 			return -1, r

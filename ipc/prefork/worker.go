@@ -361,7 +361,7 @@ func (w *worker) acceptOne(fds []unix.PollFd) int {
 		case fds[len(fds)-1].Revents != 0:
 			return -1
 		}
-		if w.from, bad = readyListener(fds[:len(fds)-1]); w.from < 0 {
+		if w.from, bad = readyListener(fds[:len(fds)-1], w.from); w.from < 0 {
 			w.drain(reasonListener, "the listener reports an error (revents "+strconv.Itoa(int(bad))+")")
 			return -1
 		}
