@@ -235,17 +235,7 @@ func TestReloadFullQueue(t *testing.T) {
 	time.Sleep(1500 * time.Millisecond) // the new workers' ready cannot be sent
 	drainQueue(t, s.state.Queue)
 	drained := time.Now()
-	st := s.waitStatus(2*time.Second, "generation 2 only, 2 workers", func(st prefork.Status) bool {
-		if len(st.Workers) != 2 {
-			return false
-		}
-		for _, w := range st.Workers {
-			if w.Generation != 2 || w.State == "starting" || w.State == "stopping" {
-				return false
-			}
-		}
-		return true
-	})
+	st := s.waitStatus(2*time.Second, "generation 2 only, 2 workers", onlyGeneration(2, 2))
 	t.Logf("queue filled with %d messages; reload done %v after it drained: %v", n, time.Since(drained).Round(time.Millisecond), st.Workers)
 	full := s.log.events("the queue is full")
 	if len(full) == 0 || len(full) > 3 {
@@ -273,18 +263,10 @@ func TestChatStoppedWorkerReload(t *testing.T) {
 	}
 	// Stopped while it waits for the lock (no new connection comes to
 	// hand the lock on, so it stays a waiter).
-	var victim int
-	s.waitStatus(3*time.Second, "an idle worker", func(st prefork.Status) bool {
-		for _, w := range st.Workers {
-			if w.State == "idle" {
-				victim = w.PID
-				return true
-			}
-		}
-		return false
-	})
+	victim := idleWorker(s, 0)
 	syscall.Kill(victim, syscall.SIGSTOP)
 	defer syscall.Kill(victim, syscall.SIGCONT)
+	waitStopped(t, victim)
 	line := strings.Repeat("x", 1000) + "\n"
 	for range 40 {
 		if _, err := io.WriteString(c, line); err != nil {
@@ -329,6 +311,9 @@ func TestStoppedLockHolder(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer syscall.Kill(holder, syscall.SIGCONT)
+	// Stopped before the client comes: otherwise the holder may still take
+	// the connection and then stop, holding the client rather than the lock.
+	waitStopped(t, holder)
 	got, err := ask(s.addr, "resume")
 	resumed := time.Since(stopped)
 	if err != nil || got != "RESUME" {
@@ -348,18 +333,10 @@ func TestStoppedLockHolder(t *testing.T) {
 
 	// An idle worker (waiting for the lock) stopped: requests go on, each
 	// answered within 2 s.
-	var idle int
-	s.waitStatus(3*time.Second, "an idle worker", func(st prefork.Status) bool {
-		for _, w := range st.Workers {
-			if w.State == "idle" && w.PID != holder {
-				idle = w.PID
-				return true
-			}
-		}
-		return false
-	})
+	idle := idleWorker(s, holder)
 	syscall.Kill(idle, syscall.SIGSTOP)
 	defer syscall.Kill(idle, syscall.SIGCONT)
+	waitStopped(t, idle)
 	var worst time.Duration
 	for i := range 20 {
 		t0 := time.Now()
@@ -375,6 +352,66 @@ func TestStoppedLockHolder(t *testing.T) {
 	}
 	if z := zombieChildren(s.cmd.Pid()); len(z) > 0 {
 		t.Errorf("zombies: %v", z)
+	}
+}
+
+// onlyGeneration is true of a scoreboard with n workers, all of generation
+// gen and serving.
+func onlyGeneration(gen uint64, n int) func(prefork.Status) bool {
+	return func(st prefork.Status) bool {
+		if len(st.Workers) != n {
+			return false
+		}
+		for _, w := range st.Workers {
+			if w.Generation != gen || w.State == "starting" || w.State == "stopping" {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+// waitGone waits up to d for every process of pids to be gone.
+func waitGone(t *testing.T, d time.Duration, pids []int) {
+	t.Helper()
+	for deadline := time.Now().Add(d); ; time.Sleep(20 * time.Millisecond) {
+		all := true
+		for _, pid := range pids {
+			all = all && gone(pid)
+		}
+		if all {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("processes %v still running after %v", pids, d)
+		}
+	}
+}
+
+// idleWorker waits for a worker waiting for the accept lock (not pid) and
+// returns its pid.
+func idleWorker(s *server, not int) int {
+	s.t.Helper()
+	var pid int
+	s.waitStatus(3*time.Second, "an idle worker", func(st prefork.Status) bool {
+		for _, w := range st.Workers {
+			if w.State == "idle" && w.PID != not {
+				pid = w.PID
+				return true
+			}
+		}
+		return false
+	})
+	return pid
+}
+
+// waitStopped waits until /proc says pid is stopped.
+func waitStopped(t *testing.T, pid int) {
+	t.Helper()
+	for deadline := time.Now().Add(2 * time.Second); procState(pid) != 'T'; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d not stopped 2 s after SIGSTOP (state %c)", pid, procState(pid))
+		}
 	}
 }
 
@@ -486,18 +523,7 @@ func TestSupervisorKilledNoStateFile(t *testing.T) {
 	if rerr != nil {
 		t.Errorf("1 s after kill -9 of the supervisor a new connection is not refused: %v", rerr)
 	}
-	for deadline := time.Now().Add(6 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		all := true
-		for _, pid := range pids {
-			all = all && gone(pid)
-		}
-		if all {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("workers %v still running", pids)
-		}
-	}
+	waitGone(t, 6*time.Second, pids)
 	var leaks []string
 	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		if leaks = ipctest.Leaked(before); len(leaks) == 0 || time.Now().After(deadline) {
@@ -523,23 +549,12 @@ func TestTreeKilledAndPlantedState(t *testing.T) {
 	for _, w := range s.scoreboard().Workers {
 		pids = append(pids, w.PID)
 	}
-	pids = append(pids, janitors(s.cmd.Pid())...)
+	pids = append(pids, childrenOf(s.cmd.Pid(), false)...) // the janitor, too
 	for _, pid := range pids {
 		syscall.Kill(pid, syscall.SIGKILL)
 	}
 	s.wait(5 * time.Second)
-	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		all := true
-		for _, pid := range pids {
-			all = all && gone(pid)
-		}
-		if all {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("processes %v still running", pids)
-		}
-	}
+	waitGone(t, 3*time.Second, pids)
 	left := ipctest.Leaked(before)
 	want := []string{"msg id=" + strconv.Itoa(s.state.Queue), "sem id=" + strconv.Itoa(s.state.Semaphore)}
 	if len(left) != 2 || !strings.HasPrefix(left[0], want[0]+" ") || !strings.HasPrefix(left[1], want[1]+" ") {
@@ -595,28 +610,6 @@ func TestTreeKilledAndPlantedState(t *testing.T) {
 	}
 }
 
-// janitors lists the children of pid that are not in its scoreboard (the
-// process that removes the objects when the supervisor dies).
-func janitors(pid int) []int {
-	var out []int
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		i := strings.LastIndexByte(string(b), ')')
-		f := strings.Fields(string(b[i+1:]))
-		if len(f) > 1 && f[1] == strconv.Itoa(pid) {
-			out = append(out, p)
-		}
-	}
-	return out
-}
 
 // keepAlive is an HTTP/1.1 client on one connection that never retries:
 // what wrk does. A response with Connection: close makes it reconnect.
@@ -703,17 +696,7 @@ func TestHTTPReloadKeepAlive(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 		s.signal(syscall.SIGHUP)
 		gen := uint64(i + 2)
-		s.waitStatus(10*time.Second, "generation "+strconv.Itoa(int(gen))+" only", func(st prefork.Status) bool {
-			if len(st.Workers) != 2 {
-				return false
-			}
-			for _, w := range st.Workers {
-				if w.Generation != gen || w.State == "starting" {
-					return false
-				}
-			}
-			return true
-		})
+		s.waitStatus(10*time.Second, "generation "+strconv.Itoa(int(gen))+" only", onlyGeneration(gen, 2))
 	}
 	time.Sleep(200 * time.Millisecond)
 	close(stop)
@@ -728,16 +711,7 @@ func TestHTTPReloadKeepAlive(t *testing.T) {
 // logs it; SIGTTIN at the cap says it is at the cap.
 func TestStopContinueAndCapLogged(t *testing.T) {
 	s := startServer(t, "workers=2", "maxworkers=2")
-	var victim int
-	s.waitStatus(3*time.Second, "an idle worker", func(st prefork.Status) bool {
-		for _, w := range st.Workers {
-			if w.State == "idle" {
-				victim = w.PID
-				return true
-			}
-		}
-		return false
-	})
+	victim := idleWorker(s, 0)
 	syscall.Kill(victim, syscall.SIGSTOP)
 	s.waitEvent("worker stopped", 2*time.Second, func(e event) bool {
 		return e.num("pid") == victim && e.str("status") == "stopped by signal 19 (stopped (signal))"
@@ -803,4 +777,46 @@ func TestAcceptEMFILERateLimited(t *testing.T) {
 			t.Errorf("once descriptors are back: %v", err)
 		}
 	}
+}
+
+// Workers of a reload that cannot start (here: no handler) back off slot by
+// slot, saying why, while the old generation goes on serving; the server
+// neither stops nor spins.
+func TestReloadCannotStartBacksOff(t *testing.T) {
+	flag := filepath.Join(t.TempDir(), "broken")
+	s := startServer(t, "workers=2", "handler=failif:"+flag)
+	if err := os.WriteFile(flag, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s.signal(syscall.SIGHUP)
+	time.Sleep(1500 * time.Millisecond)
+	pauses := s.log.events("worker died at start; pausing before the next")
+	starts := 0
+	for _, e := range s.log.events("worker started") {
+		if e.num("generation") == 2 {
+			starts++
+		}
+	}
+	// 2 slots, 100+200+400+800 ms of pauses each at most in 1.5 s.
+	if len(pauses) < 2 || starts > 2+len(pauses) || starts > 10 {
+		t.Errorf("%d starts of generation 2 and %d pauses in 1.5 s", starts, len(pauses))
+	}
+	for _, p := range pauses {
+		if !strings.Contains(p.str("why"), "no Handler and no HTTPHandler") {
+			t.Errorf("a pause that does not say why: %v", p)
+		}
+	}
+	for i := range 5 {
+		if got, err := ask(s.addr, "old "+strconv.Itoa(i)); err != nil || got != "OLD "+strconv.Itoa(i) {
+			t.Fatalf("generation 1 after a failed reload: %q, %v", got, err)
+		}
+	}
+	for _, w := range s.scoreboard().Workers {
+		if w.Generation == 1 && w.State == "stopping" {
+			t.Errorf("generation 1 retired for workers that never served: %+v", w)
+		}
+	}
+	// Mended: the next attempts start, and the reload completes.
+	os.Remove(flag)
+	s.waitStatus(5*time.Second, "generation 2 only", onlyGeneration(2, 2))
 }

@@ -116,7 +116,7 @@ func (sv *supervisor) backlogWords() string {
 	var parts []string
 	for _, e := range es[:min(len(es), 4)] {
 		what := "slot " + strconv.Itoa(e.s.i) + " (pid " + strconv.Itoa(e.s.c.pid)
-		if e.s.c.stopped {
+		if e.s.c.stopped || procStopped(e.s.c.pid) {
 			what += ", stopped"
 		}
 		parts = append(parts, what+") "+itoa(e.msgs)+" messages "+itoa(e.bytes)+" bytes")

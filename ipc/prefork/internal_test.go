@@ -83,20 +83,7 @@ func BenchmarkAcceptLockCycle(b *testing.B) {
 // Updating the scoreboard as a connection is served: atomic stores and adds
 // in shared memory, no allocation.
 func BenchmarkScoreboardUpdate(b *testing.B) {
-	seg, err := shm.Create(ipc.Private, boardSize(4), 0o600)
-	if err != nil {
-		b.Fatal(err)
-	}
-	m, err := seg.Attach()
-	seg.Remove()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer m.Detach()
-	bd, err := newBoard(m, 4)
-	if err != nil {
-		b.Fatal(err)
-	}
+	bd := testBoard(b, 4)
 	w := &bd.slots[2]
 	b.ReportAllocs()
 	for b.Loop() {
@@ -213,20 +200,7 @@ func BenchmarkAcceptTurn(b *testing.B) {
 		b.Fatal(err)
 	}
 	lock := sem.NewMutex(set, semLock)
-	seg, err := shm.Create(ipc.Private, boardSize(2), 0o600)
-	if err != nil {
-		b.Fatal(err)
-	}
-	m, err := seg.Attach()
-	seg.Remove()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer m.Detach()
-	bd, err := newBoard(m, 2)
-	if err != nil {
-		b.Fatal(err)
-	}
+	bd := testBoard(b, 2)
 	w := &worker{slot: &bd.slots[1]}
 	b.ReportAllocs()
 	for b.Loop() {
@@ -246,4 +220,24 @@ func BenchmarkAcceptTurn(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// testBoard is a scoreboard of n slots in a segment already marked removed,
+// detached when the test ends.
+func testBoard(tb testing.TB, n int) *board {
+	seg, err := shm.Create(ipc.Private, boardSize(n), 0o600)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	m, err := seg.Attach()
+	seg.Remove()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { m.Detach() })
+	bd, err := newBoard(m, n)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return bd
 }

@@ -101,6 +101,14 @@ func init() {
 			s.Handler, s.OnBroadcast = room.serve, room.relay
 		case "http":
 			s.HTTPHandler = httpHandler()
+		default:
+			// failif:PATH is upper while PATH does not exist, and no
+			// handler at all (a worker that cannot start) once it does.
+			if path, ok := strings.CutPrefix(args[0], "failif:"); ok {
+				if _, err := os.Stat(path); err != nil {
+					s.Handler = upper(0)
+				}
+			}
 		}
 		s.Run(context.Background())
 		return 1
@@ -404,7 +412,11 @@ func gone(pid int) bool {
 }
 
 // zombieChildren lists the children of pid that are zombies.
-func zombieChildren(pid int) []int {
+func zombieChildren(pid int) []int { return childrenOf(pid, true) }
+
+// childrenOf lists the children of pid, only the zombies among them if
+// zombies.
+func childrenOf(pid int, zombies bool) []int {
 	var out []int
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
@@ -418,7 +430,7 @@ func zombieChildren(pid int) []int {
 		}
 		i := bytes.LastIndexByte(b, ')')
 		f := strings.Fields(string(b[i+1:]))
-		if len(f) > 1 && f[0] == "Z" && f[1] == strconv.Itoa(pid) {
+		if len(f) > 1 && (!zombies || f[0] == "Z") && f[1] == strconv.Itoa(pid) {
 			out = append(out, p)
 		}
 	}

@@ -1,6 +1,8 @@
 package prefork
 
 import (
+	"bytes"
+	"encoding/binary"
 	"sync/atomic"
 	"time"
 
@@ -64,7 +66,13 @@ const (
 	wOrder
 	wInboxRead  // messages the worker took from its inbox
 	wInboxBytes // and their bytes: with what the supervisor sent, who fills the queue
+	// wWhy starts textWords words of text: why the worker could not start,
+	// written before it exits, read once it is reaped (its message may
+	// arrive after its end).
+	wWhy
 )
+
+const textWords = slotWords - wWhy
 
 // Orders in wOrder.
 const (
@@ -143,6 +151,30 @@ func (b *board) clear(s int) {
 	for _, w := range b.slots[s] {
 		w.Store(0)
 	}
+}
+
+// putText stores up to textWords*8 bytes of t in slot s's text.
+func (b *board) putText(s int, t string) {
+	w := &b.slots[s]
+	var buf [textWords * 8]byte
+	copy(buf[:], t)
+	for i := range textWords {
+		w[wWhy+i].Store(binary.LittleEndian.Uint64(buf[i*8:]))
+	}
+}
+
+// text reads slot s's text.
+func (b *board) text(s int) string {
+	w := &b.slots[s]
+	var buf [textWords * 8]byte
+	for i := range textWords {
+		binary.LittleEndian.PutUint64(buf[i*8:], w[wWhy+i].Load())
+	}
+	t := buf[:]
+	if i := bytes.IndexByte(t, 0); i >= 0 {
+		t = t[:i]
+	}
+	return string(t)
 }
 
 // retire adds the counters of the reaped worker in slot s to the header's

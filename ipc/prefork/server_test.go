@@ -609,17 +609,8 @@ func TestCrashLoopBackoff(t *testing.T) {
 // and replaced after --timeout.
 func TestHeartbeatTimeout(t *testing.T) {
 	s := startServer(t, "workers=2", "timeout=2s")
-	var victim int
 	// Not the lock holder, whom a stop gets killed sooner (TestStoppedLockHolder).
-	s.waitStatus(3*time.Second, "an idle worker", func(st prefork.Status) bool {
-		for _, w := range st.Workers {
-			if w.State == "idle" {
-				victim = w.PID
-				return true
-			}
-		}
-		return false
-	})
+	victim := idleWorker(s, 0)
 	if err := syscall.Kill(victim, syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}

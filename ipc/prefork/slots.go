@@ -380,6 +380,9 @@ func (sv *supervisor) onExit(e proc.Exit) {
 		c.reason = reasonWords(w[wReason].Load(), w[wRequests].Load())
 		c.draining = c.draining || c.reason != ""
 	}
+	if c.reason == "" && !c.ready {
+		c.reason = sv.board.text(s.i) // why it could not start
+	}
 	sv.board.retire(s.i)
 	sv.purge(s.i)
 	s.c, s.phase = nil, slotFree

@@ -74,9 +74,8 @@ type worker struct {
 	acceptErrs   int
 	acceptErrsAt time.Time
 
-	idleMu    sync.Mutex
+	connMu    sync.Mutex
 	connState map[net.Conn]http.ConnState
-	idle      int
 
 	// ctx is what handlers get: done when draining starts.
 	ctx          context.Context
@@ -144,7 +143,7 @@ func runWorker(ctx context.Context, s *Server) int {
 			BaseContext:       func(net.Listener) context.Context { return base },
 			ReadHeaderTimeout: 30 * time.Second,
 			ErrorLog:          slog.NewLogLogger(w.log.Handler(), slog.LevelWarn),
-			ConnState:         w.trackIdle,
+			ConnState:         w.trackConn,
 		}
 		w.connState = map[net.Conn]http.ConnState{}
 		go w.httpSrv.Serve(w.httpLn)
@@ -177,9 +176,6 @@ func runWorker(ctx context.Context, s *Server) int {
 // attach opens the supervisor's objects and claims the slot.
 func (w *worker) attach() error {
 	b := w.boot
-	if w.srv.Handler == nil && w.srv.HTTPHandler == nil {
-		return errors.New("the Server has no Handler and no HTTPHandler")
-	}
 	if err := checkListeners(b.listeners); err != nil {
 		return err
 	}
@@ -227,12 +223,19 @@ func (w *worker) attach() error {
 	if err := set.Do(sem.Inc(semMembers, 1).Undo()); err != nil {
 		return err
 	}
+	// Checked once the slot is ours, so that the reason is in it.
+	if w.srv.Handler == nil && w.srv.HTTPHandler == nil {
+		return errors.New("the Server has no Handler and no HTTPHandler")
+	}
 	return nil
 }
 
 // fail tells the supervisor why this worker cannot start, if it can.
 func (w *worker) fail(err error) {
 	w.log.Error("worker cannot start", "err", err)
+	if w.slot != nil {
+		w.board.putText(w.boot.slot, "cannot start: "+err.Error())
+	}
 	if w.q != nil {
 		w.send(kindFailed, 0, []byte(err.Error()), time.Second)
 	}
@@ -536,8 +539,12 @@ func (w *worker) finish() int {
 	if w.httpSrv != nil {
 		// Not SetKeepAlivesEnabled(false), which closes idle connections
 		// at once: every response now says Connection: close (httpHandler),
-		// and idle connections get a grace to bring their next request.
-		for end := time.Now().Add(min(httpIdleGrace, time.Until(deadline))); w.idleConns() > 0 && time.Now().Before(end); {
+		// and open connections get a grace to bring their next request and
+		// be closed after its answer. A request begun before the drain
+		// leaves its connection idle, not closed: so wait for every
+		// connection, not only the idle ones, before Shutdown closes those
+		// still idle.
+		for end := time.Now().Add(min(httpIdleGrace, time.Until(deadline))); w.openConns() > 0 && time.Now().Before(end); {
 			time.Sleep(10 * time.Millisecond)
 		}
 		ctx, cancel := context.WithDeadline(context.Background(), deadline)
@@ -573,27 +580,22 @@ func (w *worker) closeListener() {
 	}
 }
 
-// trackIdle counts the HTTP connections that are idle between requests.
-func (w *worker) trackIdle(c net.Conn, st http.ConnState) {
-	w.idleMu.Lock()
-	defer w.idleMu.Unlock()
-	if w.connState[c] == http.StateIdle {
-		w.idle--
-	}
+// trackConn keeps the HTTP connections that are open.
+func (w *worker) trackConn(c net.Conn, st http.ConnState) {
+	w.connMu.Lock()
+	defer w.connMu.Unlock()
 	switch st {
 	case http.StateClosed, http.StateHijacked:
 		delete(w.connState, c)
-		return
-	case http.StateIdle:
-		w.idle++
+	default:
+		w.connState[c] = st
 	}
-	w.connState[c] = st
 }
 
-func (w *worker) idleConns() int {
-	w.idleMu.Lock()
-	defer w.idleMu.Unlock()
-	return w.idle
+func (w *worker) openConns() int {
+	w.connMu.Lock()
+	defer w.connMu.Unlock()
+	return len(w.connState)
 }
 
 // Worker is the worker process a handler runs in, found with WorkerFrom.
