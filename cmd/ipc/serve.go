@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -128,7 +129,8 @@ func runServe(c *cli.Context) error {
 	srv.MaxRequests = c.Int("max-requests")
 	srv.MaxRequestsJitter = jitter
 	srv.Accept = accept
-	if err := srv.Run(context.Background()); err != nil {
+	defer prefork.HandleSignals(srv)()
+	if err := srv.Run(context.Background()); err != nil && !errors.Is(err, prefork.ErrServerClosed) {
 		return err
 	}
 	return nil

@@ -385,8 +385,11 @@ func children(pid int) []int {
 func TestServeStatusClean(t *testing.T) {
 	s := startServe(t, "--workers", "2")
 	pids := append([]int{s.pid}, children(s.pid)...)
-	for _, pid := range pids {
-		syscall.Kill(pid, syscall.SIGKILL)
+	// All at once: stopped first, so that none sees another die.
+	for _, sig := range []syscall.Signal{syscall.SIGSTOP, syscall.SIGKILL} {
+		for _, pid := range pids {
+			syscall.Kill(pid, sig)
+		}
 	}
 	<-s.done
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
@@ -446,8 +449,11 @@ func TestServePrivateIPC(t *testing.T) {
 		}
 	}
 	pids := append([]int{s.pid}, children(s.pid)...)
-	for _, pid := range pids {
-		syscall.Kill(pid, syscall.SIGKILL)
+	// All at once: stopped first, so that none sees another die.
+	for _, sig := range []syscall.Signal{syscall.SIGSTOP, syscall.SIGKILL} {
+		for _, pid := range pids {
+			syscall.Kill(pid, sig)
+		}
 	}
 	<-s.done
 	noObjects(t)

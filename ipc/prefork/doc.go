@@ -87,17 +87,23 @@
 // reads; a draining HTTP worker answers Connection: close and closes idle
 // keep-alive connections only after a grace.
 //
-// Signals to the supervisor: SIGTERM and SIGINT stop gracefully (workers stop
-// accepting and finish their connections for up to GracefulTimeout, then are
-// killed); SIGQUIT, or a second SIGINT, stops at once; SIGHUP starts a new
-// generation and retires the old workers one by one as new ones become ready,
-// so the pool never serves with fewer workers; SIGTTIN and SIGTTOU add or
-// remove a worker; SIGUSR1 logs each worker's counters. Workers ignore
-// terminal signals (they run in their own process group) and take their
-// orders from the queue; SIGTERM, which is also their parent-death signal,
-// makes one stop gracefully. A worker also stops when its supervisor is gone
-// (proc.WatchParent), when its queue or semaphore is removed, and after
-// MaxRequests requests.
+// # Lifecycle
+//
+// As net/http.Server: Shutdown(ctx) stops gracefully (the listener closes at
+// once, workers finish their connections for up to GracefulTimeout, then are
+// killed), Close stops at once, and Run then returns ErrServerClosed; Reload
+// starts a new generation and retires the old workers one by one as new ones
+// become ready, so the pool never serves with fewer workers (with every slot
+// taken, MaxWorkers == Workers, one old worker makes room first); Scale(n)
+// sets the pool's size. The package catches no signal: HandleSignals is the
+// opt-in helper that maps SIGTERM and SIGINT to Shutdown (a second SIGINT
+// to Close), SIGQUIT to Close, SIGHUP to Reload, SIGTTIN and SIGTTOU to
+// Scale by one, SIGUSR1 to a log of each worker's counters; `ipc serve`
+// uses it. Workers ignore terminal signals (they run in their own process
+// group) and take their orders from their slot and the queue; SIGTERM,
+// which is also their parent-death signal, makes one stop gracefully. A
+// worker also stops when its supervisor is gone (proc.WatchParent), when
+// its queue or semaphore is removed, and after MaxRequests requests.
 //
 // # Deploying
 //

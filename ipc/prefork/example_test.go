@@ -3,8 +3,10 @@ package prefork_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net"
 	"os"
@@ -55,4 +57,16 @@ func Example() {
 	// Output:
 	// echoed: hello from a client
 	// stopped; every IPC object removed
+}
+
+// A daemon's main: the classic signals drive the server (SIGTERM stops it
+// gracefully, SIGHUP reloads, SIGTTIN/SIGTTOU scale), and a graceful stop is
+// not an error.
+func ExampleHandleSignals() {
+	srv := &prefork.Server{Role: "example-echo", Addr: "127.0.0.1:8989", Workers: 4,
+		Handler: func(ctx context.Context, c net.Conn) { io.Copy(c, c) }}
+	defer prefork.HandleSignals(srv)()
+	if err := srv.Run(context.Background()); err != nil && !errors.Is(err, prefork.ErrServerClosed) {
+		log.Fatal(err)
+	}
 }

@@ -550,8 +550,11 @@ func TestTreeKilledAndPlantedState(t *testing.T) {
 		pids = append(pids, w.PID)
 	}
 	pids = append(pids, childrenOf(s.cmd.Pid(), false)...) // the janitor, too
-	for _, pid := range pids {
-		syscall.Kill(pid, syscall.SIGKILL)
+	// All at once: stopped first, so that none sees another die.
+	for _, sig := range []syscall.Signal{syscall.SIGSTOP, syscall.SIGKILL} {
+		for _, pid := range pids {
+			syscall.Kill(pid, sig)
+		}
 	}
 	s.wait(5 * time.Second)
 	waitGone(t, 3*time.Second, pids)
@@ -609,7 +612,6 @@ func TestTreeKilledAndPlantedState(t *testing.T) {
 		t.Errorf("semaphore set %d survived", s.state.Semaphore)
 	}
 }
-
 
 // keepAlive is an HTTP/1.1 client on one connection that never retries:
 // what wrk does. A response with Connection: close makes it reconnect.
@@ -819,4 +821,41 @@ func TestReloadCannotStartBacksOff(t *testing.T) {
 	// Mended: the next attempts start, and the reload completes.
 	os.Remove(flag)
 	s.waitStatus(5*time.Second, "generation 2 only", onlyGeneration(2, 2))
+}
+
+// The janitor killed alone is replaced, and the new one still removes the
+// objects after a kill -9 of the supervisor.
+func TestJanitorRespawned(t *testing.T) {
+	before := ipctest.Snapshot()
+	s := startServer(t, "workers=1")
+	workers := map[int]bool{}
+	for _, w := range s.scoreboard().Workers {
+		workers[w.PID] = true
+	}
+	janitor := func() int {
+		for _, pid := range childrenOf(s.cmd.Pid(), false) {
+			if !workers[pid] {
+				return pid
+			}
+		}
+		return 0
+	}
+	first := janitor()
+	if first == 0 {
+		t.Fatal("no janitor")
+	}
+	syscall.Kill(first, syscall.SIGKILL)
+	s.waitEvent("janitor exited; starting another", 3*time.Second, func(e event) bool { return e.num("pid") == first })
+	var second int
+	for deadline := time.Now().Add(3 * time.Second); second == 0 || second == first; time.Sleep(20 * time.Millisecond) {
+		if second = janitor(); time.Now().After(deadline) {
+			t.Fatal("no second janitor")
+		}
+	}
+	s.signal(syscall.SIGKILL)
+	s.wait(5 * time.Second)
+	s.waitEvent("removed the server's IPC objects", 3*time.Second, func(e event) bool { return e.num("janitor") == second })
+	if leaks := ipctest.Leaked(before); len(leaks) > 0 {
+		t.Errorf("left behind: %v", leaks)
+	}
 }

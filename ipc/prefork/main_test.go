@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -78,7 +79,8 @@ func init() {
 			}
 		}
 		s.WorkerArgs = []string{handler, hang}
-		if err := s.Run(context.Background()); err != nil {
+		defer prefork.HandleSignals(s)()
+		if err := s.Run(context.Background()); err != nil && !errors.Is(err, prefork.ErrServerClosed) {
 			fmt.Fprintln(os.Stderr, "supervisor:", err)
 			return 1
 		}

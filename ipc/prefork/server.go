@@ -103,6 +103,8 @@ type Server struct {
 	// Ready, if set, is called in the supervisor once the first workers
 	// are all serving, with the address the server listens on.
 	Ready func(addr net.Addr)
+
+	life *lifecycle
 }
 
 // Defaults for the Server fields left 0.
@@ -188,12 +190,12 @@ func (s *Server) IsWorker() bool {
 
 // Run runs the server. In the process the program was started as, it is the
 // supervisor: it listens, creates the IPC objects, starts the workers and
-// keeps them running until ctx is done or SIGTERM/SIGINT (graceful stop),
-// SIGQUIT (immediate stop); it then removes every IPC object and returns nil,
-// or the error that stopped it. While it runs it also takes SIGHUP (replace
-// every worker by a new generation, one at a time, so that no connection is
-// refused or cut), SIGTTIN and SIGTTOU (one worker more or fewer) and SIGUSR1
-// (log each worker's counters).
+// keeps them running until ctx is done (a graceful stop; Run then returns
+// nil), Shutdown or Close is called (Run returns ErrServerClosed), or a
+// worker of the first pool cannot start (Run returns why); every IPC object
+// is removed by then. Reload and Scale act on it while it runs. Run catches
+// no signal: HandleSignals maps SIGTERM, SIGHUP and the rest onto those
+// methods.
 //
 // In a worker process (IsWorker) Run serves connections and never returns:
 // it exits the process, with status 0 when it stopped as asked and

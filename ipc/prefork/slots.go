@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"sort"
 	"syscall"
 	"time"
@@ -220,6 +221,18 @@ func (sv *supervisor) reconcile(now time.Time) {
 		}
 		cur = append(cur, s.c)
 	}
+	if len(cur)+countBackoff(sv.slots) < sv.want && sv.freeSlot() == nil && len(old) > 0 && !sv.draining() {
+		// A reload with every slot taken (MaxWorkers == Workers): make
+		// room, one old worker at a time.
+		oldest := old[0]
+		for _, c := range old[1:] {
+			if c.gen < oldest.gen || c.gen == oldest.gen && c.started.Before(oldest.started) {
+				oldest = c
+			}
+		}
+		sv.stop(oldest, "replaced by generation "+itoa(sv.gen)+" (no free slot: MaxWorkers is Workers)", now)
+		old = slices.DeleteFunc(old, func(c *child) bool { return c == oldest })
+	}
 	if n := len(cur) - sv.want; n > 0 {
 		// Stop the ones not serving yet first, then the youngest.
 		sort.Slice(cur, func(i, j int) bool {
@@ -250,6 +263,16 @@ func (sv *supervisor) reconcile(now time.Time) {
 			sv.stop(c, "replaced by generation "+itoa(sv.gen), now)
 		}
 	}
+}
+
+// draining reports whether some worker is draining.
+func (sv *supervisor) draining() bool {
+	for _, s := range sv.slots {
+		if s.c != nil && s.c.draining {
+			return true
+		}
+	}
+	return false
 }
 
 func countBackoff(slots []*slot) int {

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/signal"
 	"strings"
 	"syscall"
 	"time"
@@ -18,8 +17,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The supervisor is an event loop over five inputs: signals, children's
-// ends (and stops), its inbox, and a tick. Every decision about the pool is
+// The supervisor is an event loop over five inputs: commands (Shutdown,
+// Close, Reload, Scale: lifecycle.go), children's ends (and stops), its
+// inbox, and a tick. Every decision about the pool is
 // taken by reconcile (slots.go), which reads what the scoreboard says and
 // compares it with what the supervisor wants; messages only make it look
 // sooner. Files by concern: slots.go (the per-slot state machine),
@@ -62,6 +62,7 @@ type supervisor struct {
 	quit      chan struct{}
 	events    chan childEvent
 
+	ctl     chan command
 	holder  holderWatch
 	backlog backlogLog
 	// lastTotal is the connections served, read before the scoreboard
@@ -75,12 +76,19 @@ type childEvent struct {
 	ev  proc.Status
 }
 
-func runSupervisor(ctx context.Context, s *Server) error {
+func runSupervisor(ctx context.Context, s *Server) (err error) {
+	l := s.lc()
+	ctl, err := l.start()
+	if err != nil {
+		return err
+	}
+	defer l.finish()
 	cfg, err := s.config()
 	if err != nil {
 		return err
 	}
 	sv := &supervisor{
+		ctl:    ctl,
 		cfg:    cfg,
 		log:    s.logger(),
 		slots:  make([]*slot, cfg.slots),
@@ -94,13 +102,22 @@ func runSupervisor(ctx context.Context, s *Server) error {
 	for i := range sv.slots {
 		sv.slots[i] = &slot{i: i}
 	}
+	defer func() {
+		l.mu.Lock()
+		closed := l.closed
+		l.mu.Unlock()
+		if err == nil && closed {
+			err = ErrServerClosed
+		}
+	}()
 	sv.group.OnEvent = func(c *proc.Cmd, ev proc.Status) {
 		select {
 		case sv.events <- childEvent{c, ev}:
 		default: // a flood of stops and continues: the log loses some
 		}
 	}
-	return sv.run(ctx)
+	err = sv.run(ctx)
+	return err
 }
 
 func (sv *supervisor) run(ctx context.Context) (err error) {
@@ -158,11 +175,6 @@ func (sv *supervisor) run(ctx context.Context) (err error) {
 	}
 	defer os.Remove(sv.state.Path)
 
-	sigs := make(chan os.Signal, 16)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGHUP,
-		syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGUSR1)
-	defer signal.Stop(sigs)
-
 	sv.inboxDone = make(chan struct{})
 	go sv.readInbox()
 	defer close(sv.quit) // runs before removeIPC, which ends readInbox
@@ -182,8 +194,8 @@ func (sv *supervisor) run(ctx context.Context) (err error) {
 		case <-done:
 			done = nil
 			sv.beginStop("the context is done")
-		case sig := <-sigs:
-			sv.onSignal(sig.(syscall.Signal))
+		case c := <-sv.ctl:
+			sv.onCommand(c)
 		case e := <-exits:
 			sv.onExit(e)
 		case ev := <-sv.events:
@@ -291,47 +303,6 @@ func (sv *supervisor) stopNow(why string) {
 			sv.kill(s.c, "the server is stopping at once")
 		}
 	}
-}
-
-func (sv *supervisor) onSignal(sig syscall.Signal) {
-	name := unix.SignalName(sig)
-	now := time.Now()
-	switch sig {
-	case syscall.SIGTERM, syscall.SIGINT:
-		if sv.stopping && sig == syscall.SIGINT {
-			sv.stopNow("a second SIGINT")
-		} else {
-			sv.beginStop(name)
-		}
-	case syscall.SIGQUIT:
-		sv.stopNow(name)
-	case syscall.SIGHUP:
-		if sv.stopping {
-			return
-		}
-		sv.gen++
-		sv.board.hdr[hGeneration].Store(sv.gen)
-		sv.log.Info("reloading: replacing every worker", "signal", name, "generation", sv.gen)
-	case syscall.SIGTTIN:
-		if sv.want >= sv.cfg.slots {
-			sv.log.Warn("at the cap: no worker more", "signal", name, "workers", sv.want, "max_workers", sv.cfg.slots)
-			break
-		}
-		sv.want++
-		sv.board.hdr[hWant].Store(uint64(sv.want))
-		sv.log.Info("one worker more", "signal", name, "workers", sv.want)
-	case syscall.SIGTTOU:
-		if sv.want <= 1 {
-			sv.log.Warn("at the floor: no worker fewer", "signal", name, "workers", sv.want)
-			break
-		}
-		sv.want--
-		sv.board.hdr[hWant].Store(uint64(sv.want))
-		sv.log.Info("one worker fewer", "signal", name, "workers", sv.want)
-	case syscall.SIGUSR1:
-		sv.logCounters()
-	}
-	sv.reconcile(now)
 }
 
 // onEvent logs a worker's stop or continue, as the textbook's server does.
