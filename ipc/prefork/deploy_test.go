@@ -3,6 +3,7 @@ package prefork_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -65,7 +66,8 @@ func init() {
 			}
 		}
 		s.WorkerArgs = []string{handler}
-		if err := s.Run(context.Background()); err != nil {
+		defer prefork.HandleSignals(s)()
+		if err := s.Run(context.Background()); err != nil && !errors.Is(err, prefork.ErrServerClosed) {
 			fmt.Fprintln(os.Stderr, "supervisor:", err)
 			return 1
 		}
