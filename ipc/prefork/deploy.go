@@ -1,6 +1,7 @@
 package prefork
 
 import (
+	"errors"
 	"os"
 	"strconv"
 	"strings"
@@ -32,7 +33,7 @@ type deployment struct {
 // at once, the loser stops here.
 func (d *deployment) start(sv *supervisor) error {
 	if m := sv.cfg.SocketMode; m&^0o777 != 0 {
-		return serverErr("configure", unix.EINVAL, "SocketMode "+m.String()+" has bits other than permissions")
+		return serverErr("configure", errors.New("SocketMode 0"+strconv.FormatUint(uint64(m), 8)+" has bits other than permissions"), "")
 	}
 	var err error
 	if d.runAs, err = lookupRunAs(sv.cfg.User, sv.cfg.Group); err != nil {

@@ -641,3 +641,30 @@ func TestDefaultStateDir(t *testing.T) {
 		}
 	}
 }
+
+// Deployment fields that cannot work stop the start with one line, before
+// anything is made.
+func TestDeployConfigErrors(t *testing.T) {
+	dir := t.TempDir()
+	cases := [][2]string{
+		{"group=nogroup", "configure server: a Group without a User"},
+		{"mode=1777", "configure server: SocketMode 01777 has bits other than permissions"},
+		{"owner=nobody:no-such-group", "start server: no such group (socket owner \"nobody:no-such-group\")"},
+		{"addr=unix:", "start server: an empty unix: address"},
+	}
+	if os.Geteuid() == 0 {
+		cases = append(cases,
+			[2]string{"user=no-such-user", "configure server: no such user (user \"no-such-user\")"},
+			[2]string{"user=nobody group=no-such-group", "configure server: no such group (group \"no-such-group\")"})
+	}
+	for _, c := range cases {
+		args := append([]string{"addr=127.0.0.1:0", "dir=" + dir}, strings.Fields(c[0])...)
+		s := startDeploy(t, args...)
+		if st := s.exited(10 * time.Second); st.ExitCode() != 1 || s.log.String() != "supervisor: prefork: "+c[1]+"\n" {
+			t.Errorf("%s: %v: %q, want %q", c[0], st, s.log.String(), c[1])
+		}
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("left in the state dir: %v", ents)
+	}
+}

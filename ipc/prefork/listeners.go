@@ -100,7 +100,7 @@ func listenUnix(path string, mode fs.FileMode, uid, gid int) (l *listener, stale
 	const op = "start"
 	detail := "unix:" + path
 	if path == "" {
-		return nil, stale, serverErr(op, unix.EINVAL, "empty unix: address")
+		return nil, stale, serverErr(op, errors.New("an empty unix: address"), "")
 	}
 	abstract := path[0] == '@'
 	if !abstract {

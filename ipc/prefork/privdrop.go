@@ -42,7 +42,7 @@ func lookupRunAs(name, group string) (*runAs, error) {
 	const op = "configure"
 	if name == "" {
 		if group != "" {
-			return nil, serverErr(op, unix.EINVAL, "a Group without a User")
+			return nil, serverErr(op, errors.New("a Group without a User"), "")
 		}
 		return nil, nil
 	}
@@ -78,18 +78,43 @@ func lookupRunAs(name, group string) (*runAs, error) {
 	return r, nil
 }
 
+// Why a lookup failed, when the name is simply not there (os/user's own
+// errors repeat the name, which the error's detail already gives).
+var (
+	errNoUser  = errors.New("no such user")
+	errNoGroup = errors.New("no such group")
+)
+
 func lookupUser(name string) (*user.User, error) {
-	if _, err := strconv.ParseUint(name, 10, 32); err == nil {
-		return user.LookupId(name)
+	var u *user.User
+	var err error
+	if _, perr := strconv.ParseUint(name, 10, 32); perr == nil {
+		u, err = user.LookupId(name)
+	} else {
+		u, err = user.Lookup(name)
 	}
-	return user.Lookup(name)
+	var e1 user.UnknownUserError
+	var e2 user.UnknownUserIdError
+	if errors.As(err, &e1) || errors.As(err, &e2) {
+		err = errNoUser
+	}
+	return u, err
 }
 
 func lookupGroup(name string) (*user.Group, error) {
-	if _, err := strconv.ParseUint(name, 10, 32); err == nil {
-		return user.LookupGroupId(name)
+	var g *user.Group
+	var err error
+	if _, perr := strconv.ParseUint(name, 10, 32); perr == nil {
+		g, err = user.LookupGroupId(name)
+	} else {
+		g, err = user.LookupGroup(name)
 	}
-	return user.LookupGroup(name)
+	var e1 user.UnknownGroupError
+	var e2 user.UnknownGroupIdError
+	if errors.As(err, &e1) || errors.As(err, &e2) {
+		err = errNoGroup
+	}
+	return g, err
 }
 
 // lookupOwner parses "user:group", "user" or ":group" (names or numbers)
