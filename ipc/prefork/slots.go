@@ -352,7 +352,7 @@ func (sv *supervisor) kill(c *child, why string) {
 		return
 	}
 	c.killed = true
-	if c.reason == "" || c.hung || !c.draining {
+	if c.reason == "" || !c.draining {
 		c.reason = why
 	}
 	c.draining = true
