@@ -86,35 +86,30 @@ var (
 )
 
 func lookupUser(name string) (*user.User, error) {
-	var u *user.User
-	var err error
-	if _, perr := strconv.ParseUint(name, 10, 32); perr == nil {
-		u, err = user.LookupId(name)
-	} else {
-		u, err = user.Lookup(name)
-	}
-	var e1 user.UnknownUserError
-	var e2 user.UnknownUserIdError
-	if errors.As(err, &e1) || errors.As(err, &e2) {
-		err = errNoUser
-	}
-	return u, err
+	u, err := byIDOrName(name, user.LookupId, user.Lookup)
+	return u, plainUnknown(err, errNoUser)
 }
 
 func lookupGroup(name string) (*user.Group, error) {
-	var g *user.Group
-	var err error
-	if _, perr := strconv.ParseUint(name, 10, 32); perr == nil {
-		g, err = user.LookupGroupId(name)
-	} else {
-		g, err = user.LookupGroup(name)
+	g, err := byIDOrName(name, user.LookupGroupId, user.LookupGroup)
+	return g, plainUnknown(err, errNoGroup)
+}
+
+// byIDOrName looks a number up as an id, anything else as a name.
+func byIDOrName[T any](name string, byID, byName func(string) (T, error)) (T, error) {
+	if _, err := strconv.ParseUint(name, 10, 32); err == nil {
+		return byID(name)
 	}
-	var e1 user.UnknownGroupError
-	var e2 user.UnknownGroupIdError
-	if errors.As(err, &e1) || errors.As(err, &e2) {
-		err = errNoGroup
+	return byName(name)
+}
+
+// plainUnknown is err, or as when err says the user or group is not there.
+func plainUnknown(err, as error) error {
+	switch err.(type) {
+	case user.UnknownUserError, user.UnknownUserIdError, user.UnknownGroupError, user.UnknownGroupIdError:
+		return as
 	}
-	return g, err
+	return err
 }
 
 // lookupOwner parses "user:group", "user" or ":group" (names or numbers)
