@@ -1,10 +1,13 @@
 package ipc
 
 import (
+	"context"
 	"errors"
+	"io/fs"
 	"os"
 	"strconv"
 
+	"github.com/ipctoolkit/ipc/internal/ipcobj"
 	"golang.org/x/sys/unix"
 )
 
@@ -16,14 +19,6 @@ const (
 	Semaphore Kind = iota + 1
 	Queue
 	Segment
-	// Pipe and Socket are the descriptors of package pipe. In an Error
-	// about one, ID is the descriptor's number, or -1 when there is none
-	// (creating one failed).
-	Pipe
-	Socket
-	// Server is a multiprocess server of package prefork as a whole (its
-	// configuration, listener or state file). ID is -1: it has no id.
-	Server
 )
 
 // String names the kind as error messages do: "semaphore set", "queue",
@@ -36,12 +31,6 @@ func (k Kind) String() string {
 		return "queue"
 	case Segment:
 		return "segment"
-	case Pipe:
-		return "pipe"
-	case Socket:
-		return "socket"
-	case Server:
-		return "server"
 	}
 	return "object"
 }
@@ -51,9 +40,12 @@ func (k Kind) String() string {
 // from (unix.EIDRM, ...) and, where one applies, fs.ErrExist,
 // fs.ErrNotExist, fs.ErrPermission or os.ErrDeadlineExceeded.
 var (
-	// ErrRemoved: the object was removed while the caller waited on it
-	// (EIDRM).
-	ErrRemoved = errors.New("removed while waiting")
+	// ErrRemoved: the object was removed, while the caller waited on it
+	// (EIDRM), or before the call: its id names no object any more. The
+	// kernel says EINVAL for the latter, which the error still matches, as
+	// it matches fs.ErrNotExist; an id that never named an object cannot be
+	// told from a removed one.
+	ErrRemoved = errors.New("removed")
 	// ErrWouldBlock: a call asked not to wait could not complete at once
 	// (EAGAIN with IPC_NOWAIT, and ENOMSG).
 	ErrWouldBlock = errors.New("would block")
@@ -62,17 +54,32 @@ var (
 	// ErrTooBig: a message does not fit the buffer or the queue's limits, or
 	// a semop has more operations than SEMOPM (E2BIG).
 	ErrTooBig = errors.New("too big")
-	// ErrTimeout: the call's timeout passed. It matches
-	// os.ErrDeadlineExceeded.
+	// ErrTimeout: the call's timeout or its context's deadline passed. It
+	// matches os.ErrDeadlineExceeded and context.DeadlineExceeded.
 	ErrTimeout error = timeoutError{}
+	// ErrInvalidHandle: the handle was not made by one of its package's
+	// constructors (Create, Open, OpenOrCreate, Get, FromID, Attach,
+	// NewMutex, NewSemaphore): a zero value such as sem.Set{}, or a nil
+	// pointer. Every method of every package refuses such a handle with
+	// this error rather than act on whatever object has id 0. It also
+	// matches os.ErrInvalid, what package os and package pipe return for a
+	// nil or zero *os.File or pipe.Handoff.
+	ErrInvalidHandle error = invalidHandle{}
 )
+
+type invalidHandle struct{}
+
+func (invalidHandle) Error() string        { return "invalid handle: not made by a constructor" }
+func (invalidHandle) Is(target error) bool { return target == os.ErrInvalid }
 
 type timeoutError struct{}
 
-func (timeoutError) Error() string        { return "timed out" }
-func (timeoutError) Timeout() bool        { return true }
-func (timeoutError) Is(target error) bool { return target == os.ErrDeadlineExceeded }
-func (timeoutError) Unwrap() error        { return nil }
+func (timeoutError) Error() string { return "timed out" }
+func (timeoutError) Timeout() bool { return true }
+func (timeoutError) Is(target error) bool {
+	return target == os.ErrDeadlineExceeded || target == context.DeadlineExceeded
+}
+func (timeoutError) Unwrap() error { return nil }
 
 // AllObjects in Error.ID marks an operation on a whole family, such as
 // listing every queue or reading the limits, rather than on one object.
@@ -100,8 +107,8 @@ func (e *Error) Error() string {
 		s += "s"
 	} else if e.ID >= 0 {
 		s += " " + strconv.Itoa(e.ID)
-	} else if e.Kind == Pipe || e.Kind == Socket || e.Kind == Server {
-		// A descriptor or a server has no key.
+	} else if e.Err == ErrInvalidHandle {
+		// A handle no constructor made names no object.
 	} else if e.Key == Private {
 		s += " (private)"
 	} else {
@@ -119,10 +126,15 @@ func (e *Error) Unwrap() error { return e.Err }
 
 // Is matches the package's sentinels against the errno behind e.
 func (e *Error) Is(target error) bool {
-	errno, _ := e.Err.(unix.Errno)
+	var errno unix.Errno
+	errors.As(e.Err, &errno)
+	var gone ipcobj.Gone
+	isGone := errors.As(e.Err, &gone)
 	switch target {
+	case fs.ErrNotExist:
+		return isGone
 	case ErrRemoved:
-		return errno == unix.EIDRM
+		return errno == unix.EIDRM || isGone
 	case ErrWouldBlock:
 		return errno == unix.EAGAIN || errno == unix.ENOMSG
 	case ErrNoMessage:
@@ -140,6 +152,9 @@ func (e *Error) Timeout() bool { return errors.Is(e.Err, ErrTimeout) }
 // file-system wording ("no such file or directory") would mislead; other
 // errors keep their own text.
 func Describe(err error) string {
+	if g, ok := err.(ipcobj.Gone); ok {
+		return g.Error()
+	}
 	errno, ok := err.(unix.Errno)
 	if !ok {
 		if err == nil {
@@ -157,7 +172,7 @@ func Describe(err error) string {
 	case unix.EPERM:
 		return "operation not permitted"
 	case unix.EIDRM:
-		return "removed while waiting"
+		return "removed"
 	case unix.EAGAIN:
 		return "would block"
 	case unix.ENOMSG:

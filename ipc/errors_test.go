@@ -45,7 +45,7 @@ func TestDescribe(t *testing.T) {
 		unix.EEXIST:              "already exists",
 		unix.EACCES:              "permission denied",
 		unix.EPERM:               "operation not permitted",
-		unix.EIDRM:               "removed while waiting",
+		unix.EIDRM:               "removed",
 		unix.EAGAIN:              "would block",
 		unix.ENOMSG:              "no message of the requested type",
 		unix.E2BIG:               "too big",

@@ -7,6 +7,7 @@ import (
 	"log"
 
 	"github.com/ipctoolkit/ipc/ipc"
+	"github.com/ipctoolkit/ipc/msgq"
 )
 
 // Keys are given on command lines in hex, in decimal or as "private", and
@@ -40,17 +41,19 @@ func ExampleFtok() {
 	// Output: true true
 }
 
-// The listing shows every queue in the IPC namespace, whoever owns it, as
-// ipcs -q does.
-func ExampleQueues() {
-	queues, err := ipc.Queues()
+// An object under a random unused key, as Python's sysv_ipc makes one for
+// a key of None: unlike ipc.Private, the key lets other processes open it.
+func ExampleCreateRandom() {
+	q, key, err := ipc.CreateRandom(func(k ipc.Key) (*msgq.Queue, error) {
+		return msgq.Create(k, ipc.DefaultMode)
+	})
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Printf("%-10s %-10s %-10s %-12s %s\n", "key", "msqid", "perms", "used-bytes", "messages")
-	for _, q := range queues {
-		fmt.Printf("%v %-10d %-10o %-12d %d\n", q.Perm.Key, q.ID, uint32(q.Perm.Mode), q.Cbytes, q.Qnum)
-	}
+	defer q.Remove()
+	same, err := msgq.Open(key)
+	fmt.Println(err == nil && same.ID() == q.ID(), key != ipc.Private)
+	// Output: true true
 }
 
 // Removing by key, with ipcrm's distinctions drawn from the error.

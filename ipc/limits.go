@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ipctoolkit/ipc/internal/ipcobj"
 	"github.com/ipctoolkit/ipc/internal/sys"
 	"golang.org/x/sys/unix"
 )
@@ -96,16 +97,12 @@ func readLimits(dir string) (Limits, error) {
 // one of them is missing: the caller then asks the kernel with IPC_INFO.
 func readSysctls(dir string, names ...string) (vals []uint64, ok bool, err error) {
 	for _, name := range names {
-		data, err := os.ReadFile(dir + "/" + name)
+		v, err := ipcobj.ReadUint(dir + "/" + name)
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, false, nil
 		}
 		if err != nil {
 			return nil, false, err
-		}
-		v, err := strconv.ParseUint(strings.TrimSpace(string(data)), 10, 64)
-		if err != nil {
-			return nil, false, fmt.Errorf("%s/%s: %v", dir, name, err)
 		}
 		vals = append(vals, v)
 	}

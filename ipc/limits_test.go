@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ipctoolkit/ipc/internal/ipcobj"
 	"github.com/ipctoolkit/ipc/internal/ipctest"
 	"golang.org/x/sys/unix"
 )
@@ -109,28 +110,24 @@ func TestReadUsage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sems, _ := Semaphores()
-	qs, _ := Queues()
-	segs, _ := Segments()
+	// What /proc/sysvipc lists, summed as the kernel's *_INFO calls sum it.
 	var want Usage
-	want.SemaphoreSets = len(sems)
-	for _, s := range sems {
-		want.Semaphores += s.Nsems
-	}
-	want.Queues = len(qs)
-	for _, q := range qs {
-		want.Messages += int(q.Qnum)
-		want.MessageBytes += q.Cbytes
-	}
-	want.Segments = len(segs)
-	for _, s := range segs {
-		want.SegmentPages += (s.Size + uint64(page) - 1) / uint64(page)
-	}
-	for _, s := range segs {
+	procRows(t, "sem", 10, func(r *ipcobj.Row) {
+		want.SemaphoreSets++
+		want.Semaphores += int(r.U32(3))
+	})
+	procRows(t, "msg", 14, func(r *ipcobj.Row) {
+		want.Queues++
+		want.MessageBytes += r.U64(3)
+		want.Messages += int(r.U64(4))
+	})
+	procRows(t, "shm", 16, func(r *ipcobj.Row) {
+		want.Segments++
+		want.SegmentPages += (r.U64(3) + uint64(page) - 1) / uint64(page)
 		// /proc gives bytes, SHM_INFO pages.
-		want.ResidentPages += s.RSS / uint64(page)
-		want.SwappedPages += s.Swap / uint64(page)
-	}
+		want.ResidentPages += r.U64(14) / uint64(page)
+		want.SwappedPages += r.U64(15) / uint64(page)
+	})
 	if !ipctest.PrivateNamespace() {
 		// Others may come and go in a shared namespace: only check ours is
 		// counted.
@@ -145,5 +142,12 @@ func TestReadUsage(t *testing.T) {
 	if u.SemaphoreSets != 2 || u.Semaphores != 6 || u.Queues != 1 || u.Messages != 2 || u.MessageBytes != 305 ||
 		u.Segments != 2 || u.SegmentPages != 3 || u.ResidentPages < 1 {
 		t.Errorf("ReadUsage() in a private namespace = %+v", u)
+	}
+}
+
+func procRows(t *testing.T, file string, min int, fn func(r *ipcobj.Row)) {
+	t.Helper()
+	if err := ipcobj.ReadProc(ipcobj.ProcDir+"/"+file, min, fn); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -126,57 +126,17 @@ func init() {
 				return 2
 			}
 			report(RemoveKey(kind, k))
-		case "values":
-			s, err := SemaphoreSetByID(atoiOr(args, 2))
+		case "readable":
+			ids, err := ReadableIDs(kind)
 			if err != nil {
-				report(err)
-				return 0
-			}
-			_, err = s.Values()
-			report(err)
-		case "qbytes":
-			q, err := QueueByID(atoiOr(args, 2))
-			if err != nil {
-				report(err)
-				return 0
-			}
-			fmt.Println("qbytes", q.Qbytes)
-		case "list":
-			// Every listing path, and what ipcrm -a would reach.
-			sems, err1 := Semaphores()
-			semsSys, err2 := semaphoresFromSyscalls()
-			qs, err3 := Queues()
-			qsSys, err4 := queuesFromSyscalls()
-			segs, err5 := Segments()
-			segsSys, err6 := segmentsFromSyscalls()
-			readable, err7 := ReadableIDs(kind)
-			if err := errors.Join(err1, err2, err3, err4, err5, err6, err7); err != nil {
 				fmt.Fprintln(os.Stderr, err)
 				return 1
 			}
-			var ids []string
-			for _, s := range sems {
-				ids = append(ids, "sem"+strconv.Itoa(s.ID))
+			var words []string
+			for _, id := range ids {
+				words = append(words, strconv.Itoa(id))
 			}
-			for _, s := range semsSys {
-				ids = append(ids, "semsys"+strconv.Itoa(s.ID))
-			}
-			for _, q := range qs {
-				ids = append(ids, "msg"+strconv.Itoa(q.ID))
-			}
-			for _, q := range qsSys {
-				ids = append(ids, "msgsys"+strconv.Itoa(q.ID))
-			}
-			for _, s := range segs {
-				ids = append(ids, "shm"+strconv.Itoa(s.ID))
-			}
-			for _, s := range segsSys {
-				ids = append(ids, "shmsys"+strconv.Itoa(s.ID))
-			}
-			for _, id := range readable {
-				ids = append(ids, "readable"+strconv.Itoa(id))
-			}
-			fmt.Println(strings.Join(ids, " "))
+			fmt.Println(strings.Join(words, " "))
 		default:
 			return 2
 		}

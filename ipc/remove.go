@@ -1,6 +1,8 @@
 package ipc
 
 import (
+	"strconv"
+
 	"github.com/ipctoolkit/ipc/internal/sys"
 	"golang.org/x/sys/unix"
 )
@@ -97,3 +99,5 @@ func IDForKey(kind Kind, key Key) (int, error) {
 	}
 	return -1, badKind("look up", kind)
 }
+
+func itoa(i int) string { return strconv.Itoa(i) }

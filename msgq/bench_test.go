@@ -24,8 +24,8 @@ import (
 // session.
 
 func init() {
-	// echo QUEUE SIZE CPU [plain|message]: receive type 1, send it back as
-	// type 2, until the queue is removed; "message" uses a Message.
+	// echo QUEUE SIZE CPU [plain]: receive type 1, send it back as type 2,
+	// until the queue is removed.
 	proc.Register("echo", func(args []string) int {
 		q, size, err := childSetup(args)
 		if err != nil {
@@ -33,20 +33,11 @@ func init() {
 			return 2
 		}
 		buf := make([]byte, size)
-		m := msgq.NewMessage(size)
-		message := len(args) > 3 && args[3] == "message"
 		for {
 			var err error
-			if message {
-				if err = q.ReceiveMessage(m, msgq.Type(1), 0); err == nil {
-					m.SetType(2)
-					err = q.SendMessage(m, 0)
-				}
-			} else {
-				var n int
-				if _, n, err = q.Receive(buf, msgq.Type(1), 0); err == nil {
-					err = q.Send(2, buf[:n])
-				}
+			var n int
+			if _, n, err = q.Receive(buf, msgq.Type(1), 0); err == nil {
+				err = q.Send(2, buf[:n], 0)
 			}
 			if errors.Is(err, ipc.ErrRemoved) || errors.Is(err, unix.EINVAL) {
 				return 0
@@ -57,8 +48,8 @@ func init() {
 			}
 		}
 	})
-	// sink QUEUE SIZE CPU CONTROL [message]: receive any message (into a
-	// Message with "message"); a type 2 message ends a run, acknowledged
+	// sink QUEUE SIZE CPU CONTROL: receive any message; a type 2 message
+	// ends a run, acknowledged
 	// with type 1 on the control queue (the first one, sent before the
 	// timing starts, says the child is ready).
 	proc.Register("sink", func(args []string) int {
@@ -74,19 +65,10 @@ func init() {
 			return 2
 		}
 		buf := make([]byte, size)
-		m := msgq.NewMessage(size)
-		message := len(args) > 4 && args[4] == "message"
 		for {
-			var typ int64
-			var err error
-			if message {
-				err = q.ReceiveMessage(m, msgq.Any(), 0)
-				typ = m.Type()
-			} else {
-				typ, _, err = q.Receive(buf, msgq.Any(), 0)
-			}
+			typ, _, err := q.Receive(buf, msgq.Any(), 0)
 			if err == nil && typ == 2 {
-				err = ctl.Send(1, nil)
+				err = ctl.Send(1, nil, 0)
 			}
 			if errors.Is(err, ipc.ErrRemoved) || errors.Is(err, unix.EINVAL) {
 				return 0
@@ -151,18 +133,13 @@ var sizes = []int{64, 1024, 8000}
 // BenchmarkPingPong is a round trip between two processes on one queue:
 // type 1 there, type 2 back (msgping). ns/op is ns per round trip. The
 // plain/ variants never try the raw way first, in either process, to show
-// what that buys; timeout/ receives with ReceiveTimeout, which here always
-// has to arm its timer; message/ sends and receives a Message, copying
-// nothing, as the C program does.
+// what that buys; timeout/ receives with ReceiveContext and a deadline.
 func BenchmarkPingPong(b *testing.B) {
 	for _, size := range sizes {
 		b.Run(strconv.Itoa(size), func(b *testing.B) { pingPong(b, size, "") })
 	}
 	b.Run("plain/64", func(b *testing.B) { pingPong(b, 64, "plain") })
 	b.Run("timeout/64", func(b *testing.B) { pingPong(b, 64, "timeout") })
-	for _, size := range sizes {
-		b.Run("message/"+strconv.Itoa(size), func(b *testing.B) { pingPong(b, size, "message") })
-	}
 }
 
 func pingPong(b *testing.B, size int, mode string) {
@@ -171,34 +148,20 @@ func pingPong(b *testing.B, size int, mode string) {
 	switch mode {
 	case "plain":
 		defer msgq.SetRawWaits(msgq.SetRawWaits(false))
-		fallthrough
-	case "message":
 		args = append(args, mode)
 	}
 	startChild(b, q, "echo", args...)
 	pinParent(b)
 	msg := make([]byte, size)
 	buf := make([]byte, size)
-	m, r := msgq.NewMessage(size), msgq.NewMessage(size)
-	m.SetLen(size)
-	m.SetType(1)
 	rtt := func() {
 		var n int
 		var err error
-		if mode == "message" {
-			if err = q.SendMessage(m, 0); err == nil {
-				err = q.ReceiveMessage(r, msgq.Type(2), 0)
-			}
-			if n = len(r.Text()); err != nil || n != size {
-				b.Fatal(n, err)
-			}
-			return
-		}
-		if err := q.Send(1, msg); err != nil {
+		if err := q.Send(1, msg, 0); err != nil {
 			b.Fatal(err)
 		}
 		if mode == "timeout" {
-			_, n, err = q.ReceiveTimeout(buf, msgq.Type(2), 0, time.Second)
+			_, n, err = receiveTimeout(q, buf, msgq.Type(2), 0, time.Second)
 		} else {
 			_, n, err = q.Receive(buf, msgq.Type(2), 0)
 		}
@@ -218,31 +181,21 @@ func pingPong(b *testing.B, size int, mode string) {
 
 // BenchmarkStream sends one way (msgstream): type 1 messages that the child
 // receives with Any, so at most msg_qbytes of text are in flight. ns/op is
-// per message; msgs/s is reported for comparison with msgstream. The
-// message/ variants send and receive Messages, copying nothing.
+// per message; msgs/s is reported for comparison with msgstream.
 func BenchmarkStream(b *testing.B) {
 	for _, size := range sizes {
-		b.Run(strconv.Itoa(size), func(b *testing.B) { stream(b, size, false) })
-	}
-	for _, size := range sizes {
-		b.Run("message/"+strconv.Itoa(size), func(b *testing.B) { stream(b, size, true) })
+		b.Run(strconv.Itoa(size), func(b *testing.B) { stream(b, size) })
 	}
 }
 
-func stream(b *testing.B, size int, message bool) {
+func stream(b *testing.B, size int) {
 	q, ctl := newQueue(b), newQueue(b)
 	args := []string{strconv.Itoa(q.ID()), strconv.Itoa(size), strconv.Itoa(pinCPU(1)), strconv.Itoa(ctl.ID())}
-	if message {
-		args = append(args, "message")
-	}
 	startChild(b, q, "sink", args...)
 	pinParent(b)
 	msg := make([]byte, size)
-	m := msgq.NewMessage(size)
-	m.SetType(1)
-	m.SetLen(size)
 	end := func() {
-		if err := q.Send(2, nil); err != nil {
+		if err := q.Send(2, nil, 0); err != nil {
 			b.Fatal(err)
 		}
 		if _, _, err := ctl.Receive(nil, msgq.Any(), 0); err != nil {
@@ -254,13 +207,7 @@ func stream(b *testing.B, size int, message bool) {
 	b.SetBytes(int64(size))
 	b.ResetTimer()
 	for range b.N {
-		var err error
-		if message {
-			err = q.SendMessage(m, 0)
-		} else {
-			err = q.Send(1, msg)
-		}
-		if err != nil {
+		if err := q.Send(1, msg, 0); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -281,7 +228,7 @@ func BenchmarkSendReceive(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(size))
 			for b.Loop() {
-				if err := q.Send(1, msg); err != nil {
+				if err := q.Send(1, msg, 0); err != nil {
 					b.Fatal(err)
 				}
 				if _, _, err := q.Receive(buf, msgq.Any(), 0); err != nil {
@@ -300,8 +247,8 @@ func BenchmarkReceiveTimeout(b *testing.B) {
 	b.Run("timeout", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			q.Send(1, msg)
-			if _, _, err := q.ReceiveTimeout(buf, msgq.Any(), 0, time.Second); err != nil {
+			q.Send(1, msg, 0)
+			if _, _, err := receiveTimeout(q, buf, msgq.Any(), 0, time.Second); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -309,7 +256,7 @@ func BenchmarkReceiveTimeout(b *testing.B) {
 	b.Run("context", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			q.Send(1, msg)
+			q.Send(1, msg, 0)
 			if _, _, err := q.ReceiveContext(b.Context(), buf, msgq.Any(), 0); err != nil {
 				b.Fatal(err)
 			}

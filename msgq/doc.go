@@ -4,8 +4,12 @@
 //
 //	q, err := msgq.Create(ipc.Private, ipc.DefaultMode)
 //	...
-//	err = q.Send(1, []byte("hello"))
+//	err = q.Send(1, []byte("hello"), 0)
 //	typ, n, err := q.Receive(buf, msgq.Any(), 0)
+//
+// Each verb has two forms, Send and SendContext, Receive and
+// ReceiveContext, and one flags argument of type Flags, the same for both:
+// NoWait (IPC_NOWAIT) for either, Truncate (MSG_NOERROR) for a receive.
 //
 // # What this package takes care of
 //
@@ -16,9 +20,7 @@
 //     buffer; callers pass only the text. Each call uses a buffer on its
 //     stack (texts up to 512 bytes) or borrows one from a per-size-class
 //     pool, so Send and Receive allocate nothing in steady state, and a
-//     Queue is safe for concurrent use. A Message keeps a message in the
-//     kernel's layout for callers who want no copy at all (SendMessage,
-//     ReceiveMessage).
+//     Queue is safe for concurrent use.
 //   - Selection. Receive takes a Selector: Any (FIFO), Type(t) (exactly t),
 //     UpTo(t) (lowest type <= t: priorities) and Except(t) (MSG_EXCEPT).
 //     Types are int64: negative selectors never need a wrap-around cast.
@@ -30,12 +32,12 @@
 //     out long soon stops trying (call.go has the details). A round trip
 //     between two processes on one CPU then takes about 1.1 times as long as
 //     in C, against 1.6-1.8 times through the plain system call.
-//   - Time limits. msgsnd and msgrcv have no timed form. SendTimeout,
-//     ReceiveTimeout, SendContext and ReceiveContext first try without
-//     waiting; only a call that must wait is made interruptible, by
-//     signalling its thread when the time is up (a POSIX timer aimed at the
-//     thread: no allocation, no goroutine) or when the context is done
-//     (internal/intr).
+//   - Time limits. msgsnd and msgrcv have no timed form, so there is no
+//     SendTimeout: give SendContext or ReceiveContext a context with a
+//     deadline. They first try without waiting; only a call that must wait
+//     is made interruptible, by signalling its thread when the context is
+//     done (internal/intr). A deadline that passes gives an error matching
+//     ipc.ErrTimeout, os.ErrDeadlineExceeded and context.DeadlineExceeded.
 //   - Errors. Every error is an *ipc.Error naming the call and the queue,
 //     and matches the errno, ipc.ErrRemoved (EIDRM), ipc.ErrWouldBlock,
 //     ipc.ErrNoMessage, ipc.ErrTooBig, fs.ErrExist, fs.ErrNotExist,

@@ -1,6 +1,7 @@
 package msgq
 
 import (
+	"github.com/ipctoolkit/ipc/internal/ipcobj"
 	"github.com/ipctoolkit/ipc/ipc"
 	"golang.org/x/sys/unix"
 )
@@ -8,11 +9,18 @@ import (
 const pkg = "msgq"
 
 func (q *Queue) err(op, call string, e error, detail string) error {
+	if errno, ok := e.(unix.Errno); ok && call != "" {
+		e = ipcobj.Msg.Cause(q.id, errno)
+	}
 	return &ipc.Error{Pkg: pkg, Op: op, Kind: ipc.Queue, ID: q.ID(), Call: call, Err: e, Detail: detail}
 }
 
-func nilQueue(op string) error {
-	return &ipc.Error{Pkg: pkg, Op: op, Kind: ipc.Queue, ID: -1, Key: ipc.Private, Err: unix.EINVAL, Detail: "nil *Queue"}
+// check refuses a handle no constructor made.
+func (q *Queue) check(op string) error {
+	if q == nil || !q.made {
+		return &ipc.Error{Pkg: pkg, Op: op, Kind: ipc.Queue, ID: -1, Err: ipc.ErrInvalidHandle}
+	}
+	return nil
 }
 
 // noQueueDetail says what EINVAL and EIDRM mean for a call on an id, where

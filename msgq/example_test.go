@@ -1,6 +1,7 @@
 package msgq_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log"
@@ -23,7 +24,7 @@ func Example() {
 		prio int64
 		text string
 	}{{3, "rotate logs"}, {1, "shut down"}, {2, "reload config"}, {1, "flush"}} {
-		if err := q.Send(m.prio, []byte(m.text)); err != nil {
+		if err := q.Send(m.prio, []byte(m.text), 0); err != nil {
 			log.Fatal(err)
 		}
 	}
@@ -46,18 +47,20 @@ func Example() {
 	// 3 rotate logs
 }
 
-// A receive can be bounded in time; the error says what timed out and
-// matches os.ErrDeadlineExceeded.
-func ExampleQueue_ReceiveTimeout() {
+// A receive can be bounded in time with a context; the error matches
+// ipc.ErrTimeout, os.ErrDeadlineExceeded and context.DeadlineExceeded.
+func ExampleQueue_ReceiveContext() {
 	q, err := msgq.Create(ipc.Private, ipc.DefaultMode)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer q.Remove()
 
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
 	buf := make([]byte, 64)
-	_, _, err = q.ReceiveTimeout(buf, msgq.Type(42), 0, 10*time.Millisecond)
-	fmt.Println(errors.Is(err, ipc.ErrTimeout), err != nil)
+	_, _, err = q.ReceiveContext(ctx, buf, msgq.Type(42), 0)
+	fmt.Println(errors.Is(err, ipc.ErrTimeout), errors.Is(err, context.DeadlineExceeded))
 	// Output: true true
 }
 
@@ -70,7 +73,7 @@ func ExampleTruncate() {
 	}
 	defer q.Remove()
 
-	q.Send(1, []byte("a long message"))
+	q.Send(1, []byte("a long message"), 0)
 	buf := make([]byte, 6)
 	_, _, err = q.Receive(buf, msgq.Any(), msgq.NoWait)
 	fmt.Println(errors.Is(err, ipc.ErrTooBig))

@@ -1,12 +1,14 @@
 package msgq_test
 
 import (
+	"context"
 	"errors"
 	"math/rand/v2"
 	"os"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ipctoolkit/ipc/internal/ipctest"
 	"github.com/ipctoolkit/ipc/ipc"
@@ -127,4 +129,19 @@ func pinCPU(who int) int {
 		return who
 	}
 	return -1
+}
+
+// receiveTimeout is ReceiveContext with a deadline d from now, the form the
+// tests written for a timed receive use.
+func receiveTimeout(q *msgq.Queue, buf []byte, sel msgq.Selector, flags msgq.Flags, d time.Duration) (int64, int, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	return q.ReceiveContext(ctx, buf, sel, flags)
+}
+
+// sendTimeout is SendContext with a deadline d from now.
+func sendTimeout(q *msgq.Queue, typ int64, text []byte, d time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	return q.SendContext(ctx, typ, text, 0)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"strconv"
-	"time"
 
 	"github.com/ipctoolkit/ipc/internal/sys"
 	"github.com/ipctoolkit/ipc/ipc"
@@ -74,113 +73,99 @@ func (s Selector) args() (msgtyp int64, flag int, ok bool) {
 	return 0, 0, false
 }
 
-// RecvFlags change how a receive behaves; combine them with |.
-type RecvFlags int
+// Flags change how a send or a receive behaves; combine them with |. 0 is
+// the default: wait, and refuse a message longer than the buffer.
+type Flags int
 
 const (
-	// NoWait makes a receive fail at once, with an error matching
-	// ipc.ErrNoMessage (and ipc.ErrWouldBlock), when no message matches
-	// instead of waiting for one (IPC_NOWAIT).
-	NoWait RecvFlags = unix.IPC_NOWAIT
+	// NoWait makes the call fail at once instead of waiting (IPC_NOWAIT): a
+	// send to a full queue with an error matching ipc.ErrWouldBlock, a
+	// receive that finds no matching message with one matching
+	// ipc.ErrNoMessage (and ipc.ErrWouldBlock). It suits a sender that must
+	// never stall, such as a supervisor writing to its workers.
+	NoWait Flags = unix.IPC_NOWAIT
 	// Truncate lets a message longer than the buffer be received cut to the
 	// buffer's length, the rest lost (MSG_NOERROR). Without it such a
-	// message fails the receive with ipc.ErrTooBig and stays queued.
-	Truncate RecvFlags = sys.MSG_NOERROR
+	// message fails the receive with ipc.ErrTooBig and stays queued. A send
+	// refuses it.
+	Truncate Flags = sys.MSG_NOERROR
 )
 
 const recvFlagsMask = NoWait | Truncate
 
+// pack writes a message as msgsnd reads it, the type as a C long and then
+// the text, into b, which has room for both.
+func pack(b []byte, typ int64, text []byte) {
+	binary.NativeEndian.PutUint64(b, uint64(typ))
+	copy(b[sys.LongSize:], text)
+}
+
+// unpack copies the n-byte text msgrcv left in b into buf and returns the
+// message's type.
+func unpack(b, buf []byte, n int) int64 {
+	copy(buf, b[sys.LongSize:sys.LongSize+n])
+	return int64(binary.NativeEndian.Uint64(b))
+}
+
 // Send queues a message of type typ (> 0) with text as its body, waiting
-// while the queue is full. The text is copied: the caller may reuse it as
-// soon as Send returns. A text longer than kernel.msgmax fails with an error
-// that matches ipc.ErrTooBig.
+// while the queue is full unless flags has NoWait. The text is copied: the
+// caller may reuse it as soon as Send returns. A text longer than
+// kernel.msgmax fails with an error that matches ipc.ErrTooBig.
 //
 // A message larger than the queue's capacity (Info.QBytes) can never be
-// queued, and Send would wait for ever: use SendTimeout or SendContext where
-// that can happen.
-func (q *Queue) Send(typ int64, text []byte) error {
-	return q.send(typ, text, 0)
-}
-
-// SendNoWait is Send that fails at once with an error matching
-// ipc.ErrWouldBlock when the queue is full (IPC_NOWAIT), for a sender that
-// must never stall, such as a supervisor writing to its workers.
-func (q *Queue) SendNoWait(typ int64, text []byte) error {
-	return q.send(typ, text, unix.IPC_NOWAIT)
-}
-
-func (q *Queue) send(typ int64, text []byte, flags int) error {
-	if err := q.checkSend(typ, len(text)); err != nil {
+// queued, and Send would wait for ever: use SendContext with a deadline
+// where that can happen.
+func (q *Queue) Send(typ int64, text []byte, flags Flags) error {
+	if err := q.checkSend(typ, len(text), flags); err != nil {
 		return err
 	}
 	var e unix.Errno
 	if len(text) <= stackText {
 		var a [sys.LongSize + stackText]byte
 		b := a[:sys.LongSize+len(text)]
-		binary.NativeEndian.PutUint64(b, uint64(typ))
-		copy(b[sys.LongSize:], text)
-		e = q.msgsnd(b, len(text), flags)
+		pack(b, typ, text)
+		e = q.msgsnd(b, len(text), int(flags))
 	} else {
 		p := getScratch(len(text))
-		b := *p
-		binary.NativeEndian.PutUint64(b, uint64(typ))
-		copy(b[sys.LongSize:], text)
-		e = q.msgsnd(b, len(text), flags)
+		pack(*p, typ, text)
+		e = q.msgsnd(*p, len(text), int(flags))
 		putScratch(p)
 	}
 	if e != 0 {
-		return q.sendErr(e, len(text), waitEnded{})
-	}
-	return nil
-}
-
-// SendTimeout is Send that gives up after d with an error matching
-// os.ErrDeadlineExceeded (ipc.ErrTimeout) if the queue stayed full. A d <= 0
-// sends only if there is room now.
-func (q *Queue) SendTimeout(typ int64, text []byte, d time.Duration) error {
-	if err := q.checkSend(typ, len(text)); err != nil {
-		return err
-	}
-	p := getScratch(len(text))
-	b := *p
-	binary.NativeEndian.PutUint64(b, uint64(typ))
-	copy(b[sys.LongSize:], text)
-	e, err := timed(&q.sendHint, d, func(flags int, raw bool) unix.Errno { return q.snd1(b, len(text), flags, raw) })
-	putScratch(p)
-	if e != 0 || err != nil {
-		return q.sendErr(e, len(text), timeoutErr(err, "no room", d))
+		return q.sendErr(e, len(text), nil)
 	}
 	return nil
 }
 
 // SendContext is Send that gives up when ctx is done, returning an error
-// that matches ctx.Err(). A message that was queued is reported as sent even
-// if ctx ended meanwhile.
-func (q *Queue) SendContext(ctx context.Context, typ int64, text []byte) error {
-	if ctx.Done() == nil {
-		return q.Send(typ, text)
+// that matches ctx.Err() (and, for a deadline, os.ErrDeadlineExceeded). A
+// message that was queued is reported as sent even if ctx ended meanwhile.
+func (q *Queue) SendContext(ctx context.Context, typ int64, text []byte, flags Flags) error {
+	if ctx.Done() == nil || flags&NoWait != 0 {
+		return q.Send(typ, text, flags)
 	}
-	if err := q.checkSend(typ, len(text)); err != nil {
+	if err := q.checkSend(typ, len(text), flags); err != nil {
 		return err
 	}
 	p := getScratch(len(text))
-	b := *p
-	binary.NativeEndian.PutUint64(b, uint64(typ))
-	copy(b[sys.LongSize:], text)
-	e, err := withContext(ctx, func(flags int, raw bool) unix.Errno { return q.snd1(b, len(text), flags, raw) })
+	pack(*p, typ, text)
+	e, err := withContext(ctx, func(f int, raw bool) unix.Errno { return q.snd1(*p, len(text), int(flags)|f, raw) })
 	putScratch(p)
 	if e != 0 || err != nil {
-		return q.sendErr(e, len(text), contextErr(err))
+		return q.sendErr(e, len(text), err)
 	}
 	return nil
 }
 
-func (q *Queue) checkSend(typ int64, size int) error {
-	if q == nil {
-		return nilQueue("send to")
+func (q *Queue) checkSend(typ int64, size int, flags Flags) error {
+	if err := q.check("send to"); err != nil {
+		return err
 	}
 	if typ <= 0 {
 		return q.err("send to", "", unix.EINVAL, "message type must be > 0")
+	}
+	if flags&^NoWait != 0 {
+		return q.err("send to", "", unix.EINVAL, "send flags 0x"+strconv.FormatInt(int64(flags&^NoWait), 16)+": only NoWait")
 	}
 	if size > 1<<maxClass {
 		// Larger than any pooled buffer: check msgmax before allocating
@@ -193,27 +178,20 @@ func (q *Queue) checkSend(typ int64, size int) error {
 	return nil
 }
 
-// waitEnded is the cause and detail of a wait that a timeout or a context
-// ended.
-type waitEnded struct {
-	err    error
-	detail string
-}
-
-// timeoutErr says what did not happen within d, if the wait timed out.
-func timeoutErr(err error, what string, d time.Duration) waitEnded {
-	if err == nil {
-		return waitEnded{}
+// ctxErr is the cause to report for a wait that a context ended: its
+// deadline reads and matches as every timeout does.
+func ctxErr(err error) error {
+	if err == context.DeadlineExceeded {
+		return ipc.ErrTimeout
 	}
-	return waitEnded{err, what + " within " + d.String()}
+	return err
 }
 
-func contextErr(err error) waitEnded { return waitEnded{err: err} }
-
-// sendErr words a failed msgsnd, or a wait that ended (w.err not nil).
-func (q *Queue) sendErr(e unix.Errno, size int, w waitEnded) error {
-	if w.err != nil {
-		return q.err("send to", "msgsnd", w.err, w.detail)
+// sendErr words a failed msgsnd, or a wait that a context ended (ended not
+// nil).
+func (q *Queue) sendErr(e unix.Errno, size int, ended error) error {
+	if ended != nil {
+		return q.err("send to", "msgsnd", ctxErr(ended), "")
 	}
 	detail := noQueueDetail(e)
 	switch e {
@@ -244,7 +222,7 @@ func (q *Queue) sendErr(e unix.Errno, size int, w waitEnded) error {
 // text. A message longer than buf fails with an error that matches
 // ipc.ErrTooBig and stays queued, unless flags has Truncate. Removal of the
 // queue while waiting gives an error matching ipc.ErrRemoved.
-func (q *Queue) Receive(buf []byte, sel Selector, flags RecvFlags) (typ int64, n int, err error) {
+func (q *Queue) Receive(buf []byte, sel Selector, flags Flags) (typ int64, n int, err error) {
 	msgtyp, f, err := q.checkRecv(sel, flags)
 	if err != nil {
 		return 0, 0, err
@@ -254,57 +232,27 @@ func (q *Queue) Receive(buf []byte, sel Selector, flags RecvFlags) (typ int64, n
 		var a [sys.LongSize + stackText]byte
 		b := a[:sys.LongSize+len(buf)]
 		if n, e = q.msgrcv(b, len(buf), msgtyp, f); e == 0 {
-			typ = int64(binary.NativeEndian.Uint64(b))
-			copy(buf, b[sys.LongSize:sys.LongSize+n])
+			typ = unpack(b, buf, n)
 		}
 	} else {
 		p := getScratch(len(buf))
-		b := *p
-		if n, e = q.msgrcv(b, len(buf), msgtyp, f); e == 0 {
-			typ = int64(binary.NativeEndian.Uint64(b))
-			copy(buf, b[sys.LongSize:sys.LongSize+n])
+		if n, e = q.msgrcv(*p, len(buf), msgtyp, f); e == 0 {
+			typ = unpack(*p, buf, n)
 		}
 		putScratch(p)
 	}
 	if e != 0 {
-		return 0, 0, q.recvErr(e, len(buf), waitEnded{})
-	}
-	return typ, n, nil
-}
-
-// ReceiveTimeout is Receive that gives up after d with an error matching
-// os.ErrDeadlineExceeded (ipc.ErrTimeout) if no message came. A d <= 0 takes
-// only a message that is already there.
-func (q *Queue) ReceiveTimeout(buf []byte, sel Selector, flags RecvFlags, d time.Duration) (typ int64, n int, err error) {
-	msgtyp, f, err := q.checkRecv(sel, flags)
-	if err != nil {
-		return 0, 0, err
-	}
-	if f&unix.IPC_NOWAIT != 0 {
-		return q.Receive(buf, sel, flags)
-	}
-	p := getScratch(len(buf))
-	b := *p
-	e, err := timed(&q.recvHint, d, func(flags int, raw bool) (e unix.Errno) {
-		n, e = q.rcv1(b, len(buf), msgtyp, f|flags, raw)
-		return e
-	})
-	if e == 0 && err == nil {
-		typ = int64(binary.NativeEndian.Uint64(b))
-		copy(buf, b[sys.LongSize:sys.LongSize+n])
-	}
-	putScratch(p)
-	if e != 0 || err != nil {
-		return 0, 0, q.recvErr(e, len(buf), timeoutErr(err, "no message", d))
+		return 0, 0, q.recvErr(e, len(buf), nil)
 	}
 	return typ, n, nil
 }
 
 // ReceiveContext is Receive that gives up when ctx is done, returning an
-// error that matches ctx.Err(). A message that was taken is returned even if
-// ctx ended meanwhile, so none is lost.
-func (q *Queue) ReceiveContext(ctx context.Context, buf []byte, sel Selector, flags RecvFlags) (typ int64, n int, err error) {
-	if ctx.Done() == nil {
+// error that matches ctx.Err() (and, for a deadline,
+// os.ErrDeadlineExceeded). A message that was taken is returned even if ctx
+// ended meanwhile, so none is lost.
+func (q *Queue) ReceiveContext(ctx context.Context, buf []byte, sel Selector, flags Flags) (typ int64, n int, err error) {
+	if ctx.Done() == nil || flags&NoWait != 0 {
 		return q.Receive(buf, sel, flags)
 	}
 	msgtyp, f, err := q.checkRecv(sel, flags)
@@ -312,18 +260,16 @@ func (q *Queue) ReceiveContext(ctx context.Context, buf []byte, sel Selector, fl
 		return 0, 0, err
 	}
 	p := getScratch(len(buf))
-	b := *p
 	e, err := withContext(ctx, func(flags int, raw bool) (e unix.Errno) {
-		n, e = q.rcv1(b, len(buf), msgtyp, f|flags, raw)
+		n, e = q.rcv1(*p, len(buf), msgtyp, f|flags, raw)
 		return e
 	})
 	if e == 0 && err == nil {
-		typ = int64(binary.NativeEndian.Uint64(b))
-		copy(buf, b[sys.LongSize:sys.LongSize+n])
+		typ = unpack(*p, buf, n)
 	}
 	putScratch(p)
 	if e != 0 || err != nil {
-		return 0, 0, q.recvErr(e, len(buf), contextErr(err))
+		return 0, 0, q.recvErr(e, len(buf), err)
 	}
 	return typ, n, nil
 }
@@ -336,18 +282,16 @@ func (q *Queue) ReceiveContext(ctx context.Context, buf []byte, sel Selector, fl
 // CONFIG_CHECKPOINT_RESTORE lack MSG_COPY: the error then matches
 // errors.ErrUnsupported (ENOSYS).
 func (q *Queue) Peek(buf []byte, index int) (typ int64, n int, err error) {
-	if q == nil {
-		return 0, 0, nilQueue("peek into")
+	if err := q.check("peek into"); err != nil {
+		return 0, 0, err
 	}
 	if index < 0 {
 		return 0, 0, q.err("peek into", "", unix.EINVAL, "index "+strconv.Itoa(index)+" is negative")
 	}
 	p := getScratch(len(buf))
-	b := *p
-	n, e := sys.MsgrcvRaw(q.id, b, len(buf), int64(index), sys.MSG_COPY|unix.IPC_NOWAIT)
+	n, e := sys.MsgrcvRaw(q.id, *p, len(buf), int64(index), sys.MSG_COPY|unix.IPC_NOWAIT)
 	if e == 0 {
-		typ = int64(binary.NativeEndian.Uint64(b))
-		copy(buf, b[sys.LongSize:sys.LongSize+n])
+		typ = unpack(*p, buf, n)
 	}
 	putScratch(p)
 	if e != 0 {
@@ -366,9 +310,9 @@ func (q *Queue) Peek(buf []byte, index int) (typ int64, n int, err error) {
 	return typ, n, nil
 }
 
-func (q *Queue) checkRecv(sel Selector, flags RecvFlags) (msgtyp int64, f int, err error) {
-	if q == nil {
-		return 0, 0, nilQueue("receive from")
+func (q *Queue) checkRecv(sel Selector, flags Flags) (msgtyp int64, f int, err error) {
+	if err := q.check("receive from"); err != nil {
+		return 0, 0, err
 	}
 	msgtyp, f, ok := sel.args()
 	if !ok {
@@ -380,9 +324,9 @@ func (q *Queue) checkRecv(sel Selector, flags RecvFlags) (msgtyp int64, f int, e
 	return msgtyp, f | int(flags), nil
 }
 
-func (q *Queue) recvErr(e unix.Errno, size int, w waitEnded) error {
-	if w.err != nil {
-		return q.err("receive from", "msgrcv", w.err, w.detail)
+func (q *Queue) recvErr(e unix.Errno, size int, ended error) error {
+	if ended != nil {
+		return q.err("receive from", "msgrcv", ctxErr(ended), "")
 	}
 	detail := noQueueDetail(e)
 	switch e {

@@ -21,7 +21,7 @@ import (
 
 func send(t *testing.T, q *msgq.Queue, typ int64, text string) {
 	t.Helper()
-	if err := q.SendNoWait(typ, []byte(text)); err != nil {
+	if err := q.Send(typ, []byte(text), msgq.NoWait); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -41,7 +41,7 @@ func recv(t *testing.T, q *msgq.Queue, sel msgq.Selector) string {
 func TestSendReceiveStat(t *testing.T) {
 	q := newQueue(t)
 	before := time.Now().Truncate(time.Second)
-	if err := q.Send(7, []byte("hello, queue")); err != nil {
+	if err := q.Send(7, []byte("hello, queue"), 0); err != nil {
 		t.Fatal(err)
 	}
 	after := time.Now()
@@ -70,10 +70,10 @@ func TestBinaryAndEmpty(t *testing.T) {
 		text[i] = byte(rand.IntN(256))
 	}
 	text[0], text[4000], text[7999] = 0, 0, 0
-	if err := q.Send(1, text); err != nil {
+	if err := q.Send(1, text, 0); err != nil {
 		t.Fatal(err)
 	}
-	if err := q.Send(2, nil); err != nil {
+	if err := q.Send(2, nil, 0); err != nil {
 		t.Fatal(err)
 	}
 	buf := make([]byte, 8192)
@@ -97,7 +97,7 @@ func TestSizes(t *testing.T) {
 			text[i] = byte(rand.IntN(256))
 		}
 		for _, room := range []int{size, size + 1, 8192} {
-			if err := q.Send(int64(size), text); err != nil {
+			if err := q.Send(int64(size), text, 0); err != nil {
 				t.Fatalf("size %d: %v", size, err)
 			}
 			buf := make([]byte, room)
@@ -213,7 +213,7 @@ func TestNoMessage(t *testing.T) {
 func TestSendInvalid(t *testing.T) {
 	q := newQueue(t)
 	for _, typ := range []int64{0, -1} {
-		err := q.Send(typ, []byte("x"))
+		err := q.Send(typ, []byte("x"), 0)
 		if e := checkErr(t, err, unix.EINVAL, "message type must be > 0"); e.ID != q.ID() {
 			t.Errorf("error %q names id %d", err, e.ID)
 		}
@@ -223,23 +223,23 @@ func TestSendInvalid(t *testing.T) {
 		t.Fatal(err)
 	}
 	big := make([]byte, lim.MSGMAX+1)
-	err = q.Send(1, big)
+	err = q.Send(1, big, 0)
 	checkErr(t, err, unix.E2BIG, fmt.Sprintf("%d > msgmax %d", lim.MSGMAX+1, lim.MSGMAX))
 	if want := fmt.Sprintf("msgq: send to queue %d: too big (%d > msgmax %d)", q.ID(), lim.MSGMAX+1, lim.MSGMAX); err.Error() != want {
 		t.Errorf("error text %q, want %q", err, want)
 	}
-	if err := q.Send(1, big[:lim.MSGMAX]); err != nil {
+	if err := q.Send(1, big[:lim.MSGMAX], 0); err != nil {
 		t.Errorf("a message of exactly msgmax bytes: %v", err)
 	}
 	// Past the largest pooled buffer the check comes before the copy.
 	if lim.MSGMAX < 32<<20 {
-		err = q.Send(1, make([]byte, 32<<20))
+		err = q.Send(1, make([]byte, 32<<20), 0)
 		if e := checkErr(t, err, unix.E2BIG, fmt.Sprintf("%d > msgmax", 32<<20)); e.Call != "" {
 			t.Errorf("error %q names call %q: no system call should have been made", err, e.Call)
 		}
 	}
 	q.Remove()
-	checkErr(t, q.Send(1, []byte("x")), unix.EINVAL, "no queue with this id")
+	checkErr(t, q.Send(1, []byte("x"), 0), unix.EINVAL, "no queue with this id")
 	_, _, err = q.Receive(make([]byte, 8), msgq.Any(), 0)
 	checkErr(t, err, unix.EINVAL, "no queue with this id")
 }
@@ -253,12 +253,12 @@ func TestReceiveInvalid(t *testing.T) {
 	}
 	_, _, err := q.Receive(buf, msgq.Any(), msgq.NoWait|0o40000)
 	checkErr(t, err, unix.EINVAL, "unknown receive flags")
-	_, _, err = q.ReceiveTimeout(buf, msgq.Type(0), 0, time.Second)
+	_, _, err = receiveTimeout(q, buf, msgq.Type(0), 0, time.Second)
 	checkErr(t, err, unix.EINVAL, "the type must be > 0")
 	_, _, err = q.ReceiveContext(t.Context(), buf, msgq.UpTo(0), 0)
 	checkErr(t, err, unix.EINVAL, "the type must be > 0")
-	checkErr(t, q.SendTimeout(0, buf, time.Second), unix.EINVAL, "message type must be > 0")
-	checkErr(t, q.SendContext(t.Context(), -1, buf), unix.EINVAL, "message type must be > 0")
+	checkErr(t, sendTimeout(q, 0, buf, time.Second), unix.EINVAL, "message type must be > 0")
+	checkErr(t, q.SendContext(t.Context(), -1, buf, 0), unix.EINVAL, "message type must be > 0")
 }
 
 // LTP msgsnd02 and msgrcv02: EACCES for nobody without write or read
@@ -287,7 +287,7 @@ func TestSendReceivePermission(t *testing.T) {
 func fillQueue(t *testing.T, q *msgq.Queue) {
 	t.Helper()
 	for {
-		err := q.SendNoWait(9, make([]byte, 1000))
+		err := q.Send(9, make([]byte, 1000), msgq.NoWait)
 		if errors.Is(err, ipc.ErrWouldBlock) {
 			return
 		}
@@ -301,13 +301,13 @@ func fillQueue(t *testing.T, q *msgq.Queue) {
 func TestSendFull(t *testing.T) {
 	q := newQueue(t)
 	fillQueue(t, q)
-	err := q.SendNoWait(1, make([]byte, 1000))
+	err := q.Send(1, make([]byte, 1000), msgq.NoWait)
 	checkErr(t, err, unix.EAGAIN, "the queue is full")
 	if err := q.SetMaxBytes(500); err != nil {
 		t.Fatal(err)
 	}
 	q.Receive(make([]byte, 1000), msgq.Any(), msgq.NoWait)
-	err = q.SendNoWait(1, make([]byte, 501))
+	err = q.Send(1, make([]byte, 501), msgq.NoWait)
 	checkErr(t, err, unix.EAGAIN, "larger than the queue's capacity (500)")
 }
 
@@ -323,7 +323,7 @@ func TestSignalsDoNotInterrupt(t *testing.T) {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
 		tids <- unix.Gettid()
-		sent <- q.Send(1, make([]byte, 1000))
+		sent <- q.Send(1, make([]byte, 1000), 0)
 	}()
 	r := newQueue(t)
 	go func() {
@@ -366,7 +366,7 @@ func TestRemoveWakesWaiters(t *testing.T) {
 	q := newQueue(t)
 	fillQueue(t, q)
 	sent, got := make(chan error, 1), make(chan error, 1)
-	go func() { sent <- q.Send(1, make([]byte, 1000)) }()
+	go func() { sent <- q.Send(1, make([]byte, 1000), 0) }()
 	go func() { _, _, err := q.Receive(make([]byte, 8), msgq.Type(5), 0); got <- err }()
 	waitBlocked(t, os.Getpid(), "do_msgsnd")
 	waitBlocked(t, os.Getpid(), "do_msgrcv")
@@ -415,7 +415,7 @@ func TestCrossProcess(t *testing.T) {
 	}
 	buf := make([]byte, 64)
 	for i := range n {
-		typ, m, err := q.ReceiveTimeout(buf, msgq.Any(), 0, 10*time.Second)
+		typ, m, err := receiveTimeout(q, buf, msgq.Any(), 0, 10*time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -473,59 +473,62 @@ func within(t *testing.T, start time.Time, d, slack time.Duration) {
 	}
 }
 
-func TestReceiveTimeout(t *testing.T) {
+// A context's deadline ends a receive with ipc.ErrTimeout, which matches
+// both os.ErrDeadlineExceeded and context.DeadlineExceeded.
+func TestReceiveDeadline(t *testing.T) {
 	q := newQueue(t)
 	buf := make([]byte, 8)
 	start := time.Now()
-	_, _, err := q.ReceiveTimeout(buf, msgq.Any(), 0, 50*time.Millisecond)
+	_, _, err := receiveTimeout(q, buf, msgq.Any(), 0, 50*time.Millisecond)
 	within(t, start, 50*time.Millisecond, 50*time.Millisecond)
-	if e := checkErr(t, err, 0, "no message within 50ms"); e.Err != ipc.ErrTimeout || !errors.Is(err, os.ErrDeadlineExceeded) || !e.Timeout() {
+	if e := checkErr(t, err, 0, ""); e.Err != ipc.ErrTimeout || !errors.Is(err, os.ErrDeadlineExceeded) || !errors.Is(err, context.DeadlineExceeded) || !e.Timeout() {
 		t.Errorf("%v should be ipc.ErrTimeout and match os.ErrDeadlineExceeded", err)
 	}
-	// No waiting at all when d <= 0, or when a message is there.
+	// A context already past its deadline does not wait, nor take a
+	// message.
+	send(t, q, 3, "now")
 	start = time.Now()
-	_, _, err = q.ReceiveTimeout(buf, msgq.Any(), 0, 0)
+	_, _, err = receiveTimeout(q, buf, msgq.Any(), 0, 0)
 	if !errors.Is(err, ipc.ErrTimeout) || time.Since(start) > 10*time.Millisecond {
 		t.Errorf("d = 0: %v after %v", err, time.Since(start))
 	}
-	send(t, q, 3, "now")
-	if typ, n, err := q.ReceiveTimeout(buf, msgq.Any(), 0, -1); err != nil || typ != 3 || string(buf[:n]) != "now" {
-		t.Errorf("queued message, d < 0: %d %q, %v", typ, buf[:n], err)
+	if typ, n, err := receiveTimeout(q, buf, msgq.Any(), 0, time.Second); err != nil || typ != 3 || string(buf[:n]) != "now" {
+		t.Errorf("queued message: %d %q, %v", typ, buf[:n], err)
 	}
 	// A message that comes while waiting.
 	go func() {
 		time.Sleep(20 * time.Millisecond)
-		q.Send(4, []byte("late"))
+		q.Send(4, []byte("late"), 0)
 	}()
-	if typ, n, err := q.ReceiveTimeout(buf, msgq.Type(4), 0, 10*time.Second); err != nil || typ != 4 || string(buf[:n]) != "late" {
+	if typ, n, err := receiveTimeout(q, buf, msgq.Type(4), 0, 10*time.Second); err != nil || typ != 4 || string(buf[:n]) != "late" {
 		t.Errorf("message while waiting: %d %q, %v", typ, buf[:n], err)
 	}
-	// NoWait wins over the timeout.
-	_, _, err = q.ReceiveTimeout(buf, msgq.Any(), msgq.NoWait, time.Hour)
+	// NoWait wins over the deadline.
+	_, _, err = receiveTimeout(q, buf, msgq.Any(), msgq.NoWait, time.Hour)
 	checkErr(t, err, unix.ENOMSG, "")
 }
 
-func TestSendTimeout(t *testing.T) {
+func TestSendDeadline(t *testing.T) {
 	q := newQueue(t)
 	fillQueue(t, q)
 	start := time.Now()
-	err := q.SendTimeout(1, make([]byte, 1000), 50*time.Millisecond)
+	err := sendTimeout(q, 1, make([]byte, 1000), 50*time.Millisecond)
 	within(t, start, 50*time.Millisecond, 50*time.Millisecond)
 	if !errors.Is(err, os.ErrDeadlineExceeded) || !errors.Is(err, ipc.ErrTimeout) {
 		t.Errorf("%v should match os.ErrDeadlineExceeded", err)
 	}
-	if want := fmt.Sprintf("msgq: send to queue %d: timed out (no room within 50ms)", q.ID()); err.Error() != want {
+	if want := fmt.Sprintf("msgq: send to queue %d: timed out", q.ID()); err.Error() != want {
 		t.Errorf("error text %q, want %q", err, want)
 	}
 	go func() {
 		time.Sleep(20 * time.Millisecond)
 		q.Receive(make([]byte, 1000), msgq.Type(9), msgq.NoWait)
 	}()
-	if err := q.SendTimeout(1, make([]byte, 1000), 10*time.Second); err != nil {
+	if err := sendTimeout(q, 1, make([]byte, 1000), 10*time.Second); err != nil {
 		t.Errorf("room made while waiting: %v", err)
 	}
-	if err := q.SendTimeout(1, make([]byte, 1000), 0); !errors.Is(err, ipc.ErrTimeout) {
-		t.Errorf("full queue, d = 0: %v", err)
+	if err := sendTimeout(q, 1, make([]byte, 1000), 0); !errors.Is(err, ipc.ErrTimeout) {
+		t.Errorf("full queue, deadline passed: %v", err)
 	}
 }
 
@@ -568,7 +571,7 @@ func TestReceiveContext(t *testing.T) {
 	}
 	go func() {
 		time.Sleep(20 * time.Millisecond)
-		q.Send(3, []byte("late"))
+		q.Send(3, []byte("late"), 0)
 	}()
 	if typ, n, err := q.ReceiveContext(t.Context(), buf, msgq.Any(), 0); err != nil || typ != 3 || string(buf[:n]) != "late" {
 		t.Errorf("message while waiting: %d %q, %v", typ, buf[:n], err)
@@ -581,7 +584,7 @@ func TestSendContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	time.AfterFunc(30*time.Millisecond, cancel)
 	start := time.Now()
-	err := q.SendContext(ctx, 1, make([]byte, 1000))
+	err := q.SendContext(ctx, 1, make([]byte, 1000), 0)
 	within(t, start, 30*time.Millisecond, 50*time.Millisecond)
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("%v should match context.Canceled", err)
@@ -590,11 +593,11 @@ func TestSendContext(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 		q.Receive(make([]byte, 1000), msgq.Any(), msgq.NoWait)
 	}()
-	if err := q.SendContext(t.Context(), 1, make([]byte, 1000)); err != nil {
+	if err := q.SendContext(t.Context(), 1, make([]byte, 1000), 0); err != nil {
 		t.Errorf("room made while waiting: %v", err)
 	}
 	q.Receive(make([]byte, 1000), msgq.Any(), msgq.NoWait)
-	if err := q.SendContext(context.Background(), 1, make([]byte, 1000)); err != nil {
+	if err := q.SendContext(context.Background(), 1, make([]byte, 1000), 0); err != nil {
 		t.Errorf("background context: %v", err)
 	}
 }
@@ -609,7 +612,7 @@ func TestConcurrent(t *testing.T) {
 		wg.Go(func() {
 			for i := range perSender {
 				text := []byte(strconv.Itoa(s*perSender + i))
-				if err := q.Send(int64(s+1), text); err != nil {
+				if err := q.Send(int64(s+1), text, 0); err != nil {
 					t.Error(err)
 					return
 				}
@@ -623,7 +626,7 @@ func TestConcurrent(t *testing.T) {
 		rg.Go(func() {
 			buf := make([]byte, 16)
 			for {
-				typ, n, err := q.ReceiveTimeout(buf, msgq.Any(), 0, time.Second)
+				typ, n, err := receiveTimeout(q, buf, msgq.Any(), 0, time.Second)
 				if errors.Is(err, ipc.ErrTimeout) {
 					return
 				}
@@ -713,7 +716,7 @@ func TestPingPongOneP(t *testing.T) {
 		for range n {
 			_, m, err := q.Receive(buf, msgq.Type(1), 0)
 			if err == nil {
-				err = q.Send(2, buf[:m])
+				err = q.Send(2, buf[:m], 0)
 			}
 			if err != nil {
 				done <- err
@@ -725,7 +728,7 @@ func TestPingPongOneP(t *testing.T) {
 	start := time.Now()
 	buf := make([]byte, 64)
 	for range n {
-		if err := q.Send(1, []byte("ping")); err != nil {
+		if err := q.Send(1, []byte("ping"), 0); err != nil {
 			t.Fatal(err)
 		}
 		if _, _, err := q.Receive(buf, msgq.Type(2), 0); err != nil {
@@ -751,13 +754,13 @@ func TestNoAllocations(t *testing.T) {
 	for _, size := range []int{0, 64, 1024, 8000} {
 		msg, buf := make([]byte, size), make([]byte, size)
 		f := func() {
-			if err := q.Send(1, msg); err != nil {
+			if err := q.Send(1, msg, 0); err != nil {
 				t.Fatal(err)
 			}
 			if _, _, err := q.Receive(buf, msgq.Any(), 0); err != nil {
 				t.Fatal(err)
 			}
-			if err := q.SendNoWait(2, msg); err != nil {
+			if err := q.Send(2, msg, msgq.NoWait); err != nil {
 				t.Fatal(err)
 			}
 			if _, _, err := q.Receive(buf, msgq.Type(2), msgq.NoWait); err != nil {
@@ -767,71 +770,6 @@ func TestNoAllocations(t *testing.T) {
 		f()
 		if a := testing.AllocsPerRun(100, f); a != 0 {
 			t.Errorf("size %d: %v allocations per Send+Receive", size, a)
-		}
-	}
-	// A wait that times out allocates only its error (and the words of its
-	// detail).
-	buf := make([]byte, 8)
-	timeout := func() {
-		if _, _, err := q.ReceiveTimeout(buf, msgq.Any(), 0, time.Millisecond); !errors.Is(err, ipc.ErrTimeout) {
-			t.Fatal(err)
-		}
-	}
-	timeout()
-	if a := testing.AllocsPerRun(10, timeout); a > 2 {
-		t.Errorf("ReceiveTimeout that times out: %v allocations, want 2 (the error)", a)
-	}
-}
-
-// A Message goes to the kernel as it is, and comes back the same way.
-func TestMessage(t *testing.T) {
-	q := newQueue(t)
-	m := msgq.NewMessage(16)
-	m.SetType(5)
-	m.SetText([]byte("in place"))
-	if err := q.SendMessage(m, 0); err != nil {
-		t.Fatal(err)
-	}
-	m.SetLen(3)
-	copy(m.Text(), "abc")
-	m.SetType(6)
-	if err := q.SendMessage(m, msgq.NoWait); err != nil {
-		t.Fatal(err)
-	}
-	var r msgq.Message // the zero Message has room for nothing
-	err := q.ReceiveMessage(&r, msgq.Any(), msgq.NoWait)
-	checkErr(t, err, unix.E2BIG, "longer than the 0-byte buffer")
-	r.SetLen(100)
-	if r.Cap() != 100 {
-		t.Errorf("Cap after SetLen(100) = %d", r.Cap())
-	}
-	for _, want := range []string{"5:in place", "6:abc"} {
-		if err := q.ReceiveMessage(&r, msgq.Any(), 0); err != nil {
-			t.Fatal(err)
-		}
-		if got := strconv.FormatInt(r.Type(), 10) + ":" + string(r.Text()); got != want {
-			t.Errorf("ReceiveMessage = %s, want %s", got, want)
-		}
-	}
-	err = q.ReceiveMessage(&r, msgq.Type(6), msgq.NoWait)
-	checkErr(t, err, unix.ENOMSG, "")
-	if r.Type() != 6 || string(r.Text()) != "abc" {
-		t.Errorf("a failed receive changed the message: %d %q", r.Type(), r.Text())
-	}
-	m.SetType(0)
-	checkErr(t, q.SendMessage(m, 0), unix.EINVAL, "message type must be > 0")
-	m.SetType(1)
-	checkErr(t, q.SendMessage(m, msgq.Truncate), unix.EINVAL, "only NoWait")
-	checkErr(t, q.SendMessage(nil, 0), unix.EINVAL, "nil *Message")
-	checkErr(t, q.ReceiveMessage(nil, msgq.Any(), 0), unix.EINVAL, "nil *Message")
-	if !msgq.RaceEnabled {
-		m.SetLen(8000)
-		r.SetLen(8000)
-		if a := testing.AllocsPerRun(100, func() {
-			q.SendMessage(m, 0)
-			q.ReceiveMessage(&r, msgq.Any(), 0)
-		}); a != 0 {
-			t.Errorf("SendMessage+ReceiveMessage: %v allocations", a)
 		}
 	}
 }

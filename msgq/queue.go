@@ -1,10 +1,10 @@
 package msgq
 
 import (
-	"github.com/ipctoolkit/ipc/internal/rawwait"
 	"strconv"
-	"time"
 
+	"github.com/ipctoolkit/ipc/internal/ipcobj"
+	"github.com/ipctoolkit/ipc/internal/rawwait"
 	"github.com/ipctoolkit/ipc/internal/sys"
 	"github.com/ipctoolkit/ipc/ipc"
 	"golang.org/x/sys/unix"
@@ -14,9 +14,12 @@ import (
 // long its recent blocking calls waited, which only steers how the next ones
 // are made). Copying it, or making a second one with FromID in another
 // process, gives a handle on the same kernel object, and every method is
-// safe for concurrent use by many goroutines.
+// safe for concurrent use by many goroutines. Only the constructors make a
+// usable Queue: the zero Queue, and a nil *Queue, refuse every call with an
+// error matching ipc.ErrInvalidHandle.
 type Queue struct {
-	id int
+	id   int
+	made bool // by a constructor: the zero Queue names no queue
 
 	// How its recent blocking calls went; see call.go.
 	sendHint, recvHint rawwait.Hint
@@ -79,12 +82,13 @@ func get(op string, key ipc.Key, flags ipc.Flags, mode ipc.Mode) (*Queue, error)
 	if e != 0 {
 		return fail(e, "")
 	}
-	return &Queue{id: id}, nil
+	return &Queue{id: id, made: true}, nil
 }
 
 // FromID returns the queue with id, typically one another process created
 // and passed on. It checks that the id names a queue (IPC_STAT): a removed or
-// made-up id gives an error matching unix.EINVAL. A queue the caller may not
+// made-up id gives an error matching ipc.ErrRemoved, fs.ErrNotExist and the
+// kernel's unix.EINVAL. A queue the caller may not
 // read still exists and is returned: IPC_STAT's EACCES proves the id valid,
 // and sending may well be allowed.
 func FromID(id int) (*Queue, error) {
@@ -92,17 +96,16 @@ func FromID(id int) (*Queue, error) {
 		return nil, &ipc.Error{Pkg: pkg, Op: "open", Kind: ipc.Queue, ID: -1, Key: ipc.Private, Err: unix.EINVAL,
 			Detail: "id " + strconv.Itoa(id) + " is negative"}
 	}
-	var ds sys.MsqidDS
-	if _, e := sys.MsgctlDS(id, unix.IPC_STAT, &ds); e != 0 && e != unix.EACCES {
-		return nil, &ipc.Error{Pkg: pkg, Op: "open", Kind: ipc.Queue, ID: id, Call: "msgctl(IPC_STAT)", Err: e, Detail: noQueueDetail(e)}
+	if _, e := sys.MsgctlDS(id, unix.IPC_STAT, &sys.MsqidDS{}); e != 0 && e != unix.EACCES {
+		return nil, (&Queue{id: id, made: true}).err("open", "msgctl(IPC_STAT)", e, noQueueDetail(e))
 	}
-	return &Queue{id: id}, nil
+	return &Queue{id: id, made: true}, nil
 }
 
 // ID is the queue's id, what another process passes to FromID and what ipcs
 // shows.
 func (q *Queue) ID() int {
-	if q == nil {
+	if q == nil || !q.made {
 		return -1
 	}
 	return q.id
@@ -116,8 +119,8 @@ func (q *Queue) String() string { return "queue " + strconv.Itoa(q.ID()) }
 // error that matches ipc.ErrRemoved. Only the owner, the creator or a
 // privileged process may remove it (else fs.ErrPermission).
 func (q *Queue) Remove() error {
-	if q == nil {
-		return nilQueue("remove")
+	if err := q.check("remove"); err != nil {
+		return err
 	}
 	if _, e := sys.MsgctlDS(q.id, unix.IPC_RMID, nil); e != 0 {
 		return q.err("remove", "msgctl(IPC_RMID)", e, noQueueDetail(e))
@@ -125,46 +128,17 @@ func (q *Queue) Remove() error {
 	return nil
 }
 
-// Info is the queue's state as msgctl(IPC_STAT) reports it.
-type Info struct {
-	Perm   ipc.Perm
-	QNum   uint64    // messages queued
-	CBytes uint64    // bytes of text queued (types not counted)
-	QBytes uint64    // capacity in bytes of text (msg_qbytes); senders wait past it
-	LSPID  int       // process of the last successful send, 0 if none
-	LRPID  int       // process of the last successful receive, 0 if none
-	STime  time.Time // last send; zero if none
-	RTime  time.Time // last receive; zero if none
-	CTime  time.Time // creation or last change by IPC_SET
-}
-
-// Stat returns the queue's state (IPC_STAT). It needs read permission.
+// Stat returns the queue's state (IPC_STAT). It needs read permission;
+// List shows every queue to anyone.
 func (q *Queue) Stat() (Info, error) {
-	if q == nil {
-		return Info{}, nilQueue("stat")
+	if err := q.check("stat"); err != nil {
+		return Info{}, err
 	}
 	var ds sys.MsqidDS
 	if _, e := sys.MsgctlDS(q.id, unix.IPC_STAT, &ds); e != 0 {
 		return Info{}, q.err("stat", "msgctl(IPC_STAT)", e, noQueueDetail(e))
 	}
-	return Info{
-		Perm:   ipc.PermFromKernel(&ds.Perm),
-		QNum:   ds.Qnum,
-		CBytes: ds.Cbytes,
-		QBytes: ds.Qbytes,
-		LSPID:  int(ds.Lspid),
-		LRPID:  int(ds.Lrpid),
-		STime:  unixTime(ds.Stime),
-		RTime:  unixTime(ds.Rtime),
-		CTime:  unixTime(ds.Ctime),
-	}, nil
-}
-
-func unixTime(sec int64) time.Time {
-	if sec == 0 {
-		return time.Time{}
-	}
-	return time.Unix(sec, 0)
+	return infoFromKernel(q.id, &ds), nil
 }
 
 // SetMaxBytes sets the queue's capacity (msg_qbytes): the bytes of text it
@@ -180,6 +154,9 @@ func unixTime(sec int64) time.Time {
 // permission (else EACCES), on top of the ownership IPC_SET needs (else
 // EPERM).
 func (q *Queue) SetMaxBytes(n uint64) error {
+	if err := q.check("set capacity of"); err != nil {
+		return err
+	}
 	if n == 0 {
 		return q.err("set capacity of", "", unix.EINVAL, "capacity must be at least 1 byte")
 	}
@@ -194,33 +171,36 @@ func (q *Queue) SetOwner(uid, gid uint32) error {
 
 // SetMode changes the queue's permission bits, keeping owner and capacity.
 func (q *Queue) SetMode(mode ipc.Mode) error {
+	if err := q.check("set mode of"); err != nil {
+		return err
+	}
 	if !mode.Valid() {
 		return q.err("set mode of", "", unix.EINVAL, "mode 0"+strconv.FormatUint(uint64(mode), 8)+" has bits other than read and write permissions")
 	}
 	return q.set("set mode of", func(ds *sys.MsqidDS) { ds.Perm.Mode = ds.Perm.Mode&^0o777 | uint32(mode) })
 }
 
-// set is IPC_STAT, change, IPC_SET: the kernel assigns every settable field
-// (uid, gid, mode, qbytes) from the buffer, so a buffer not read first would
-// zero the capacity or the mode.
+// set changes the queue's record with IPC_SET (see ipcobj.Update).
 func (q *Queue) set(op string, change func(*sys.MsqidDS)) error {
-	if q == nil {
-		return nilQueue(op)
+	if err := q.check(op); err != nil {
+		return err
 	}
-	var ds sys.MsqidDS
-	if _, e := sys.MsgctlDS(q.id, unix.IPC_STAT, &ds); e != 0 {
-		return q.err(op, "msgctl(IPC_STAT)", e, noQueueDetail(e))
-	}
-	old := ds.Qbytes
-	change(&ds)
-	if _, e := sys.MsgctlDS(q.id, unix.IPC_SET, &ds); e != 0 {
-		detail := noQueueDetail(e)
-		if e == unix.EPERM && ds.Qbytes > old {
-			if l, err := ipc.ReadLimits(); err == nil && ds.Qbytes > l.MSGMNB {
-				detail = "raising the capacity above kernel.msgmnb (" + strconv.FormatUint(l.MSGMNB, 10) + ") needs CAP_SYS_RESOURCE"
-			}
+	var qbytes uint64
+	call, e := ipcobj.Msg.Update(q.id, func(ds *sys.MsqidDS) {
+		old := ds.Qbytes
+		change(ds)
+		if ds.Qbytes > old {
+			qbytes = ds.Qbytes
 		}
-		return q.err(op, "msgctl(IPC_SET)", e, detail)
+	})
+	if e == 0 {
+		return nil
 	}
-	return nil
+	detail := noQueueDetail(e)
+	if e == unix.EPERM && call == "IPC_SET" && qbytes > 0 {
+		if l, err := ipc.ReadLimits(); err == nil && qbytes > l.MSGMNB {
+			detail = "raising the capacity above kernel.msgmnb (" + strconv.FormatUint(l.MSGMNB, 10) + ") needs CAP_SYS_RESOURCE"
+		}
+	}
+	return q.err(op, "msgctl("+call+")", e, detail)
 }

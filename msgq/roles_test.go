@@ -34,7 +34,7 @@ func init() {
 		}
 		n, _ := strconv.Atoi(args[1])
 		for i := range n {
-			if err := q.Send(int64(i+1), []byte("message "+strconv.Itoa(i))); err != nil {
+			if err := q.Send(int64(i+1), []byte("message "+strconv.Itoa(i)), 0); err != nil {
 				fmt.Fprintln(os.Stderr, err)
 				return 1
 			}
@@ -109,7 +109,7 @@ func runOpInChild(args []string) string {
 	case "fromid":
 		return "ok"
 	case "send":
-		return outcome(q.SendNoWait(1, []byte("x")))
+		return outcome(q.Send(1, []byte("x"), msgq.NoWait))
 	case "recv":
 		_, _, err := q.Receive(make([]byte, 64), msgq.Any(), msgq.NoWait)
 		return outcome(err)

@@ -144,7 +144,7 @@ func benchPingPong(b *testing.B, kind string, size int) {
 		}
 		w, r, extra = mine, fromChild, []*os.File{toChild, theirs}
 	} else {
-		a, c, err := Socketpair(Stream)
+		a, c, err := Socketpair(Stream, 0)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -183,7 +183,7 @@ func benchPingPong(b *testing.B, kind string, size int) {
 }
 
 // pipePair returns a pipe as (read end, write end).
-func pipePair(b *testing.B) (*os.File, *os.File, error) { return Pipe() }
+func pipePair(b *testing.B) (*os.File, *os.File, error) { return Pipe(0) }
 
 // BenchmarkPipePingPong64: one 64-byte message each way over two pipes; one
 // op is one round trip. C: PIN=same ./pipeping 200000 64.
@@ -198,9 +198,9 @@ func benchStream(b *testing.B, kind string, chunk int) {
 	var r, w *os.File
 	var err error
 	if kind == "pipe" {
-		r, w, err = Pipe()
+		r, w, err = Pipe(0)
 	} else {
-		r, w, err = Socketpair(Stream)
+		r, w, err = Socketpair(Stream, 0)
 	}
 	if err != nil {
 		b.Fatal(err)

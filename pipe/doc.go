@@ -4,14 +4,14 @@
 // descriptors (SCM_RIGHTS) and the sender's verified pid, uid and gid
 // (SCM_CREDENTIALS).
 //
-// Descriptors are made close-on-exec unless CloseOnExec(false) is given: a
-// descriptor meant for a child is passed on purpose, through
-// exec.Cmd.ExtraFiles (which clears the flag in the child only), never
-// leaked into every program the process runs. Received descriptors are
+// Descriptors are always made close-on-exec: a descriptor meant for a child
+// is passed on purpose, through exec.Cmd.ExtraFiles (which clears the flag
+// in the child only), never leaked into every program the process runs. Received descriptors are
 // close-on-exec too (MSG_CMSG_CLOEXEC), so that one arriving while another
 // goroutine starts a program does not leak into it.
 //
-// Pipes and socketpairs are blocking unless NonBlocking(true) is given.
+// Pipes and socketpairs are blocking unless the NonBlocking flag is given
+// (Flags are combined with |; Packet is the other).
 // Blocking suits a descriptor handed to a child, since the O_NONBLOCK flag
 // belongs to the open file and is shared with every process that holds it.
 // A non-blocking *os.File is served by the runtime's poller instead: Read
@@ -22,9 +22,12 @@
 // writes skip the scheduler's system call bookkeeping while the waits stay
 // short.
 //
-// Errors are *ipc.Error values (Kind ipc.Pipe or ipc.Socket, ID the
-// descriptor) that wrap the errno, so errors.Is works with
-// ipc.ErrWouldBlock, fs.ErrPermission and the errno itself. The only
-// exception is io.EOF, returned as is when the peer has closed, as io
-// readers do.
+// Errors are what package os returns for descriptors: *os.SyscallError
+// when making one failed ("pipe2", "socketpair"), *os.PathError for a call
+// on one, its Op the call ("fcntl", "read", "sendmsg") and its Path the
+// file's name or "fd N". They wrap the errno, so errors.Is works with it
+// (unix.EAGAIN for a call that would block), with fs.ErrPermission and the
+// like, and with this package's ErrTruncated and ErrNoCredentials; what the
+// errno alone does not say follows it in parentheses. The only exception is
+// io.EOF, returned as is when the peer has closed, as io readers do.
 package pipe

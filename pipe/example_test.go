@@ -12,7 +12,7 @@ import (
 // A pipe with a larger capacity lets a streaming writer get further ahead
 // of its reader before it blocks.
 func Example() {
-	r, w, err := pipe.Pipe()
+	r, w, err := pipe.Pipe(0)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -48,7 +48,7 @@ func ExampleSendFiles() {
 	}
 	defer a.Close()
 	defer b.Close()
-	r, w, err := pipe.Pipe()
+	r, w, err := pipe.Pipe(0)
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -8,7 +8,6 @@ import (
 	"os"
 	"strconv"
 
-	"github.com/ipctoolkit/ipc/ipc"
 	"golang.org/x/sys/unix"
 )
 
@@ -51,8 +50,10 @@ func (t transport) id() int {
 	return id
 }
 
-func (t transport) fail(op, call string, err error, detail string) error {
-	return &ipc.Error{Pkg: "pipe", Op: op, Kind: ipc.Socket, ID: t.id(), Call: call, Err: errno(err), Detail: detail}
+// fail is the error of a call on the socket, as package os reports one on
+// a descriptor: "sendmsg fd 7: broken pipe".
+func (t transport) fail(call string, err error, detail string) error {
+	return &os.PathError{Op: call, Path: "fd " + strconv.Itoa(t.id()), Err: withDetail(errno(err), detail)}
 }
 
 // sendmsg makes one sendmsg call, waiting for room through the poller for a
@@ -130,12 +131,12 @@ func (t transport) control(fn func(fd int)) error {
 // take only part of data; the rest follows without oob.
 func (t transport) send(op string, data, oob []byte) error {
 	if len(data) == 0 {
-		return t.fail(op, "", unix.EINVAL, "at least one byte of data must go with the control message")
+		return t.fail(op, unix.EINVAL, "at least one byte of data must go with the control message")
 	}
 	for len(data) > 0 {
 		n, err := t.sendmsg(data, oob)
 		if err != nil {
-			return t.fail(op, "sendmsg", err, "")
+			return t.fail("sendmsg", err, "")
 		}
 		data, oob = data[n:], nil
 	}
@@ -155,9 +156,9 @@ func (t transport) receive(op string, buf []byte, maxFDs int) (message, error) {
 	var m message
 	switch {
 	case len(buf) == 0:
-		return m, t.fail(op, "", unix.EINVAL, "the buffer must have room for at least one byte")
+		return m, t.fail(op, unix.EINVAL, "the buffer must have room for at least one byte")
 	case maxFDs < 0 || maxFDs > MaxFiles:
-		return m, t.fail(op, "", unix.EINVAL, "room for 0 to "+strconv.Itoa(MaxFiles)+" descriptors")
+		return m, t.fail(op, unix.EINVAL, "room for 0 to "+strconv.Itoa(MaxFiles)+" descriptors")
 	}
 	oobSize := unix.CmsgSpace(unix.SizeofUcred)
 	if maxFDs > 0 {
@@ -166,7 +167,7 @@ func (t transport) receive(op string, buf []byte, maxFDs int) (message, error) {
 	oob := make([]byte, oobSize)
 	n, oobn, flags, err := t.recvmsg(buf, oob)
 	if err != nil {
-		return m, t.fail(op, "recvmsg", err, "")
+		return m, t.fail("recvmsg", err, "")
 	}
 	m.n = n
 	var perr error
@@ -189,7 +190,7 @@ func (t transport) receive(op string, buf []byte, maxFDs int) (message, error) {
 			unix.Close(fd)
 		}
 		m.fds = nil
-		return m, t.fail(op, "recvmsg", ErrTruncated, detail)
+		return m, t.fail("recvmsg", ErrTruncated, detail)
 	}
 	if n == 0 && oobn == 0 {
 		// A stream or seqpacket peer that closed; a datagram may be empty.
@@ -266,7 +267,7 @@ func SendFiles(conn *net.UnixConn, data []byte, files ...*os.File) error {
 func SendFDs(sock int, data []byte, fds ...int) error {
 	t := transport{fd: sock}
 	if len(fds) > MaxFiles {
-		return t.fail("send descriptors over", "", unix.EINVAL, strconv.Itoa(len(fds))+" descriptors; one message carries at most "+strconv.Itoa(MaxFiles))
+		return t.fail("send descriptors over", unix.EINVAL, strconv.Itoa(len(fds))+" descriptors; one message carries at most "+strconv.Itoa(MaxFiles))
 	}
 	var oob []byte
 	if len(fds) > 0 {
@@ -278,10 +279,10 @@ func SendFDs(sock int, data []byte, fds ...int) error {
 func sendFiles(t transport, data []byte, files []*os.File) error {
 	const op = "send descriptors over"
 	if t.conn == nil {
-		return t.fail(op, "", unix.EINVAL, "nil connection")
+		return t.fail(op, unix.EINVAL, "nil connection")
 	}
 	if len(files) > MaxFiles {
-		return t.fail(op, "", unix.EINVAL, strconv.Itoa(len(files))+" files; one message carries at most "+strconv.Itoa(MaxFiles))
+		return t.fail(op, unix.EINVAL, strconv.Itoa(len(files))+" files; one message carries at most "+strconv.Itoa(MaxFiles))
 	}
 	err := withFDs(files, make([]int, 0, len(files)), func(fds []int) error {
 		var oob []byte
@@ -291,9 +292,9 @@ func sendFiles(t transport, data []byte, files []*os.File) error {
 		return t.send(op, data, oob)
 	})
 	if err != nil {
-		if _, ok := err.(*ipc.Error); !ok {
+		if _, ok := err.(*os.PathError); !ok {
 			// A file was closed or is not backed by a descriptor.
-			return t.fail(op, "", err, "a file to send")
+			return t.fail(op, err, "a file to send")
 		}
 	}
 	return err
@@ -313,7 +314,7 @@ func sendFiles(t transport, data []byte, files []*os.File) error {
 func ReceiveFiles(conn *net.UnixConn, buf []byte, maxFiles int) (n int, files []*os.File, err error) {
 	t := connTransport(conn)
 	if conn == nil {
-		return 0, nil, t.fail("receive descriptors from", "", unix.EINVAL, "nil connection")
+		return 0, nil, t.fail("receive descriptors from", unix.EINVAL, "nil connection")
 	}
 	m, err := t.receive("receive descriptors from", buf, maxFiles)
 	if err != nil {
@@ -343,14 +344,14 @@ func ReceiveFDs(sock int, buf []byte, maxFDs int) (n int, fds []int, err error) 
 func EnableCredentials(conn *net.UnixConn) error {
 	t := connTransport(conn)
 	if conn == nil {
-		return t.fail("enable credentials on", "", unix.EINVAL, "nil connection")
+		return t.fail("enable credentials on", unix.EINVAL, "nil connection")
 	}
 	var e error
 	if err := t.control(func(fd int) { e = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PASSCRED, 1) }); err != nil {
-		return t.fail("enable credentials on", "setsockopt(SO_PASSCRED)", err, "")
+		return t.fail("setsockopt", err, "")
 	}
 	if e != nil {
-		return t.fail("enable credentials on", "setsockopt(SO_PASSCRED)", e, "")
+		return t.fail("setsockopt", e, "")
 	}
 	return nil
 }
@@ -361,7 +362,7 @@ func EnableCredentials(conn *net.UnixConn) error {
 func SendCredentials(conn *net.UnixConn, data []byte) error {
 	t := connTransport(conn)
 	if conn == nil {
-		return t.fail("send credentials over", "", unix.EINVAL, "nil connection")
+		return t.fail("send credentials over", unix.EINVAL, "nil connection")
 	}
 	oob := unix.UnixCredentials(&unix.Ucred{Pid: int32(os.Getpid()), Uid: uint32(os.Getuid()), Gid: uint32(os.Getgid())})
 	return t.send("send credentials over", data, oob)
@@ -383,7 +384,7 @@ func ReceiveCredentials(conn *net.UnixConn, buf []byte) (n int, cred unix.Ucred,
 		return m.n, cred, err
 	}
 	if m.cred == nil || m.cred.Pid == 0 {
-		return m.n, cred, t.fail("receive credentials from", "recvmsg", ErrNoCredentials, "")
+		return m.n, cred, t.fail("recvmsg", ErrNoCredentials, "")
 	}
 	return m.n, *m.cred, nil
 }

@@ -7,7 +7,6 @@ import (
 
 	"github.com/ipctoolkit/ipc/internal/rawwait"
 	"github.com/ipctoolkit/ipc/internal/sys"
-	"github.com/ipctoolkit/ipc/ipc"
 	"golang.org/x/sys/unix"
 )
 
@@ -23,11 +22,12 @@ import (
 //
 // A Handoff is for one reader and one writer at a time. It does not own
 // the file: close the file only when no Read or Write is in progress, and
-// do not use the Handoff after.
+// do not use the Handoff after. A Handoff not made by NewHandoff (the zero
+// Handoff, a nil *Handoff) refuses every call with an error matching
+// os.ErrInvalid.
 type Handoff struct {
 	f      *os.File
 	fd     int
-	kind   ipc.Kind
 	reads  rawwait.Hint
 	writes rawwait.Hint
 }
@@ -36,27 +36,20 @@ type Handoff struct {
 // Socketpair end made without NonBlocking): a non-blocking one would make
 // every read that waits fail with EAGAIN.
 func NewHandoff(f *os.File) (*Handoff, error) {
-	h := &Handoff{f: f, fd: -1, kind: ipc.Pipe}
+	h := &Handoff{f: f, fd: -1}
 	var flags int
-	var ferr, serr error
-	var st unix.Stat_t
+	var ferr error
 	err := control(f, func(fd int) {
 		h.fd = fd
 		flags, ferr = unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
-		serr = unix.Fstat(fd, &st)
 	})
 	switch {
 	case err != nil:
-		return nil, pipeErr("use", h.fd, "", err, "")
+		return nil, fileErr("fcntl", f, err, "")
 	case ferr != nil:
-		return nil, pipeErr("use", h.fd, "fcntl", ferr, "")
-	case serr != nil:
-		return nil, pipeErr("use", h.fd, "fstat", serr, "")
+		return nil, fileErr("fcntl", f, ferr, "")
 	case flags&unix.O_NONBLOCK != 0:
-		return nil, pipeErr("use", h.fd, "", unix.EINVAL, "a Handoff needs a blocking descriptor: make it without NonBlocking")
-	}
-	if st.Mode&unix.S_IFMT == unix.S_IFSOCK {
-		h.kind = ipc.Socket
+		return nil, fileErr("fcntl", f, unix.EINVAL, "a Handoff needs a blocking descriptor: make it without NonBlocking")
 	}
 	return h, nil
 }
@@ -64,6 +57,9 @@ func NewHandoff(f *os.File) (*Handoff, error) {
 // Read reads up to len(p) bytes, waiting until at least one is there; at
 // end of file it returns io.EOF.
 func (h *Handoff) Read(p []byte) (int, error) {
+	if h == nil || h.f == nil {
+		return 0, fileErr("read", nil, os.ErrInvalid, "not made by NewHandoff")
+	}
 	if len(p) == 0 {
 		return 0, nil
 	}
@@ -81,7 +77,7 @@ func (h *Handoff) Read(p []byte) (int, error) {
 	runtime.KeepAlive(h.f)
 	switch {
 	case e != 0:
-		return 0, &ipc.Error{Pkg: "pipe", Op: "read from", Kind: h.kind, ID: h.fd, Call: "read", Err: e}
+		return 0, fileErr("read", h.f, e, "")
 	case n == 0:
 		return 0, io.EOF
 	}
@@ -98,6 +94,9 @@ func (h *Handoff) plainRead(p []byte) (int, unix.Errno) {
 
 // Write writes all of p, waiting for room as often as it must.
 func (h *Handoff) Write(p []byte) (int, error) {
+	if h == nil || h.f == nil {
+		return 0, fileErr("write", nil, os.ErrInvalid, "not made by NewHandoff")
+	}
 	done := 0
 	for done < len(p) {
 		var n int
@@ -116,7 +115,7 @@ func (h *Handoff) Write(p []byte) (int, error) {
 		}
 		if e != 0 {
 			runtime.KeepAlive(h.f)
-			return done, &ipc.Error{Pkg: "pipe", Op: "write to", Kind: h.kind, ID: h.fd, Call: "write", Err: e}
+			return done, fileErr("write", h.f, e, "")
 		}
 		done += n
 	}

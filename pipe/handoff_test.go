@@ -4,14 +4,14 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"os"
 	"testing"
 
-	"github.com/ipctoolkit/ipc/ipc"
 	"golang.org/x/sys/unix"
 )
 
 func TestHandoffPipe(t *testing.T) {
-	r, w := newPipe(t)
+	r, w := newPipe(t, 0)
 	hr, err := NewHandoff(r)
 	if err != nil {
 		t.Fatal(err)
@@ -48,7 +48,7 @@ func TestHandoffPipe(t *testing.T) {
 }
 
 func TestHandoffSocketAndErrors(t *testing.T) {
-	a, b, err := Socketpair(Stream)
+	a, b, err := Socketpair(Stream, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,16 +78,16 @@ func TestHandoffSocketAndErrors(t *testing.T) {
 	}
 	b.Close()
 	_, err = ha.Write([]byte("x"))
-	var e *ipc.Error
-	if !errors.As(err, &e) || !errors.Is(err, unix.EPIPE) || e.Kind != ipc.Socket {
+	var e *os.PathError
+	if !errors.As(err, &e) || !errors.Is(err, unix.EPIPE) || e.Op != "write" {
 		t.Fatalf("write to a closed peer: %v", err)
 	}
 	// A non-blocking descriptor is refused, and so is a closed file.
-	nr, _ := newPipe(t, NonBlocking(true))
+	nr, _ := newPipe(t, NonBlocking)
 	if _, err := NewHandoff(nr); !errors.Is(err, unix.EINVAL) {
 		t.Fatalf("NewHandoff of a non-blocking pipe: %v", err)
 	}
-	r, _ := newPipe(t)
+	r, _ := newPipe(t, 0)
 	r.Close()
 	if _, err := NewHandoff(r); err == nil {
 		t.Fatal("NewHandoff of a closed file succeeded")

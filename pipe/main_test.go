@@ -12,7 +12,6 @@ import (
 	"testing"
 
 	"github.com/ipctoolkit/ipc/internal/ipctest"
-	"github.com/ipctoolkit/ipc/ipc"
 	"golang.org/x/sys/unix"
 )
 
@@ -74,7 +73,7 @@ func init() {
 
 	// "setcap" sets the capacity of a new pipe and reports the outcome.
 	ipctest.Register("setcap", func(args []string) int {
-		r, w, err := Pipe()
+		r, w, err := Pipe(0)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 3
@@ -144,9 +143,9 @@ func closeAll(t *testing.T, files ...io.Closer) {
 	})
 }
 
-func newPipe(t *testing.T, opts ...Option) (r, w *os.File) {
+func newPipe(t *testing.T, flags Flags) (r, w *os.File) {
 	t.Helper()
-	r, w, err := Pipe(opts...)
+	r, w, err := Pipe(flags)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,17 +163,25 @@ func newConns(t *testing.T, typ Type) (a, b *net.UnixConn) {
 	return a, b
 }
 
-func wantErrno(t *testing.T, err error, target error) *ipc.Error {
+// errInfo is what a test checks of an error beyond its errno.
+type errInfo struct{ Detail string }
+
+// wantErrno checks that err is reported as package os reports an error on
+// a descriptor (*os.PathError, or *os.SyscallError for a call that made
+// none) and matches target, and returns its detail.
+func wantErrno(t *testing.T, err error, target error) errInfo {
 	t.Helper()
-	var e *ipc.Error
-	if !errors.As(err, &e) {
-		t.Fatalf("error %v (%T) is not an *ipc.Error", err, err)
-	}
-	if e.Pkg != "pipe" {
-		t.Errorf("error %q: Pkg %q, want pipe", err, e.Pkg)
+	var pe *os.PathError
+	var se *os.SyscallError
+	if !errors.As(err, &pe) && !errors.As(err, &se) {
+		t.Fatalf("error %v (%T) is neither an *os.PathError nor an *os.SyscallError", err, err)
 	}
 	if !errors.Is(err, target) {
 		t.Fatalf("error %q does not match %v", err, target)
 	}
-	return e
+	var d *detailed
+	if errors.As(err, &d) {
+		return errInfo{Detail: d.detail}
+	}
+	return errInfo{}
 }

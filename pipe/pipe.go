@@ -5,80 +5,64 @@ import (
 	"net"
 	"os"
 	"strconv"
-	"strings"
 
-	"github.com/ipctoolkit/ipc/ipc"
+	"github.com/ipctoolkit/ipc/internal/ipcobj"
 	"golang.org/x/sys/unix"
 )
 
-// Option sets one property of the descriptors Pipe and Socketpair make. The
-// last option given for a property wins.
-type Option struct {
-	flag int
-	on   bool
-}
+// Flags change how Pipe and Socketpair make their descriptors; combine
+// them with |. 0 is the default: blocking, and close-on-exec. Close-on-exec
+// is not a choice: a descriptor meant for a child goes through
+// exec.Cmd.ExtraFiles, which passes it without the flag, and no other
+// program the process runs ever inherits one by accident.
+type Flags int
 
-// CloseOnExec sets whether the descriptors are closed when the process
-// executes a program (O_CLOEXEC). On by default: a descriptor meant for a
-// child goes through exec.Cmd.ExtraFiles, which passes it without the flag.
-func CloseOnExec(on bool) Option { return Option{unix.O_CLOEXEC, on} }
-
-// NonBlocking makes the descriptors non-blocking (O_NONBLOCK), so that the
-// *os.File uses the runtime's poller: reads and writes park the goroutine
-// instead of a thread, and deadlines work. The flag is shared with any
-// process the descriptor is passed to. Off by default.
-func NonBlocking(on bool) Option { return Option{unix.O_NONBLOCK, on} }
-
-// Packet puts a pipe in packet mode (O_DIRECT, Linux 3.4): each write of up
-// to PIPE_BUF (4096) bytes is one packet, and each read returns at most one
-// packet, dropping what does not fit the buffer. Pipes only; a socketpair
-// has SeqPacket instead.
-func Packet(on bool) Option { return Option{unix.O_DIRECT, on} }
-
-func flags(opts []Option) int {
-	f := unix.O_CLOEXEC
-	for _, o := range opts {
-		if o.on {
-			f |= o.flag
-		} else {
-			f &^= o.flag
-		}
-	}
-	return f
-}
+const (
+	// NonBlocking makes the descriptors non-blocking (O_NONBLOCK), so that
+	// the *os.File uses the runtime's poller: reads and writes park the
+	// goroutine instead of a thread, and deadlines work. The flag is shared
+	// with any process the descriptor is passed to.
+	NonBlocking Flags = unix.O_NONBLOCK
+	// Packet puts a pipe in packet mode (O_DIRECT, Linux 3.4): each write
+	// of up to PIPE_BUF (4096) bytes is one packet, and each read returns
+	// at most one packet, dropping what does not fit the buffer. Pipes
+	// only; a socketpair has SeqPacket instead.
+	Packet Flags = unix.O_DIRECT
+)
 
 // Pipe makes a pipe (pipe2): what is written to w is read from r, in order.
-// With no options both ends are blocking and close-on-exec.
-func Pipe(opts ...Option) (r, w *os.File, err error) {
+// With flags 0 both ends are blocking. Errors are *os.SyscallError values.
+func Pipe(flags Flags) (r, w *os.File, err error) {
 	var fds [2]int
-	f := flags(opts)
-	if e := unix.Pipe2(fds[:], f); e != nil {
-		err := &ipc.Error{Pkg: "pipe", Op: "create", Kind: ipc.Pipe, ID: -1, Call: "pipe2", Err: errno(e)}
-		if f&unix.O_DIRECT != 0 && err.Err == unix.EINVAL {
-			err.Detail = "packet mode needs Linux 3.4"
+	if flags&^(NonBlocking|Packet) != 0 {
+		return nil, nil, os.NewSyscallError("pipe2", withDetail(unix.EINVAL, "flags other than NonBlocking and Packet"))
+	}
+	if e := unix.Pipe2(fds[:], int(flags)|unix.O_CLOEXEC); e != nil {
+		detail := ""
+		if flags&Packet != 0 && e == unix.EINVAL {
+			detail = "packet mode needs Linux 3.4"
 		}
-		return nil, nil, err
+		return nil, nil, os.NewSyscallError("pipe2", withDetail(errno(e), detail))
 	}
 	return os.NewFile(uintptr(fds[0]), "|0"), os.NewFile(uintptr(fds[1]), "|1"), nil
 }
 
 // Capacity returns the capacity of the pipe f is an end of, in bytes
 // (F_GETPIPE_SZ): how much a writer may get ahead of the reader before it
-// blocks. It is 64 KiB unless changed.
+// blocks. It is 64 KiB unless changed. Errors are *os.PathError values,
+// whose Op is the call, "fcntl".
 func Capacity(f *os.File) (int, error) {
 	var (
-		n  int
-		e  error
-		fd = -1
+		n int
+		e error
 	)
 	if err := control(f, func(d int) {
-		fd = d
 		n, e = unix.FcntlInt(uintptr(d), unix.F_GETPIPE_SZ, 0)
 	}); err != nil {
-		return 0, pipeErr("read capacity of", fd, "fcntl(F_GETPIPE_SZ)", err, "")
+		return 0, fileErr("fcntl", f, err, "")
 	}
 	if e != nil {
-		return 0, pipeErr("read capacity of", fd, "fcntl(F_GETPIPE_SZ)", e, notPipe(e))
+		return 0, fileErr("fcntl", f, e, notPipe(e))
 	}
 	return n, nil
 }
@@ -91,36 +75,32 @@ func Capacity(f *os.File) (int, error) {
 // otherwise fails with EPERM; the error says which limit. Shrinking below the
 // data already in the pipe fails with EBUSY.
 func SetCapacity(f *os.File, n int) (int, error) {
-	const op, call = "set capacity of", "fcntl(F_SETPIPE_SZ)"
-	fd := -1
 	if n < 0 || n > 1<<31 {
-		control(f, func(d int) { fd = d })
-		return 0, pipeErr(op, fd, call, unix.EINVAL, "a capacity is between 0 and 2 GiB")
+		return 0, fileErr("fcntl", f, unix.EINVAL, "a capacity is between 0 and 2 GiB")
 	}
 	var (
 		got int
 		e   error
 	)
 	if err := control(f, func(d int) {
-		fd = d
 		got, e = unix.FcntlInt(uintptr(d), unix.F_SETPIPE_SZ, n)
 	}); err != nil {
-		return 0, pipeErr(op, fd, call, err, "")
+		return 0, fileErr("fcntl", f, err, "")
 	}
 	if e != nil {
 		detail := notPipe(e)
 		switch e {
 		case unix.EPERM:
-			max, _ := readSysctl("fs/pipe-max-size")
-			if n > max {
-				detail = strconv.Itoa(n) + " bytes exceed fs.pipe-max-size " + strconv.Itoa(max) + "; more needs CAP_SYS_RESOURCE"
+			max, _ := ipcobj.ReadUint("/proc/sys/fs/pipe-max-size")
+			if uint64(n) > max {
+				detail = strconv.Itoa(n) + " bytes exceed fs.pipe-max-size " + strconv.FormatUint(max, 10) + "; more needs CAP_SYS_RESOURCE"
 			} else {
 				detail = "the user's pipes exceed fs.pipe-user-pages-hard; more needs CAP_SYS_RESOURCE"
 			}
 		case unix.EBUSY:
 			detail = "the pipe holds more than " + strconv.Itoa(n) + " bytes"
 		}
-		return 0, pipeErr(op, fd, call, e, detail)
+		return 0, fileErr("fcntl", f, e, detail)
 	}
 	return got, nil
 }
@@ -130,15 +110,6 @@ func notPipe(e error) string {
 		return "not a pipe"
 	}
 	return ""
-}
-
-func readSysctl(name string) (int, bool) {
-	b, err := os.ReadFile("/proc/sys/" + name)
-	if err != nil {
-		return 0, false
-	}
-	v, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	return v, err == nil
 }
 
 // Type is the type of a socketpair's sockets.
@@ -170,20 +141,21 @@ func (t Type) String() string {
 	return "Type(" + strconv.Itoa(int(t)) + ")"
 }
 
-func socketpair(typ Type, opts []Option) ([2]int, error) {
+func socketpair(typ Type, flags Flags) ([2]int, error) {
 	var fds [2]int
 	fail := func(e error, detail string) ([2]int, error) {
-		return fds, &ipc.Error{Pkg: "pipe", Op: "create", Kind: ipc.Socket, ID: -1, Call: "socketpair", Err: errno(e), Detail: detail}
+		return fds, os.NewSyscallError("socketpair", withDetail(errno(e), detail))
 	}
-	if typ != Stream && typ != Datagram && typ != SeqPacket {
+	switch {
+	case typ != Stream && typ != Datagram && typ != SeqPacket:
 		return fail(unix.EINVAL, "type "+typ.String()+" is not Stream, Datagram or SeqPacket")
-	}
-	f := flags(opts)
-	if f&unix.O_DIRECT != 0 {
+	case flags&Packet != 0:
 		return fail(unix.EINVAL, "packet mode is for pipes; use SeqPacket")
+	case flags&^NonBlocking != 0:
+		return fail(unix.EINVAL, "flags other than NonBlocking")
 	}
 	// SOCK_CLOEXEC and SOCK_NONBLOCK are O_CLOEXEC and O_NONBLOCK.
-	fds, e := unix.Socketpair(unix.AF_UNIX, int(typ)|f, 0)
+	fds, e := unix.Socketpair(unix.AF_UNIX, int(typ)|int(flags)|unix.O_CLOEXEC, 0)
 	if e != nil {
 		return fail(e, "")
 	}
@@ -191,11 +163,11 @@ func socketpair(typ Type, opts []Option) ([2]int, error) {
 }
 
 // Socketpair makes a pair of connected Unix sockets (socketpair AF_UNIX):
-// what is written to a is read from b and the other way round. With no
-// options both are blocking and close-on-exec. Packet is refused (SeqPacket
-// is the socket equivalent).
-func Socketpair(typ Type, opts ...Option) (a, b *os.File, err error) {
-	fds, err := socketpair(typ, opts)
+// what is written to a is read from b and the other way round. With flags 0
+// both are blocking. Packet is refused (SeqPacket is the socket
+// equivalent). Errors are *os.SyscallError values.
+func Socketpair(typ Type, flags Flags) (a, b *os.File, err error) {
+	fds, err := socketpair(typ, flags)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -210,7 +182,7 @@ func Socketpair(typ Type, opts ...Option) (a, b *os.File, err error) {
 // from conn.File() shares the socket's O_NONBLOCK flag, which a child that
 // reads it plainly would see as EAGAIN.
 func SocketpairConn(typ Type) (*net.UnixConn, *net.UnixConn, error) {
-	fds, err := socketpair(typ, []Option{NonBlocking(true)})
+	fds, err := socketpair(typ, NonBlocking)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -234,12 +206,12 @@ func fileConn(fd int) (*net.UnixConn, error) {
 	defer f.Close()
 	c, err := net.FileConn(f)
 	if err != nil {
-		return nil, &ipc.Error{Pkg: "pipe", Op: "create", Kind: ipc.Socket, ID: fd, Call: "net.FileConn", Err: err}
+		return nil, err
 	}
 	uc, ok := c.(*net.UnixConn)
 	if !ok {
 		c.Close()
-		return nil, &ipc.Error{Pkg: "pipe", Op: "create", Kind: ipc.Socket, ID: fd, Err: unix.EINVAL, Detail: "not a Unix socket"}
+		return nil, os.NewSyscallError("socketpair", withDetail(unix.EINVAL, "not a Unix socket"))
 	}
 	return uc, nil
 }
@@ -261,8 +233,32 @@ func control(f *os.File, fn func(fd int)) error {
 	return nil
 }
 
-func pipeErr(op string, fd int, call string, err error, detail string) error {
-	return &ipc.Error{Pkg: "pipe", Op: op, Kind: ipc.Pipe, ID: fd, Call: call, Err: errno(err), Detail: detail}
+// fileErr is the error of a call on f's descriptor, as package os reports
+// one: "fcntl |0: bad file descriptor (not a pipe)".
+func fileErr(call string, f *os.File, err error, detail string) error {
+	name := "<nil>"
+	if f != nil {
+		name = f.Name()
+	}
+	return &os.PathError{Op: call, Path: name, Err: withDetail(errno(err), detail)}
+}
+
+// detailed is an error with what it alone does not say. It unwraps to the
+// error, so errors.Is still finds the errno (and fs.ErrPermission and the
+// like through it).
+type detailed struct {
+	err    error
+	detail string
+}
+
+func (d *detailed) Error() string { return d.err.Error() + " (" + d.detail + ")" }
+func (d *detailed) Unwrap() error { return d.err }
+
+func withDetail(err error, detail string) error {
+	if detail == "" {
+		return err
+	}
+	return &detailed{err, detail}
 }
 
 // errno extracts the errno from what x/sys/unix and os return, keeping any

@@ -17,10 +17,10 @@ func BenchmarkDo(b *testing.B) {
 	s := newSet(b, 1)
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := s.Do(sem.Inc(0, 1)); err != nil {
+		if err := s.Do(sem.Inc(0, 1, 0)); err != nil {
 			b.Fatal(err)
 		}
-		if err := s.Do(sem.Dec(0, 1)); err != nil {
+		if err := s.Do(sem.Dec(0, 1, 0)); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -30,10 +30,10 @@ func BenchmarkDoTimeout(b *testing.B) {
 	s := newSet(b, 1)
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := s.DoTimeout(1e9, sem.Inc(0, 1)); err != nil {
+		if err := s.DoTimeout(1e9, sem.Inc(0, 1, 0)); err != nil {
 			b.Fatal(err)
 		}
-		if err := s.DoTimeout(1e9, sem.Dec(0, 1)); err != nil {
+		if err := s.DoTimeout(1e9, sem.Dec(0, 1, 0)); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -64,7 +64,7 @@ func pingPong(b *testing.B, mode, place string) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	ping, pong := sem.Inc(1, 1), sem.Dec(0, 1)
+	ping, pong := sem.Inc(1, 1, 0), sem.Dec(0, 1, 0)
 	if mode == "combined" {
 		// Kick once; then each call waits for the answer and pings again.
 		if err := s.Do(ping); err != nil {
@@ -112,7 +112,7 @@ func childPong(args []string) int {
 	var set unix.CPUSet
 	set.Set(cpu)
 	_ = unix.SchedSetaffinity(0, &set)
-	wait, post := sem.Dec(1, 1), sem.Inc(0, 1)
+	wait, post := sem.Dec(1, 1, 0), sem.Inc(0, 1, 0)
 	if args[1] == "split" {
 		for s.Do(wait) == nil && s.Do(post) == nil {
 		}

@@ -18,7 +18,7 @@ func Example() {
 	defer set.Remove()
 
 	_ = set.SetValue(0, 1)
-	if err := set.Do(sem.Dec(0, 1), sem.Inc(1, 1)); err != nil {
+	if err := set.Do(sem.Dec(0, 1, 0), sem.Inc(1, 1, 0)); err != nil {
 		fmt.Println(err)
 		return
 	}
@@ -26,7 +26,7 @@ func Example() {
 	fmt.Println(vals)
 
 	// Nothing is left to take from the first: without waiting, that fails.
-	err = set.Do(sem.Dec(0, 1).NoWait())
+	err = set.Do(sem.Dec(0, 1, sem.NoWait))
 	fmt.Println(err != nil)
 	// Output:
 	// [0 1]
@@ -44,8 +44,8 @@ func ExampleMutex() {
 	defer m.Set().Remove()
 
 	_ = m.Lock()
-	ok, _ := m.TryLock()
-	fmt.Println("second lock taken:", ok)
+	// A timeout of 0 tries once, without waiting.
+	fmt.Println("second lock taken:", m.LockTimeout(0) == nil)
 	_ = m.Unlock()
 	fmt.Println("double unlock refused:", m.Unlock() != nil)
 	// Output:

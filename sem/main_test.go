@@ -78,7 +78,7 @@ func childErrnoAsNobody(args []string) int {
 		case "stat":
 			_, err = s.Stat()
 		case "op":
-			err = s.Do(sem.Inc(0, 1))
+			err = s.Do(sem.Inc(0, 1, 0))
 		case "setmode":
 			err = s.SetMode(0o666)
 		case "remove":

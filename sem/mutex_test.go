@@ -31,8 +31,8 @@ func TestMutex(t *testing.T) {
 	if err := m.Lock(); err != nil {
 		t.Fatal(err)
 	}
-	if ok, err := m.TryLock(); ok || err != nil {
-		t.Fatalf("TryLock of a locked mutex = %v, %v", ok, err)
+	if err := m.LockTimeout(0); !errors.Is(err, ipc.ErrTimeout) {
+		t.Fatalf("LockTimeout(0) of a locked mutex: %v", err)
 	}
 	if err := m.LockTimeout(20 * time.Millisecond); !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("LockTimeout of a locked mutex: %v", err)
@@ -53,8 +53,8 @@ func TestMutex(t *testing.T) {
 	if v, _ := m.Set().Value(0); v != 1 {
 		t.Fatalf("value %d after a double unlock, want 1", v)
 	}
-	if ok, err := m.TryLock(); !ok || err != nil {
-		t.Fatalf("TryLock of a free mutex = %v, %v", ok, err)
+	if err := m.LockTimeout(0); err != nil {
+		t.Fatalf("LockTimeout(0) of a free mutex: %v", err)
 	}
 	if err := m.Unlock(); err != nil {
 		t.Fatal(err)
@@ -69,7 +69,7 @@ func TestMutexReleasedWhenHolderKilled(t *testing.T) {
 	if !lines.Scan() || lines.Text() != "locked" {
 		t.Fatalf("child did not lock: %q", lines.Text())
 	}
-	if ok, _ := m.TryLock(); ok {
+	if m.LockTimeout(0) == nil {
 		t.Fatal("the mutex is free while the child holds it")
 	}
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
@@ -117,12 +117,12 @@ func TestSemaphore(t *testing.T) {
 	if err := s.SetValue(0, 3); err != nil {
 		t.Fatal(err)
 	}
-	c := sem.NewSemaphore(s, 0, true)
+	c := sem.NewSemaphore(s, 0, sem.Undo)
 	if err := c.Acquire(2); err != nil {
 		t.Fatal(err)
 	}
-	if ok, err := c.TryAcquire(2); ok || err != nil {
-		t.Fatalf("TryAcquire(2) of 1 free = %v, %v", ok, err)
+	if err := c.AcquireTimeout(2, 0); !errors.Is(err, ipc.ErrTimeout) {
+		t.Fatalf("AcquireTimeout(2, 0) of 1 free: %v", err)
 	}
 	if err := c.AcquireTimeout(2, 10*time.Millisecond); !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("AcquireTimeout: %v", err)

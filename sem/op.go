@@ -2,6 +2,7 @@ package sem
 
 import (
 	"context"
+	"strconv"
 	"time"
 	"unsafe"
 
@@ -11,27 +12,43 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Op is one operation on one semaphore of a set (struct sembuf, and laid out
-// as it is, so a []Op goes to the kernel as it stands): add Delta to
-// semaphore Num, waiting while that would make it negative; or, with Delta
-// 0, wait until it is 0.
+// Op is one operation on one semaphore of a set: add a delta to it, waiting
+// while that would make it negative, or wait until it is 0. Make one with
+// Inc, Dec or WaitZero, which check their arguments: an Op they refused makes
+// the Do call that gets it fail, and the zero Op waits for semaphore 0 to be
+// 0. An Op is laid out as struct sembuf, so a []Op goes to the kernel as it
+// stands.
 type Op struct {
-	Num   uint16
-	Delta int16
-	Flags OpFlags
+	num   uint16
+	delta int16
+	flags Flags
 }
 
-// OpFlags change how one operation behaves.
-type OpFlags int16
+// Flags change how one operation behaves; combine them with |. 0 is the
+// default: wait, and leave nothing for the kernel to undo.
+type Flags int16
 
 const (
 	// NoWait makes the whole call fail at once, with an error matching
 	// ipc.ErrWouldBlock, instead of waiting for this operation (IPC_NOWAIT).
-	NoWait OpFlags = unix.IPC_NOWAIT
+	NoWait Flags = unix.IPC_NOWAIT
 	// Undo has the kernel reverse this operation when the process exits,
 	// however it exits (SEM_UNDO): what makes a lock survive kill -9 of
-	// its holder.
-	Undo OpFlags = sys.SEM_UNDO
+	// its holder. The undo record is per process, not per goroutine.
+	Undo Flags = sys.SEM_UNDO
+)
+
+const (
+	opFlags = NoWait | Undo
+	// Marks of an Op that Inc, Dec or WaitZero refused, in flag bits the
+	// kernel never sees (Do refuses such an Op before the call).
+	badNum   Flags = 0x2000
+	badDelta Flags = 0x4000
+	badFlags Flags = 0x0200
+	bad            = badNum | badDelta | badFlags
+
+	maxNum = 1<<16 - 1 // sem_num is an unsigned short
+	semvmx = 32767     // the largest value, and so the largest useful delta
 )
 
 // The kernel reads []Op as []struct sembuf; this fails to compile if the
@@ -39,21 +56,70 @@ const (
 var _ [unsafe.Sizeof(Op{}) - unsafe.Sizeof(sys.Sembuf{})]struct{}
 var _ [unsafe.Sizeof(sys.Sembuf{}) - unsafe.Sizeof(Op{})]struct{}
 
-// Inc adds n to semaphore num (a V, or post, when n is 1).
-func Inc(num int, n int16) Op { return Op{Num: uint16(num), Delta: n} }
+func op(num, delta int, flags Flags) Op {
+	o := Op{num: uint16(num), delta: int16(delta), flags: flags & opFlags}
+	if num < 0 || num > maxNum {
+		o.flags |= badNum
+	}
+	if delta < -semvmx || delta > semvmx {
+		o.flags |= badDelta
+	}
+	if flags&^opFlags != 0 {
+		o.flags |= badFlags
+	}
+	return o
+}
+
+// Inc adds n to semaphore num (a V, or post, when n is 1). num is 0 to
+// 65535 and n 1 to 32767 (SEMVMX); other values make Do fail with an error
+// matching unix.EFBIG (the number) or unix.ERANGE (n), never a wrapped-around
+// operation on another semaphore.
+func Inc(num, n int, flags Flags) Op {
+	if n <= 0 {
+		return op(num, semvmx+1, flags)
+	}
+	return op(num, n, flags)
+}
 
 // Dec takes n from semaphore num, waiting until it can (a P, or wait, when n
-// is 1).
-func Dec(num int, n int16) Op { return Op{Num: uint16(num), Delta: -n} }
+// is 1). The ranges are those of Inc.
+func Dec(num, n int, flags Flags) Op {
+	if n <= 0 {
+		return op(num, semvmx+1, flags)
+	}
+	return op(num, -n, flags)
+}
 
 // WaitZero waits until semaphore num is 0.
-func WaitZero(num int) Op { return Op{Num: uint16(num)} }
+func WaitZero(num int, flags Flags) Op { return op(num, 0, flags) }
 
-// NoWait returns o with the NoWait flag.
-func (o Op) NoWait() Op { o.Flags |= NoWait; return o }
-
-// Undo returns o with the Undo flag.
-func (o Op) Undo() Op { o.Flags |= Undo; return o }
+// checkOps refuses an empty call and any Op that Inc, Dec or WaitZero
+// refused, and reports whether every operation has NoWait.
+func (s *Set) checkOps(ops []Op) (allNoWait bool, err error) {
+	if err := s.check("operate on"); err != nil {
+		return false, err
+	}
+	if len(ops) == 0 {
+		return false, s.noOps()
+	}
+	allNoWait = true
+	for i, o := range ops {
+		if o.flags&bad != 0 {
+			e := &ipc.Error{Pkg: "sem", Op: "operate on", Kind: ipc.Semaphore, ID: s.id, Err: unix.ERANGE}
+			switch {
+			case o.flags&badNum != 0:
+				e.Err, e.Detail = unix.EFBIG, "operation "+strconv.Itoa(i)+": a semaphore number is 0 to 65535"
+			case o.flags&badDelta != 0:
+				e.Detail = "operation " + strconv.Itoa(i) + ": a delta is 1 to 32767"
+			default:
+				e.Err, e.Detail = unix.EINVAL, "operation "+strconv.Itoa(i)+": flags other than NoWait and Undo"
+			}
+			return false, e
+		}
+		allNoWait = allNoWait && o.flags&NoWait != 0
+	}
+	return allNoWait, nil
+}
 
 func sembufs(ops []Op) []sys.Sembuf {
 	return unsafe.Slice((*sys.Sembuf)(unsafe.Pointer(unsafe.SliceData(ops))), len(ops))
@@ -62,11 +128,12 @@ func sembufs(ops []Op) []sys.Sembuf {
 // Do applies ops atomically (semop): all of them happen, or none and the
 // call waits. It retries EINTR.
 func (s *Set) Do(ops ...Op) error {
-	if len(ops) == 0 {
-		return s.noOps()
+	allNoWait, err := s.checkOps(ops)
+	if err != nil {
+		return err
 	}
 	sops := sembufs(ops)
-	if allNoWait(ops) {
+	if allNoWait {
 		// It cannot wait: nothing for the scheduler to know.
 		for {
 			if errno := sys.SemopRaw(s.id, sops); errno != unix.EINTR {
@@ -85,22 +152,13 @@ func (s *Set) Do(ops ...Op) error {
 	}, nil))
 }
 
-func allNoWait(ops []Op) bool {
-	for _, o := range ops {
-		if o.Flags&NoWait == 0 {
-			return false
-		}
-	}
-	return true
-}
-
 // DoTimeout is Do that gives up after d with an error matching
 // os.ErrDeadlineExceeded (semtimedop). Interrupted by a signal it goes on
 // waiting for what is left of d, not for d again. A d of 0 or less tries
 // once without waiting.
 func (s *Set) DoTimeout(d time.Duration, ops ...Op) error {
-	if len(ops) == 0 {
-		return s.noOps()
+	if _, err := s.checkOps(ops); err != nil {
+		return err
 	}
 	sops := sembufs(ops)
 	deadline := time.Now().Add(d)
@@ -126,8 +184,8 @@ func (s *Set) DoContext(ctx context.Context, ops ...Op) error {
 	if ctx.Done() == nil {
 		return s.Do(ops...)
 	}
-	if len(ops) == 0 {
-		return s.noOps()
+	if _, err := s.checkOps(ops); err != nil {
+		return err
 	}
 	sops := sembufs(ops)
 	deadline, hasDeadline := ctx.Deadline()
@@ -154,14 +212,14 @@ func (s *Set) DoContext(ctx context.Context, ops ...Op) error {
 	case err != nil:
 		return s.timeoutErr(err)
 	case timedOut:
-		return s.timeoutErr(context.DeadlineExceeded)
+		return s.timeoutErr(ipc.ErrTimeout)
 	}
 	return s.opErr(errno)
 }
 
 func anyNoWait(ops []Op) bool {
 	for _, o := range ops {
-		if o.Flags&NoWait != 0 {
+		if o.flags&NoWait != 0 {
 			return true
 		}
 	}
@@ -176,6 +234,10 @@ func (s *Set) opErr(errno unix.Errno) error {
 }
 
 func (s *Set) timeoutErr(cause error) error {
+	if cause == context.DeadlineExceeded {
+		// ipc.ErrTimeout matches it, and words it as every timeout is.
+		cause = ipc.ErrTimeout
+	}
 	return &ipc.Error{Pkg: "sem", Op: "operate on", Kind: ipc.Semaphore, ID: s.id, Call: "semtimedop", Err: cause}
 }
 

@@ -35,7 +35,7 @@ func TestCreateStatRemove(t *testing.T) {
 	if !info.OTime.IsZero() || info.CTime.Before(before) {
 		t.Fatalf("times: otime %v ctime %v", info.OTime, info.CTime)
 	}
-	if err := s.Do(sem.Inc(3, 1)); err != nil {
+	if err := s.Do(sem.Inc(3, 1, 0)); err != nil {
 		t.Fatal(err)
 	}
 	if info, _ = s.Stat(); info.OTime.Before(before) {
@@ -45,7 +45,7 @@ func TestCreateStatRemove(t *testing.T) {
 		t.Fatal(err)
 	}
 	// semctl01: after IPC_RMID the set is gone.
-	wantErrno(t, s.Do(sem.Inc(0, 1)), unix.EINVAL)
+	wantErrno(t, s.Do(sem.Inc(0, 1, 0)), unix.EINVAL)
 	wantErrno(t, s.Remove(), unix.EINVAL)
 }
 
@@ -120,7 +120,7 @@ func TestGetNoSpace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sets, err := ipc.Semaphores()
+	sets, err := sem.List()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,7 +217,7 @@ func TestValues(t *testing.T) {
 	wantErrno(t, err, unix.EINVAL)
 	_, err = s.Value(-1)
 	wantErrno(t, err, unix.EINVAL)
-	if err := s.Do(sem.Dec(0, 1)); err != nil {
+	if err := s.Do(sem.Dec(0, 1, 0)); err != nil {
 		t.Fatal(err)
 	}
 	if pid, err := s.LastPID(0); err != nil || pid != os.Getpid() {
@@ -229,15 +229,15 @@ func TestValues(t *testing.T) {
 // them when one cannot proceed.
 func TestDoAtomic(t *testing.T) {
 	s := newSet(t, 4)
-	ops := []sem.Op{sem.Inc(0, 0).Undo(), sem.Inc(1, 1).Undo(), sem.Inc(2, 4).Undo(), sem.Inc(3, 9).Undo()}
+	ops := []sem.Op{sem.WaitZero(0, sem.Undo), sem.Inc(1, 1, sem.Undo), sem.Inc(2, 4, sem.Undo), sem.Inc(3, 9, sem.Undo)}
 	if err := s.Do(ops...); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.DoTimeout(time.Second, sem.Dec(1, 1), sem.Inc(2, 1)); err != nil {
+	if err := s.DoTimeout(time.Second, sem.Dec(1, 1, 0), sem.Inc(2, 1, 0)); err != nil {
 		t.Fatal(err)
 	}
 	// The second operation cannot proceed, so the first must not happen.
-	err := s.Do(sem.Inc(3, 1), sem.Dec(0, 1).NoWait())
+	err := s.Do(sem.Inc(3, 1, 0), sem.Dec(0, 1, sem.NoWait))
 	wantErrno(t, err, unix.EAGAIN)
 	vals, _ := s.Values()
 	if want := []uint16{0, 0, 5, 9}; !equal(vals, want) {
@@ -256,19 +256,19 @@ func TestDoErrors(t *testing.T) {
 	if !errors.Is(s.Do(make([]sem.Op, lim.SEMOPM+1)...), ipc.ErrTooBig) {
 		t.Error("E2BIG does not match ipc.ErrTooBig")
 	}
-	wantErrno(t, s.Do(sem.Inc(2, 1)), unix.EFBIG)                // semop02: sem_num >= nsems
-	wantErrno(t, s.Do(sem.Op{Num: 65535, Delta: 1}), unix.EFBIG) // semop02: sem_num = -1
-	wantErrno(t, removedSet(t).Do(sem.Inc(0, 1)), unix.EINVAL)   // semop02: invalid semid
+	wantErrno(t, s.Do(sem.Inc(2, 1, 0)), unix.EFBIG)              // semop02: sem_num >= nsems
+	wantErrno(t, s.Do(sem.Inc(65535, 1, 0)), unix.EFBIG)          // semop02: sem_num = -1
+	wantErrno(t, removedSet(t).Do(sem.Inc(0, 1, 0)), unix.EINVAL) // semop02: invalid semid
 	if err := s.SetValue(0, 1); err != nil {
 		t.Fatal(err)
 	}
-	wantErrno(t, s.Do(sem.Inc(0, 32767)), unix.ERANGE) // semop02: over SEMVMX
-	err = s.Do(sem.WaitZero(0).NoWait())               // semop02: EAGAIN, zero
+	wantErrno(t, s.Do(sem.Inc(0, 32767, 0)), unix.ERANGE) // semop02: over SEMVMX
+	err = s.Do(sem.WaitZero(0, sem.NoWait))               // semop02: EAGAIN, zero
 	wantErrno(t, err, unix.EAGAIN)
 	if !errors.Is(err, ipc.ErrWouldBlock) {
 		t.Error("EAGAIN does not match ipc.ErrWouldBlock")
 	}
-	wantErrno(t, s.Do(sem.Dec(1, 1).NoWait()), unix.EAGAIN) // semop02: EAGAIN, decrement
+	wantErrno(t, s.Do(sem.Dec(1, 1, sem.NoWait)), unix.EAGAIN) // semop02: EAGAIN, decrement
 }
 
 // removedSet returns a set that no longer exists.
@@ -289,7 +289,7 @@ func TestDoTimeout(t *testing.T) {
 	if err := s.SetValue(0, 1); err != nil {
 		t.Fatal(err)
 	}
-	for _, op := range []sem.Op{sem.WaitZero(0), sem.Dec(1, 1)} {
+	for _, op := range []sem.Op{sem.WaitZero(0, 0), sem.Dec(1, 1, 0)} {
 		start := time.Now()
 		err := s.DoTimeout(50*time.Millisecond, op)
 		el := time.Since(start)
@@ -305,10 +305,10 @@ func TestDoTimeout(t *testing.T) {
 		}
 	}
 	// Zero means one try without waiting.
-	if err := s.DoTimeout(0, sem.Dec(1, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
+	if err := s.DoTimeout(0, sem.Dec(1, 1, 0)); !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("zero timeout: %v", err)
 	}
-	if err := s.DoTimeout(0, sem.Dec(0, 1)); err != nil {
+	if err := s.DoTimeout(0, sem.Dec(0, 1, 0)); err != nil {
 		t.Fatalf("zero timeout on a free semaphore: %v", err)
 	}
 }
@@ -334,14 +334,14 @@ func TestSignalsWhileBlocked(t *testing.T) {
 	stopSpam := spamSignals(t)
 	defer stopSpam()
 
-	tid, done := blockedOnThread(func() error { return s.Do(sem.Dec(0, 1)) })
+	tid, done := blockedOnThread(func() error { return s.Do(sem.Dec(0, 1, 0)) })
 	spamThread(tid, 50*time.Millisecond)
 	select {
 	case err := <-done:
 		t.Fatalf("Do returned while the semaphore was 0: %v", err)
 	default:
 	}
-	if err := s.Do(sem.Inc(0, 1)); err != nil {
+	if err := s.Do(sem.Inc(0, 1, 0)); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-done; err != nil {
@@ -349,7 +349,7 @@ func TestSignalsWhileBlocked(t *testing.T) {
 	}
 
 	start := time.Now()
-	tid, done = blockedOnThread(func() error { return s.DoTimeout(200*time.Millisecond, sem.Dec(0, 1)) })
+	tid, done = blockedOnThread(func() error { return s.DoTimeout(200*time.Millisecond, sem.Dec(0, 1, 0)) })
 	go spamThread(tid, 300*time.Millisecond)
 	err := <-done
 	el := time.Since(start)
@@ -385,9 +385,9 @@ func TestRemovedWhileWaiting(t *testing.T) {
 		t.Fatal(err)
 	}
 	errs := make(chan error, 3)
-	go func() { errs <- s.Do(sem.WaitZero(0)) }()
-	go func() { errs <- s.Do(sem.Dec(1, 1)) }()
-	go func() { errs <- s.DoContext(context.Background(), sem.Dec(1, 1)) }()
+	go func() { errs <- s.Do(sem.WaitZero(0, 0)) }()
+	go func() { errs <- s.Do(sem.Dec(1, 1, 0)) }()
+	go func() { errs <- s.DoContext(context.Background(), sem.Dec(1, 1, 0)) }()
 	waitFor(t, func() bool {
 		z, _ := s.WaitingForZero(0)
 		n, _ := s.WaitingForIncrease(1)
@@ -417,15 +417,15 @@ func TestWaitingCounts(t *testing.T) {
 	}
 	done := make(chan error, 10)
 	for range 5 {
-		go func() { done <- s.Do(sem.Dec(0, 1)) }()
-		go func() { done <- s.Do(sem.WaitZero(1)) }()
+		go func() { done <- s.Do(sem.Dec(0, 1, 0)) }()
+		go func() { done <- s.Do(sem.WaitZero(1, 0)) }()
 	}
 	waitFor(t, func() bool {
 		n, _ := s.WaitingForIncrease(0)
 		z, _ := s.WaitingForZero(1)
 		return n == 5 && z == 5
 	})
-	if err := s.Do(sem.Inc(0, 5), sem.Dec(1, 1)); err != nil {
+	if err := s.Do(sem.Inc(0, 5, 0), sem.Dec(1, 1, 0)); err != nil {
 		t.Fatal(err)
 	}
 	for range 10 {
@@ -440,14 +440,14 @@ func TestDoContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var cancelled atomic.Int64
 	time.AfterFunc(50*time.Millisecond, func() { cancelled.Store(time.Now().UnixNano()); cancel() })
-	err := s.DoContext(ctx, sem.Dec(0, 1))
+	err := s.DoContext(ctx, sem.Dec(0, 1, 0))
 	late := time.Duration(time.Now().UnixNano() - cancelled.Load())
 	if !errors.Is(err, context.Canceled) || late > 50*time.Millisecond {
 		t.Fatalf("cancelled DoContext: %v, %v after the cancel (want within 50ms)", err, late)
 	}
 	ctx, cancel = context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	err = s.DoContext(ctx, sem.Dec(0, 1))
+	err = s.DoContext(ctx, sem.Dec(0, 1, 0))
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("DoContext past its deadline: %v", err)
 	}
@@ -456,15 +456,15 @@ func TestDoContext(t *testing.T) {
 		t.Fatalf("value %d after cancelled decrements", v)
 	}
 	// A done context does not even try; one that is not done succeeds.
-	if err := s.DoContext(ctx, sem.Inc(0, 1)); !errors.Is(err, context.DeadlineExceeded) {
+	if err := s.DoContext(ctx, sem.Inc(0, 1, 0)); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("DoContext with a done context: %v", err)
 	}
-	if err := s.DoContext(context.Background(), sem.Inc(0, 1)); err != nil {
+	if err := s.DoContext(context.Background(), sem.Inc(0, 1, 0)); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel = context.WithCancel(context.Background())
 	defer cancel()
-	if err := s.DoContext(ctx, sem.Dec(0, 1)); err != nil {
+	if err := s.DoContext(ctx, sem.Dec(0, 1, 0)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -500,14 +500,14 @@ func TestWaiterDoesNotStarveTheProcess(t *testing.T) {
 	s := newSet(t, 1)
 	done := make(chan error)
 	for range 3 {
-		go func() { done <- s.Do(sem.Dec(0, 1)) }()
+		go func() { done <- s.Do(sem.Dec(0, 1, 0)) }()
 		runtime.Gosched() // let it block, holding the only P
 		start := time.Now()
 		time.Sleep(time.Millisecond)
 		if el := time.Since(start); el > 200*time.Millisecond {
 			t.Errorf("a 1ms sleep took %v while a semop waited", el)
 		}
-		if err := s.Do(sem.Inc(0, 1)); err != nil {
+		if err := s.Do(sem.Inc(0, 1, 0)); err != nil {
 			t.Fatal(err)
 		}
 		if err := <-done; err != nil {

@@ -10,7 +10,7 @@ const copySize = 64 << 20
 
 func benchMapping(b *testing.B, size int) *Mapping {
 	s := newSegment(b, size, 0o600)
-	m := attach(b, s)
+	m := attach(b, s, 0)
 	// Fault every page in first, as the C program's warm figure does.
 	clear(m.Bytes())
 	return m

@@ -1,7 +1,11 @@
 // Package shm wraps System V shared memory: shmget, shmat, shmdt and every
-// shmctl command a program needs (IPC_STAT, IPC_SET, IPC_RMID, SHM_LOCK,
-// SHM_UNLOCK), with a Mapping type that makes an attachment safe to use from
-// Go.
+// shmctl command a program needs (IPC_STAT, IPC_SET, IPC_RMID, SHM_LOCK and
+// SHM_UNLOCK as LockMemory and UnlockMemory), with a Mapping type that makes
+// an attachment safe to use from Go.
+//
+// Kernel flags are typed bit sets combined with |: shmget's own (HugeTLB,
+// NoReserve) are ipc.Flags, given to Get with ipc.Create and ipc.Exclusive;
+// shmat's (ReadOnly, Round, Remap) are Flags, given to Attach or AttachAt.
 //
 // A Segment is the kernel object, known by its id; a Mapping is one
 // attachment of it into this process. The memory of a Mapping lives outside

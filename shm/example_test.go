@@ -21,7 +21,7 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	m, err := seg.Attach()
+	m, err := seg.Attach(0)
 	if err != nil {
 		seg.Remove()
 		log.Fatal(err)
@@ -63,7 +63,7 @@ func ExampleMapping_Uint64() {
 		log.Fatal(err)
 	}
 	defer seg.Remove()
-	m, err := seg.Attach()
+	m, err := seg.Attach(0)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -110,7 +110,7 @@ func Example_mutex() {
 		if err != nil {
 			return err
 		}
-		m, err := s.Attach()
+		m, err := s.Attach(0)
 		if err != nil {
 			return err
 		}
@@ -139,7 +139,7 @@ func Example_mutex() {
 		return nil
 	}
 
-	m, err := seg.Attach()
+	m, err := seg.Attach(0)
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -24,9 +24,9 @@ import (
 func TestMain(m *testing.M) { ipctest.Main(m) }
 
 // newSegment creates a private segment that the test removes at the end.
-func newSegment(t testing.TB, size int, mode ipc.Mode, opts ...CreateOption) *Segment {
+func newSegment(t testing.TB, size int, mode ipc.Mode) *Segment {
 	t.Helper()
-	s, err := Create(ipc.Private, size, mode, opts...)
+	s, err := Create(ipc.Private, size, mode)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,9 +69,9 @@ func freshKey(t testing.TB) ipc.Key {
 	return 0
 }
 
-func attach(t testing.TB, s *Segment, opts ...AttachOption) *Mapping {
+func attach(t testing.TB, s *Segment, flags Flags) *Mapping {
 	t.Helper()
-	m, err := s.Attach(opts...)
+	m, err := s.Attach(flags)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +128,7 @@ func init() {
 	// "op" runs one operation of this package and reports it on stdout.
 	ipctest.Register("op", func(args []string) int {
 		id := arg(args, 1)
-		seg := func() *Segment { return &Segment{id: id} }
+		seg := func() *Segment { return &Segment{id: id, made: true} }
 		switch args[0] {
 		case "get": // key mode [size]
 			k, _ := ipc.ParseKey(args[1])
@@ -143,11 +143,11 @@ func init() {
 			}
 			report(err)
 		case "attach", "attach-ro":
-			var opts []AttachOption
+			var flags Flags
 			if args[0] == "attach-ro" {
-				opts = append(opts, ReadOnly)
+				flags = ReadOnly
 			}
-			m, err := seg().Attach(opts...)
+			m, err := seg().Attach(flags)
 			if err == nil {
 				err = m.Detach()
 			}
@@ -162,11 +162,11 @@ func init() {
 		case "setowner":
 			report(seg().SetOwner(ipctest.Nobody, ipctest.Nobody))
 		case "lock":
-			report(seg().Lock())
+			report(seg().LockMemory())
 		case "unlock":
-			report(seg().Unlock())
+			report(seg().UnlockMemory())
 		case "hugetlb":
-			s, err := Create(ipc.Private, 2<<20, 0o600, HugeTLB)
+			s, err := Get(ipc.Private, 2<<20, ipc.Create|HugeTLB, 0o600)
 			if err == nil {
 				s.Remove()
 			}
@@ -182,12 +182,12 @@ func init() {
 	// "recover" a fault becomes a panic that is recovered and reported;
 	// without, the write kills the process as it would any Go program.
 	ipctest.Register("fault", func(args []string) int {
-		s := &Segment{id: arg(args, 1)}
-		var opts []AttachOption
+		s := &Segment{id: arg(args, 1), made: true}
+		var flags Flags
 		if args[0] == "ro" {
-			opts = append(opts, ReadOnly)
+			flags = ReadOnly
 		}
-		m, err := s.Attach(opts...)
+		m, err := s.Attach(flags)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 3
@@ -217,7 +217,7 @@ func init() {
 
 	// "hold" attaches a segment, says so, and detaches when its stdin ends.
 	ipctest.Register("hold", func(args []string) int {
-		m, err := (&Segment{id: arg(args, 0)}).Attach()
+		m, err := (&Segment{id: arg(args, 0), made: true}).Attach(0)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 3
@@ -233,7 +233,7 @@ func init() {
 
 	// "count" adds 1 to the counter at offset 0, n times.
 	ipctest.Register("count", func(args []string) int {
-		m, err := (&Segment{id: arg(args, 0)}).Attach()
+		m, err := (&Segment{id: arg(args, 0), made: true}).Attach(0)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 3

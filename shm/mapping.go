@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"unsafe"
 
+	"github.com/ipctoolkit/ipc/internal/ipcobj"
+	"github.com/ipctoolkit/ipc/internal/sys"
 	"github.com/ipctoolkit/ipc/ipc"
 	"golang.org/x/sys/unix"
 )
@@ -23,13 +25,26 @@ var (
 	ErrReadOnly = errors.New("attached read-only")
 )
 
-// AttachOption changes how Attach maps a segment.
-type AttachOption uint32
+// Flags change how Attach and AttachAt map a segment; combine them with |.
+// 0 is the default: read and write, at the address given.
+type Flags int
 
-// ReadOnly attaches the segment for reading only (SHM_RDONLY), which needs
-// only read permission on it. Writing through Bytes then faults; WriteAt
-// returns ErrReadOnly.
-const ReadOnly AttachOption = unix.SHM_RDONLY
+const (
+	// ReadOnly attaches the segment for reading only (SHM_RDONLY), which
+	// needs only read permission on it. Writing through Bytes then faults;
+	// WriteAt returns ErrReadOnly.
+	ReadOnly Flags = unix.SHM_RDONLY
+	// Round lets AttachAt round its address down to a multiple of SHMLBA
+	// (the page size here) instead of failing on an unaligned one (SHM_RND).
+	Round Flags = unix.SHM_RND
+	// Remap lets AttachAt replace whatever this process has mapped at the
+	// address (SHM_REMAP), which without it fails with EINVAL. Only for a
+	// range the caller reserved itself (with mmap, say): a range the Go
+	// runtime uses would be silently overwritten.
+	Remap Flags = sys.SHM_REMAP
+)
+
+const attachFlags = ReadOnly | Round | Remap
 
 // Mapping is one attachment of a segment into this process's address space
 // (shmat). Its methods are safe for concurrent use, including Detach: once
@@ -38,45 +53,71 @@ const ReadOnly AttachOption = unix.SHM_RDONLY
 // NAttch until Detach or the end of the process; there is no finalizer,
 // since the memory may still be in use through Bytes when the Mapping
 // itself is unreachable.
+//
+// Only Attach and AttachAt make a usable Mapping: the zero Mapping, and a
+// nil *Mapping, refuse every call with an error matching
+// ipc.ErrInvalidHandle.
 type Mapping struct {
 	// mu is held for reading while the memory is used, and for writing by
 	// Detach, so that no copy runs into an unmapped region.
 	mu       sync.RWMutex
+	made     bool   // by Attach: the zero Mapping maps nothing
 	data     []byte // nil once detached
 	id       int
 	readOnly bool
 }
 
 // Attach maps the segment into this process, at an address the kernel
-// picks, for reading and writing unless ReadOnly is given. Read-write needs
+// picks, for reading and writing unless flags has ReadOnly. Read-write needs
 // read and write permission on the segment, ReadOnly read permission;
 // without them the error matches fs.ErrPermission. A segment that was
 // destroyed gives EINVAL; on Linux one that was removed but is still
 // attached elsewhere can be attached.
-func (s *Segment) Attach(opts ...AttachOption) (*Mapping, error) {
-	var flags int
-	for _, o := range opts {
-		flags |= int(o)
+func (s *Segment) Attach(flags Flags) (*Mapping, error) {
+	if flags&(Round|Remap) != 0 {
+		return nil, &ipc.Error{Pkg: "shm", Op: "attach", Kind: ipc.Segment, ID: s.ID(), Err: unix.EINVAL, Detail: "Round and Remap need an address: use AttachAt"}
 	}
-	if flags&^unix.SHM_RDONLY != 0 {
-		return nil, &ipc.Error{Pkg: "shm", Op: "attach", Kind: ipc.Segment, ID: s.id, Err: unix.EINVAL, Detail: "unknown attach option"}
+	return s.AttachAt(0, flags)
+}
+
+// AttachAt is Attach at the address addr, which must be a multiple of the
+// page size unless flags has Round, and must not be mapped already unless
+// flags has Remap; an addr of 0 lets the kernel pick, as Attach does. It is
+// for processes that want the segment at the same address in each of them,
+// so that pointers into it mean the same everywhere: reserve the range
+// first (mmap with PROT_NONE) and attach with Remap, since Go gives no
+// other way to know an address is free.
+func (s *Segment) AttachAt(addr uintptr, flags Flags) (*Mapping, error) {
+	if err := s.check("attach"); err != nil {
+		return nil, err
 	}
-	data, err := unix.SysvShmAttach(s.id, 0, flags)
+	if flags&^attachFlags != 0 {
+		return nil, &ipc.Error{Pkg: "shm", Op: "attach", Kind: ipc.Segment, ID: s.id, Err: unix.EINVAL, Detail: "flags other than ReadOnly, Round and Remap"}
+	}
+	data, err := unix.SysvShmAttach(s.id, addr, int(flags))
 	if err != nil {
 		return nil, s.err("attach", "shmat", err)
 	}
-	return &Mapping{data: data, id: s.id, readOnly: flags&unix.SHM_RDONLY != 0}, nil
+	return &Mapping{made: true, data: data, id: s.id, readOnly: flags&ReadOnly != 0}, nil
 }
 
 // ID is the id of the segment the mapping attaches.
-func (m *Mapping) ID() int { return m.id }
+func (m *Mapping) ID() int {
+	if m == nil || !m.made {
+		return -1
+	}
+	return m.id
+}
 
 // ReadOnly reports whether the mapping was attached with ReadOnly.
-func (m *Mapping) ReadOnly() bool { return m.readOnly }
+func (m *Mapping) ReadOnly() bool { return m != nil && m.readOnly }
 
 // Len is the size of the mapping in bytes (the segment's size), 0 once
 // detached.
 func (m *Mapping) Len() int {
+	if m == nil {
+		return 0
+	}
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	return len(m.data)
@@ -88,6 +129,9 @@ func (m *Mapping) Len() int {
 // larger records under a lock. The slice must not be used after Detach:
 // that is a fault (SIGSEGV), which the Mapping cannot prevent.
 func (m *Mapping) Bytes() []byte {
+	if m == nil {
+		return nil
+	}
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	return m.data
@@ -97,6 +141,9 @@ func (m *Mapping) Bytes() []byte {
 // says: it returns io.EOF (itself, not wrapped) with fewer than len(p) bytes
 // when the end of the segment comes first, and 0, io.EOF at or after it.
 func (m *Mapping) ReadAt(p []byte, off int64) (int, error) {
+	if err := m.check("read from"); err != nil {
+		return 0, err
+	}
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	if m.data == nil {
@@ -120,6 +167,9 @@ func (m *Mapping) ReadAt(p []byte, off int64) (int, error) {
 // error matches io.ErrShortWrite. A read-only mapping returns an error
 // matching ErrReadOnly and writes nothing.
 func (m *Mapping) WriteAt(p []byte, off int64) (int, error) {
+	if err := m.check("write to"); err != nil {
+		return 0, err
+	}
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	switch {
@@ -146,13 +196,16 @@ func (m *Mapping) WriteAt(p []byte, off int64) (int, error) {
 // goes. Detaching twice returns an error matching ErrDetached. Slices from
 // Bytes and counters from Uint64 or Uint32 must not be used afterwards.
 func (m *Mapping) Detach() error {
+	if err := m.check("detach"); err != nil {
+		return err
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.data == nil {
 		return m.stateErr("detach", ErrDetached, "")
 	}
 	if err := unix.SysvShmDetach(m.data); err != nil {
-		return &ipc.Error{Pkg: "shm", Op: "detach", Kind: ipc.Segment, ID: m.id, Call: "shmdt", Err: toErrno(err)}
+		return &ipc.Error{Pkg: "shm", Op: "detach", Kind: ipc.Segment, ID: m.id, Call: "shmdt", Err: ipcobj.Errno(err)}
 	}
 	m.data = nil
 	return nil
@@ -180,6 +233,9 @@ func (m *Mapping) Uint32(off int) (*atomic.Uint32, error) {
 // mapping. The mapping starts on a page boundary, so an aligned offset is an
 // aligned address.
 func (m *Mapping) word(off, size int) (unsafe.Pointer, error) {
+	if err := m.check("map counter in"); err != nil {
+		return nil, err
+	}
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	switch {
@@ -193,6 +249,37 @@ func (m *Mapping) word(off, size int) (unsafe.Pointer, error) {
 			"offset "+strconv.Itoa(off)+" is not a multiple of "+strconv.Itoa(size))
 	}
 	return unsafe.Pointer(&m.data[off]), nil
+}
+
+// Fill sets every byte of the mapping to b, as Python's sysv_ipc fills a
+// new segment with its init_character: a new segment is all zero bytes, so
+// a layout whose idle state is another byte needs this once. A read-only
+// mapping returns an error matching ErrReadOnly.
+func (m *Mapping) Fill(b byte) error {
+	if err := m.check("fill"); err != nil {
+		return err
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	switch {
+	case m.data == nil:
+		return m.stateErr("fill", ErrDetached, "")
+	case m.readOnly:
+		return m.stateErr("fill", ErrReadOnly, "")
+	}
+	// The compiler turns this loop into a memset.
+	for i := range m.data {
+		m.data[i] = b
+	}
+	return nil
+}
+
+// check refuses a mapping Attach did not make.
+func (m *Mapping) check(op string) error {
+	if m == nil || !m.made {
+		return &ipc.Error{Pkg: "shm", Op: op, Kind: ipc.Segment, ID: -1, Err: ipc.ErrInvalidHandle}
+	}
+	return nil
 }
 
 func (m *Mapping) stateErr(op string, cause error, detail string) error {

@@ -16,7 +16,7 @@ import (
 
 func TestReadAtWriteAt(t *testing.T) {
 	s := newSegment(t, 1000, 0o600)
-	m := attach(t, s)
+	m := attach(t, s, 0)
 	content := bytes.Repeat([]byte("0123456789"), 100)
 	if n, err := m.WriteAt(content, 0); n != 1000 || err != nil {
 		t.Fatalf("WriteAt all: %d, %v", n, err)
@@ -74,7 +74,7 @@ func TestReadAtWriteAt(t *testing.T) {
 
 func TestReadOnlyMapping(t *testing.T) {
 	s := newSegment(t, 100, 0o600)
-	rw := attach(t, s)
+	rw := attach(t, s, 0)
 	ro := attach(t, s, ReadOnly)
 	if !ro.ReadOnly() {
 		t.Error("ReadOnly() = false")
@@ -120,7 +120,7 @@ func TestFaults(t *testing.T) {
 		})
 	}
 	// The segment itself is untouched.
-	m := attach(t, s)
+	m := attach(t, s, 0)
 	if m.Bytes()[0] != 0 {
 		t.Error("a faulting write went through")
 	}
@@ -142,7 +142,7 @@ func runFaulting(t *testing.T, cmd interface{ Run() error }) int {
 
 func TestDetach(t *testing.T) {
 	s := newSegment(t, 100, 0o600)
-	m := attach(t, s)
+	m := attach(t, s, 0)
 	if err := m.Detach(); err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +173,7 @@ func TestDetach(t *testing.T) {
 func TestConcurrentDetach(t *testing.T) {
 	s := newSegment(t, 1<<16, 0o600)
 	for range 20 {
-		m := attach(t, s)
+		m := attach(t, s, 0)
 		var wg, running sync.WaitGroup
 		running.Add(4)
 		for g := range 4 {
@@ -225,7 +225,7 @@ func TestConcurrentDetach(t *testing.T) {
 
 func TestCounters(t *testing.T) {
 	s := newSegment(t, 4096, 0o600)
-	m := attach(t, s)
+	m := attach(t, s, 0)
 	for _, c := range []struct {
 		off  int
 		ok64 bool
@@ -266,7 +266,7 @@ func TestCounters(t *testing.T) {
 // lost.
 func TestCounterAcrossProcesses(t *testing.T) {
 	s := newSegment(t, 4096, 0o600)
-	m := attach(t, s)
+	m := attach(t, s, 0)
 	c, err := m.Uint64(0)
 	if err != nil {
 		t.Fatal(err)

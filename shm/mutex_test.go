@@ -36,7 +36,7 @@ func transfer(m *Mapping, lock *sem.Mutex, from, n int) error {
 func init() {
 	// "transfer" runs transfer in a child: args segment id, set id, from, n.
 	ipctest.Register("transfer", func(args []string) int {
-		m, err := (&Segment{id: arg(args, 0)}).Attach()
+		m, err := (&Segment{id: arg(args, 0), made: true}).Attach(0)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 3
@@ -59,7 +59,7 @@ func init() {
 // holds and no update is lost.
 func TestMutexGuardedRecordAcrossProcesses(t *testing.T) {
 	s := newSegment(t, 4096, 0o600)
-	m := attach(t, s)
+	m := attach(t, s, 0)
 	mu, err := sem.CreateMutex(ipc.Private, 0o600)
 	if err != nil {
 		t.Fatal(err)

@@ -24,7 +24,7 @@ func TestCreateIsZeroFilledAndShared(t *testing.T) {
 	if !s.Created() {
 		t.Error("Created = false for Create")
 	}
-	a, b := attach(t, s), attach(t, s)
+	a, b := attach(t, s, 0), attach(t, s, 0)
 	if a.Len() != 5000 || len(a.Bytes()) != 5000 {
 		t.Fatalf("Len %d, len(Bytes) %d, want 5000", a.Len(), len(a.Bytes()))
 	}
@@ -134,7 +134,7 @@ func TestOpenOrCreate(t *testing.T) {
 	}
 	wg.Wait()
 	for id := range ids {
-		(&Segment{id: id}).Remove()
+		(&Segment{id: id, made: true}).Remove()
 	}
 	if created != 1 || len(ids) != 1 {
 		t.Errorf("%d creators and %d ids, want 1 and 1", created, len(ids))
@@ -159,7 +159,7 @@ func TestStat(t *testing.T) {
 		t.Errorf("removed %t locked %t", info.Removed, info.Locked)
 	}
 
-	m := attach(t, s)
+	m := attach(t, s, 0)
 	info = stat(t, s)
 	if info.NAttch != 1 || info.LPID != os.Getpid() || info.ATime.IsZero() || !info.DTime.IsZero() {
 		t.Errorf("attached: nattch %d lpid %d atime %v dtime %v", info.NAttch, info.LPID, info.ATime, info.DTime)
@@ -175,7 +175,7 @@ func TestStat(t *testing.T) {
 // The attach count follows attachments in other processes (LTP shmctl01).
 func TestNAttchAcrossProcesses(t *testing.T) {
 	s := newSegment(t, 4096, 0o600)
-	attach(t, s)
+	attach(t, s, 0)
 	var hs []*holder
 	for i := range 3 {
 		h := startHolder(t, s.ID())
@@ -198,7 +198,7 @@ func TestNAttchAcrossProcesses(t *testing.T) {
 // with its last attachment.
 func TestRemoveWhileAttached(t *testing.T) {
 	s := newKeyed(t, 4096, 0o600)
-	m := attach(t, s)
+	m := attach(t, s, 0)
 	h := startHolder(t, s.ID())
 	if _, err := m.WriteAt([]byte("still here"), 0); err != nil {
 		t.Fatal(err)
@@ -239,7 +239,7 @@ func TestRemoveWhileAttached(t *testing.T) {
 	// The last detach destroyed it: the id is gone (shmctl and shmat EINVAL).
 	_, err = s.Stat()
 	wantErrno(t, err, unix.EINVAL)
-	_, err = s.Attach()
+	_, err = s.Attach(0)
 	wantErrno(t, err, unix.EINVAL)
 }
 
@@ -250,7 +250,7 @@ func TestRemoveUnattachedDestroysAtOnce(t *testing.T) {
 	}
 	_, err := s.Stat()
 	wantErrno(t, err, unix.EINVAL) // LTP shmctl02: already-removed id
-	_, err = s.Attach()
+	_, err = s.Attach(0)
 	wantErrno(t, err, unix.EINVAL) // LTP shmat02: invalid id
 	wantErrno(t, s.Remove(), unix.EINVAL)
 }
@@ -292,27 +292,31 @@ func TestSetModeAndOwner(t *testing.T) {
 	}
 }
 
-func TestLock(t *testing.T) {
+func TestLockMemory(t *testing.T) {
 	s := newSegment(t, 1<<16, 0o600)
-	if err := s.Lock(); errors.Is(err, fs.ErrPermission) {
+	if err := s.LockMemory(); errors.Is(err, fs.ErrPermission) {
 		t.Skip("no CAP_IPC_LOCK:", err)
 	} else if err != nil {
 		t.Fatal(err)
 	}
 	if !stat(t, s).Locked {
-		t.Error("Locked = false after Lock (LTP shmctl07)")
+		t.Error("Locked = false after LockMemory (LTP shmctl07)")
 	}
-	if err := s.Unlock(); err != nil {
+	if err := s.UnlockMemory(); err != nil {
 		t.Fatal(err)
 	}
 	if stat(t, s).Locked {
-		t.Error("Locked = true after Unlock")
+		t.Error("Locked = true after UnlockMemory")
 	}
 }
 
 func TestNoReserve(t *testing.T) {
-	s := newSegment(t, 1<<20, 0o600, NoReserve)
-	m := attach(t, s)
+	s, err := Get(ipc.Private, 1<<20, ipc.Create|NoReserve, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Remove() })
+	m := attach(t, s, 0)
 	if _, err := m.WriteAt([]byte{1}, 1<<20-1); err != nil {
 		t.Fatal(err)
 	}
@@ -377,8 +381,8 @@ func TestGetENOSPC(t *testing.T) {
 	wantErrno(t, err, unix.ENOSPC)
 }
 
-func ipcSegments(t *testing.T) []ipc.SegmentInfo {
-	segs, err := ipc.Segments()
+func ipcSegments(t *testing.T) []Info {
+	segs, err := List()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -403,7 +407,7 @@ func TestGetEACCES(t *testing.T) {
 
 func TestHugeTLB(t *testing.T) {
 	// Privileged, the pool decides: with no huge pages reserved, ENOMEM.
-	s, err := Create(ipc.Private, 2<<20, 0o600, HugeTLB)
+	s, err := Get(ipc.Private, 2<<20, ipc.Create|HugeTLB, 0o600)
 	if err == nil {
 		s.Remove()
 		t.Log("huge pages are reserved here; creating worked")
@@ -424,7 +428,8 @@ func TestGetBadArguments(t *testing.T) {
 		{"negative size", func() error { _, err := Create(ipc.Private, -1, 0o600); return err }()},
 		{"execute bit", func() error { _, err := Create(ipc.Private, 1, 0o700); return err }()},
 		{"bad flags", func() error { _, err := Get(ipc.Private, 1, 0o100000, 0o600); return err }()},
-		{"bad option", func() error { _, err := Create(ipc.Private, 1, 0o600, CreateOption(1)); return err }()},
+		{"bad attach flag", func() error { _, err := newSegment(t, 1, 0o600).Attach(Flags(1)); return err }()},
+		{"round without address", func() error { _, err := newSegment(t, 1, 0o600).Attach(Round); return err }()},
 		{"open private", func() error { _, err := Open(ipc.Private); return err }()},
 	} {
 		if e := wantErrno(t, c.err, unix.EINVAL); e.Detail == "" {
@@ -436,12 +441,12 @@ func TestGetBadArguments(t *testing.T) {
 // ---- shmat errnos (LTP shmat02) ----
 
 func TestAttachEINVALBadID(t *testing.T) {
-	_, err := (&Segment{id: 1<<31 - 1}).Attach()
+	_, err := (&Segment{id: 1<<31 - 1, made: true}).Attach(0)
 	e := wantErrno(t, err, unix.EINVAL)
 	if e.Call != "shmat" || e.ID != 1<<31-1 {
 		t.Errorf("call %q id %d", e.Call, e.ID)
 	}
-	_, err = newSegment(t, 100, 0o600).Attach(AttachOption(unix.SHM_RND))
+	_, err = newSegment(t, 100, 0o600).AttachAt(1, 0)
 	wantErrno(t, err, unix.EINVAL)
 }
 
@@ -477,12 +482,12 @@ func TestCtlEACCESAndEPERM(t *testing.T) {
 }
 
 func TestCtlEINVAL(t *testing.T) {
-	bad := &Segment{id: 1<<31 - 1}
+	bad := &Segment{id: 1<<31 - 1, made: true}
 	_, err := bad.Stat()
 	wantErrno(t, err, unix.EINVAL)
 	wantErrno(t, bad.SetMode(0o600), unix.EINVAL)
 	wantErrno(t, bad.SetOwner(0, 0), unix.EINVAL)
 	wantErrno(t, bad.Remove(), unix.EINVAL)
-	wantErrno(t, bad.Lock(), unix.EINVAL)
-	wantErrno(t, bad.Unlock(), unix.EINVAL)
+	wantErrno(t, bad.LockMemory(), unix.EINVAL)
+	wantErrno(t, bad.UnlockMemory(), unix.EINVAL)
 }

@@ -6,6 +6,9 @@ import (
 	"time"
 
 	"github.com/ipctoolkit/ipc/ipc"
+	"github.com/ipctoolkit/ipc/msgq"
+	"github.com/ipctoolkit/ipc/sem"
+	"github.com/ipctoolkit/ipc/shm"
 	"github.com/urfave/cli/v2"
 )
 
@@ -367,7 +370,7 @@ func ipcsQueues(t *utilTool, format, unit int) error {
 		t.printf("------ Message Queues --------\n")
 		t.printf("%-10s %-10s %-10s %-10s %-12s %-12s\n", "key", "msqid", "owner", "perms", size, "messages")
 	}
-	qs, err := ipc.Queues()
+	qs, err := msgq.List()
 	if err != nil {
 		return err
 	}
@@ -382,11 +385,11 @@ func ipcsQueues(t *utilTool, format, unit int) error {
 		default:
 			t.printf("0x%08x %s %-10o ", uint32(q.Perm.Key), t.owner(q.ID, 10, q.Perm.UID), uint32(q.Perm.Mode))
 			if unit == unitHuman {
-				t.printSize(unit, "", q.Cbytes, "      ", 6)
+				t.printSize(unit, "", q.CBytes, "      ", 6)
 			} else {
-				t.printSize(unit, "", q.Cbytes, "", -12)
+				t.printSize(unit, "", q.CBytes, "", -12)
 			}
-			t.printf(" %-12d\n", q.Qnum)
+			t.printf(" %-12d\n", q.QNum)
 		}
 	}
 	return nil
@@ -445,7 +448,7 @@ func ipcsSegments(t *utilTool, format, unit int) error {
 		t.printf("------ Shared Memory Segments --------\n")
 		t.printf("%-10s %-10s %-10s %-10s %-10s %-10s %-12s\n", "key", "shmid", "owner", "perms", size, "nattch", "status")
 	}
-	segs, err := ipc.Segments()
+	segs, err := shm.List()
 	if err != nil {
 		return err
 	}
@@ -460,18 +463,18 @@ func ipcsSegments(t *utilTool, format, unit int) error {
 		default:
 			t.printf("0x%08x %s %-10o ", uint32(s.Perm.Key), t.owner(s.ID, 10, s.Perm.UID), uint32(s.Perm.Mode))
 			if unit == unitHuman {
-				t.printSize(unit, "", s.Size, "    ", 6)
+				t.printSize(unit, "", uint64(s.Size), "    ", 6)
 			} else {
-				t.printSize(unit, "", s.Size, "", -10)
+				t.printSize(unit, "", uint64(s.Size), "", -10)
 			}
 			dest, locked := " ", " "
-			if s.Dest {
+			if s.Removed {
 				dest = "dest"
 			}
 			if s.Locked {
 				locked = "locked"
 			}
-			t.printf(" %-10d %-6s %-6s\n", s.Nattch, dest, locked)
+			t.printf(" %-10d %-6s %-6s\n", uint64(s.NAttch), dest, locked)
 		}
 	}
 	return nil
@@ -514,7 +517,7 @@ func ipcsSets(t *utilTool, format, _ int) error {
 		t.printf("------ Semaphore Arrays --------\n")
 		t.printf("%-10s %-10s %-10s %-10s %-10s\n", "key", "semid", "owner", "perms", "nsems")
 	}
-	sets, err := ipc.Semaphores()
+	sets, err := sem.List()
 	if err != nil {
 		return err
 	}
@@ -525,7 +528,7 @@ func ipcsSets(t *utilTool, format, _ int) error {
 		case fmtTime:
 			t.printf("%s  %s %s\n", t.owner(s.ID, 8, s.Perm.UID), longTime(s.OTime), longTime(s.CTime))
 		default:
-			t.printf("0x%08x %s %-10o %-10d\n", uint32(s.Perm.Key), t.owner(s.ID, 10, s.Perm.UID), uint32(s.Perm.Mode), s.Nsems)
+			t.printf("0x%08x %s %-10o %-10d\n", uint32(s.Perm.Key), t.owner(s.ID, 10, s.Perm.UID), uint32(s.Perm.Mode), s.NSems)
 		}
 	}
 	return nil
@@ -550,17 +553,17 @@ func pick[T any](all []T, id int, idOf func(T) int) (T, bool) {
 }
 
 func ipcsQueue(t *utilTool, id, unit int) int {
-	all, err := ipc.Queues()
+	all, err := msgq.List()
 	if err != nil {
 		t.warnx("%v", err)
 		return 1
 	}
-	q, ok := pick(all, id, func(q ipc.QueueInfo) int { return q.ID })
+	q, ok := pick(all, id, func(q msgq.Info) int { return q.ID })
 	if !ok {
 		return t.notFound(id)
 	}
 	if id < 0 {
-		q.Qbytes = 0 // ipcs only asks IPC_STAT for the id it was given
+		q.QBytes = 0 // ipcs only asks IPC_STAT for the id it was given
 	}
 	p := q.Perm
 	t.printf("\nMessage Queue msqid=%d\n", id)
@@ -569,9 +572,9 @@ func ipcsQueue(t *utilTool, id, unit int) int {
 	if unit == unitHuman {
 		c, b = "csize=", "qsize="
 	}
-	t.printSize(unit, c, q.Cbytes, "\t", 0)
-	t.printSize(unit, b, q.Qbytes, "\t", 0)
-	t.printf("qnum=%d\tlspid=%d\tlrpid=%d\n", q.Qnum, q.LSPID, q.LRPID)
+	t.printSize(unit, c, q.CBytes, "\t", 0)
+	t.printSize(unit, b, q.QBytes, "\t", 0)
+	t.printf("qnum=%d\tlspid=%d\tlrpid=%d\n", q.QNum, q.LSPID, q.LRPID)
 	t.printf("send_time=%s\n", longTime(q.STime))
 	t.printf("rcv_time=%s\n", longTime(q.RTime))
 	t.printf("change_time=%s\n", longTime(q.CTime))
@@ -580,12 +583,12 @@ func ipcsQueue(t *utilTool, id, unit int) int {
 }
 
 func ipcsSegment(t *utilTool, id, unit int) int {
-	all, err := ipc.Segments()
+	all, err := shm.List()
 	if err != nil {
 		t.warnx("%v", err)
 		return 1
 	}
-	s, ok := pick(all, id, func(s ipc.SegmentInfo) int { return s.ID })
+	s, ok := pick(all, id, func(s shm.Info) int { return s.ID })
 	if !ok {
 		return t.notFound(id)
 	}
@@ -597,8 +600,8 @@ func ipcsSegment(t *utilTool, id, unit int) int {
 	if unit == unitHuman {
 		label = "size="
 	}
-	t.printSize(unit, label, s.Size, "\t", 0)
-	t.printf("lpid=%d\tcpid=%d\tnattch=%d\n", s.LPID, s.CPID, s.Nattch)
+	t.printSize(unit, label, uint64(s.Size), "\t", 0)
+	t.printf("lpid=%d\tcpid=%d\tnattch=%d\n", s.LPID, s.CPID, uint64(s.NAttch))
 	t.printf("att_time=%s\n", longTime(s.ATime))
 	t.printf("det_time=%s\n", longTime(s.DTime))
 	t.printf("change_time=%s\n", ctimeAlways(s.CTime))
@@ -607,16 +610,16 @@ func ipcsSegment(t *utilTool, id, unit int) int {
 }
 
 func ipcsSemaphores(t *utilTool, id int) int {
-	all, err := ipc.Semaphores()
+	all, err := sem.List()
 	if err != nil {
 		t.warnx("%v", err)
 		return 1
 	}
-	s, ok := pick(all, id, func(s ipc.SemaphoreSet) int { return s.ID })
+	s, ok := pick(all, id, func(s sem.Info) int { return s.ID })
 	if !ok {
 		return t.notFound(id)
 	}
-	vals, err := s.Values()
+	vals, err := s.States()
 	if err != nil {
 		var e *ipc.Error
 		if errors.As(err, &e) && e.Call != "" {
@@ -630,7 +633,7 @@ func ipcsSemaphores(t *utilTool, id int) int {
 	t.printf("\nSemaphore Array semid=%d\n", id)
 	t.printf("uid=%d\t gid=%d\t cuid=%d\t cgid=%d\n", p.UID, p.GID, p.CUID, p.CGID)
 	t.printf("mode=%#o, access_perms=%#o\n", uint32(p.Mode), uint32(p.Mode))
-	t.printf("nsems = %d\n", s.Nsems)
+	t.printf("nsems = %d\n", s.NSems)
 	t.printf("otime = %s\n", longTime(s.OTime))
 	t.printf("ctime = %s\n", ctimeAlways(s.CTime))
 	t.printf("%-10s %-10s %-10s %-10s %-10s\n", "semnum", "value", "ncount", "zcount", "pid")

@@ -10,6 +10,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/ipctoolkit/ipc/ipc"
+	"github.com/ipctoolkit/ipc/msgq"
+	"github.com/ipctoolkit/ipc/sem"
+	"github.com/ipctoolkit/ipc/shm"
 )
 
 // lsipc is util-linux 2.38.1's lsipc, reached through a link named lsipc:
@@ -550,11 +553,11 @@ func (l *lsipc) notFound(id int) {
 }
 
 func (l *lsipc) queues(tb *lsTable, id int) error {
-	qs, err := ipc.Queues()
+	qs, err := msgq.List()
 	if err != nil {
 		return err
 	}
-	qs = selectID(qs, id, func(q ipc.QueueInfo) int { return q.ID })
+	qs = selectID(qs, id, func(q msgq.Info) int { return q.ID })
 	if len(qs) == 0 {
 		l.notFound(id)
 		return nil
@@ -566,9 +569,9 @@ func (l *lsipc) queues(tb *lsTable, id int) error {
 			cell := row[n : n+1]
 			switch c {
 			case colUsedBytes:
-				cell[0] = l.size(q.Cbytes)
+				cell[0] = l.size(q.CBytes)
 			case colMsgs:
-				cell[0] = str(strconv.FormatUint(q.Qnum, 10))
+				cell[0] = str(strconv.FormatUint(q.QNum, 10))
 			case colSend:
 				cell[0] = l.time(q.STime)
 			case colRecv:
@@ -586,11 +589,11 @@ func (l *lsipc) queues(tb *lsTable, id int) error {
 }
 
 func (l *lsipc) segments(tb *lsTable, id int) error {
-	segs, err := ipc.Segments()
+	segs, err := shm.List()
 	if err != nil {
 		return err
 	}
-	segs = selectID(segs, id, func(s ipc.SegmentInfo) int { return s.ID })
+	segs = selectID(segs, id, func(s shm.Info) int { return s.ID })
 	if len(segs) == 0 {
 		l.notFound(id)
 		return nil
@@ -602,9 +605,9 @@ func (l *lsipc) segments(tb *lsTable, id int) error {
 			cell := row[n : n+1]
 			switch c {
 			case colSize:
-				cell[0] = l.size(s.Size)
+				cell[0] = l.size(uint64(s.Size))
 			case colNattch:
-				cell[0] = str(strconv.FormatUint(s.Nattch, 10))
+				cell[0] = str(strconv.FormatUint(uint64(s.NAttch), 10))
 			case colStatus:
 				cell[0] = str(segmentStatus(s))
 			case colAttach:
@@ -629,11 +632,11 @@ func (l *lsipc) segments(tb *lsTable, id int) error {
 
 func (l *lsipc) sets(tb *lsTable, id int) error {
 	tb.name = "semaphores"
-	sets, err := ipc.Semaphores()
+	sets, err := sem.List()
 	if err != nil {
 		return err
 	}
-	sets = selectID(sets, id, func(s ipc.SemaphoreSet) int { return s.ID })
+	sets = selectID(sets, id, func(s sem.Info) int { return s.ID })
 	if len(sets) == 0 {
 		l.notFound(id)
 		return nil
@@ -644,15 +647,15 @@ func (l *lsipc) sets(tb *lsTable, id int) error {
 			cell := row[n : n+1]
 			switch c {
 			case colNsems:
-				cell[0] = str(strconv.Itoa(s.Nsems))
+				cell[0] = str(strconv.Itoa(s.NSems))
 			case colOTime:
 				cell[0] = l.time(s.OTime)
 			default:
 				l.generic(cell, c, s.ID, s.Perm, s.CTime)
 			}
 		}
-		if id > -1 && s.Nsems > 0 {
-			vals, err := s.Values()
+		if id > -1 && s.NSems > 0 {
+			vals, err := s.States()
 			if err != nil {
 				return err
 			}
@@ -717,7 +720,7 @@ func (l *lsipc) queuesGlobal(tb *lsTable) error {
 	if err != nil {
 		return err
 	}
-	qs, err := ipc.Queues()
+	qs, err := msgq.List()
 	if err != nil {
 		return err
 	}
@@ -732,13 +735,13 @@ func (l *lsipc) segmentsGlobal(tb *lsTable) error {
 	if err != nil {
 		return err
 	}
-	segs, err := ipc.Segments()
+	segs, err := shm.List()
 	if err != nil {
 		return err
 	}
 	var total uint64
 	for _, s := range segs {
-		total += s.Size
+		total += uint64(s.Size)
 	}
 	l.globalRow(tb, "SHMMNI", "Shared memory segments", uint64(len(segs)), lim.SHMMNI, true, false)
 	l.globalRow(tb, "SHMALL", "Shared memory pages", total/uint64(lim.PageSize), lim.SHMALL, true, false)
@@ -752,13 +755,13 @@ func (l *lsipc) setsGlobal(tb *lsTable) error {
 	if err != nil {
 		return err
 	}
-	sets, err := ipc.Semaphores()
+	sets, err := sem.List()
 	if err != nil {
 		return err
 	}
 	var nsems uint64
 	for _, s := range sets {
-		nsems += uint64(s.Nsems)
+		nsems += uint64(s.NSems)
 	}
 	l.globalRow(tb, "SEMMNI", "Number of semaphore identifiers", uint64(len(sets)), uint64(lim.SEMMNI), true, false)
 	l.globalRow(tb, "SEMMNS", "Total number of semaphores", nsems, uint64(lim.SEMMNS), true, false)

@@ -8,6 +8,9 @@ import (
 	"time"
 
 	"github.com/ipctoolkit/ipc/ipc"
+	"github.com/ipctoolkit/ipc/msgq"
+	"github.com/ipctoolkit/ipc/sem"
+	"github.com/ipctoolkit/ipc/shm"
 )
 
 // ipc ls --json: lsipc's document layout (an object holding the arrays
@@ -156,7 +159,7 @@ func lsJSON(t *utilTool, o ipcsOpts) int {
 	want := func(id int) bool { return !o.specific || id == o.id }
 	found := false
 	if o.msg {
-		qs, err := ipc.Queues()
+		qs, err := msgq.List()
 		if err != nil {
 			t.warnx("%v", err)
 			return 1
@@ -169,12 +172,12 @@ func lsJSON(t *utilTool, o ipcsOpts) int {
 			found = true
 			j := jsonQueue{
 				jsonObject: t.jsonObject(q.ID, q.Perm, q.CTime),
-				UsedBytes:  q.Cbytes, Msgs: q.Qnum,
+				UsedBytes:  q.CBytes, Msgs: q.QNum,
 				Send: jsonTime(q.STime), Recv: jsonTime(q.RTime),
 				LSPID: q.LSPID, LRPID: q.LRPID,
 			}
-			if q.Qbytes != 0 {
-				qb := q.Qbytes
+			if q.QBytes != 0 {
+				qb := q.QBytes
 				j.QBytes = &qb
 			}
 			list = append(list, j)
@@ -182,7 +185,7 @@ func lsJSON(t *utilTool, o ipcsOpts) int {
 		doc.Messages = &list
 	}
 	if o.shm {
-		segs, err := ipc.Segments()
+		segs, err := shm.List()
 		if err != nil {
 			t.warnx("%v", err)
 			return 1
@@ -195,8 +198,8 @@ func lsJSON(t *utilTool, o ipcsOpts) int {
 			found = true
 			j := jsonSegment{
 				jsonObject: t.jsonObject(s.ID, s.Perm, s.CTime),
-				Size:       s.Size, Nattch: s.Nattch,
-				Dest: s.Dest, Locked: s.Locked,
+				Size:       uint64(s.Size), Nattch: uint64(s.NAttch),
+				Dest: s.Removed, Locked: s.Locked,
 				Attach: jsonTime(s.ATime), Detach: jsonTime(s.DTime),
 				Command: jsonName(ipc.CommandLine(s.CPID)),
 				CPID:    s.CPID, LPID: s.LPID, RSS: s.RSS, Swap: s.Swap,
@@ -209,7 +212,7 @@ func lsJSON(t *utilTool, o ipcsOpts) int {
 		doc.SharedMemory = &list
 	}
 	if o.sem {
-		sets, err := ipc.Semaphores()
+		sets, err := sem.List()
 		if err != nil {
 			t.warnx("%v", err)
 			return 1
@@ -222,10 +225,10 @@ func lsJSON(t *utilTool, o ipcsOpts) int {
 			found = true
 			j := jsonSemaphoreSet{
 				jsonObject: t.jsonObject(s.ID, s.Perm, s.CTime),
-				Nsems:      s.Nsems, OTime: jsonTime(s.OTime),
+				Nsems:      s.NSems, OTime: jsonTime(s.OTime),
 			}
 			if o.specific {
-				vals, err := s.Values()
+				vals, err := s.States()
 				if err != nil {
 					var e *ipc.Error
 					if errors.As(err, &e) && e.Call != "" {
@@ -264,11 +267,11 @@ func (t *utilTool) writeJSON(doc jsonDoc, code int) int {
 
 // segmentStatus is lsipc's STATUS cell: "dest", "locked", "dest,locked" or
 // empty.
-func segmentStatus(s ipc.SegmentInfo) string {
+func segmentStatus(s shm.Info) string {
 	switch {
-	case s.Dest && s.Locked:
+	case s.Removed && s.Locked:
 		return "dest,locked"
-	case s.Dest:
+	case s.Removed:
 		return "dest"
 	case s.Locked:
 		return "locked"
@@ -279,7 +282,7 @@ func segmentStatus(s ipc.SegmentInfo) string {
 // limitRows are the rows of lsipc --global for the selected families: each
 // limit, and for the counted ones how much is in use. USED and USE% are
 // computed as lsipc 2.41 and later do (2.38.1 miscounts SEMMNS).
-func limitRows(msg, shm, sem bool) ([]jsonLimit, error) {
+func limitRows(wantMsg, wantShm, wantSem bool) ([]jsonLimit, error) {
 	l, err := ipc.ReadLimits()
 	if err != nil {
 		return nil, err
@@ -294,8 +297,8 @@ func limitRows(msg, shm, sem bool) ([]jsonLimit, error) {
 		rows = append(rows, r)
 	}
 	count := func(n uint64) *uint64 { return &n }
-	if msg {
-		qs, err := ipc.Queues()
+	if wantMsg {
+		qs, err := msgq.List()
 		if err != nil {
 			return nil, err
 		}
@@ -303,28 +306,28 @@ func limitRows(msg, shm, sem bool) ([]jsonLimit, error) {
 		add("MSGMAX", "Max size of message (bytes)", l.MSGMAX, nil)
 		add("MSGMNB", "Default max size of queue (bytes)", l.MSGMNB, nil)
 	}
-	if shm {
-		segs, err := ipc.Segments()
+	if wantShm {
+		segs, err := shm.List()
 		if err != nil {
 			return nil, err
 		}
 		var bytes uint64
 		for _, s := range segs {
-			bytes += s.Size
+			bytes += uint64(s.Size)
 		}
 		add("SHMMNI", "Shared memory segments", l.SHMMNI, count(uint64(len(segs))))
 		add("SHMALL", "Shared memory pages", l.SHMALL, count(bytes/uint64(l.PageSize)))
 		add("SHMMAX", "Max size of shared memory segment (bytes)", l.SHMMAX, nil)
 		add("SHMMIN", "Min size of shared memory segment (bytes)", l.SHMMIN, nil)
 	}
-	if sem {
-		sets, err := ipc.Semaphores()
+	if wantSem {
+		sets, err := sem.List()
 		if err != nil {
 			return nil, err
 		}
 		var n uint64
 		for _, s := range sets {
-			n += uint64(s.Nsems)
+			n += uint64(s.NSems)
 		}
 		add("SEMMNI", "Number of semaphore identifiers", uint64(l.SEMMNI), count(uint64(len(sets))))
 		add("SEMMNS", "Total number of semaphores", uint64(l.SEMMNS), count(n))

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -173,11 +174,13 @@ func msgqSend(c *cli.Context) error {
 	}
 	switch {
 	case c.Bool("nowait"):
-		return q.SendNoWait(typ, text)
+		return q.Send(typ, text, msgq.NoWait)
 	case c.IsSet("timeout"):
-		return q.SendTimeout(typ, text, c.Duration("timeout"))
+		ctx, cancel := context.WithTimeout(context.Background(), c.Duration("timeout"))
+		defer cancel()
+		return q.SendContext(ctx, typ, text, 0)
 	}
-	return q.Send(typ, text)
+	return q.Send(typ, text, 0)
 }
 
 // message is one received message as --json prints it.
@@ -228,7 +231,7 @@ func msgqRecv(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	var flags msgq.RecvFlags
+	var flags msgq.Flags
 	if c.Bool("truncate") {
 		flags |= msgq.Truncate
 	}
@@ -241,7 +244,9 @@ func msgqRecv(c *cli.Context) error {
 		var t int64
 		var n int
 		if c.IsSet("timeout") {
-			t, n, err = q.ReceiveTimeout(buf, sel, flags, c.Duration("timeout"))
+			ctx, cancel := context.WithTimeout(context.Background(), c.Duration("timeout"))
+			t, n, err = q.ReceiveContext(ctx, buf, sel, flags)
+			cancel()
 		} else {
 			t, n, err = q.Receive(buf, sel, flags)
 		}

@@ -81,7 +81,7 @@ EXAMPLES:
 				buf := make([]byte, 64)
 				for r := 1; r <= rounds; r++ {
 					for _, m := range msgqDemoBatch {
-						if err := q.SendContext(ctx, m.typ, []byte(m.text)); err != nil {
+						if err := q.SendContext(ctx, m.typ, []byte(m.text), 0); err != nil {
 							return err
 						}
 						sp.say("round %d/%d: sent type %d %q (%s)", r, rounds, m.typ, m.text, queueState(q))
@@ -89,7 +89,7 @@ EXAMPLES:
 							return err
 						}
 					}
-					if err := q.SendContext(ctx, batchSent, []byte("sent")); err != nil {
+					if err := q.SendContext(ctx, batchSent, []byte("sent"), 0); err != nil {
 						return err
 					}
 					sp.say("round %d/%d: sent type %d: batch complete; waiting for type %d", r, rounds, batchSent, batchRead)
@@ -130,7 +130,7 @@ func runMsgqDemoChild(args []string) int {
 			sp.say("round %d/%d: asked for %s -> type %d %q", r, rounds, rd.rule, typ, buf[:n])
 			time.Sleep(delay / 4)
 		}
-		if err := q.Send(batchRead, []byte("drained")); err != nil {
+		if err := q.Send(batchRead, []byte("drained"), 0); err != nil {
 			return childFailed(msgqDemoChild, err)
 		}
 	}

@@ -14,6 +14,9 @@ import (
 	"time"
 
 	"github.com/ipctoolkit/ipc/ipc"
+	"github.com/ipctoolkit/ipc/msgq"
+	"github.com/ipctoolkit/ipc/sem"
+	"github.com/ipctoolkit/ipc/shm"
 )
 
 // ipcRun runs the ipc binary with stdin and returns stdout, stderr and the
@@ -156,12 +159,16 @@ func TestMsgqCommands(t *testing.T) {
 		t.Fatalf("recv --timeout 300ms: exit %d after %v: %q", code, el, errs)
 	}
 	ipcOK(t, "msgq", "set", id, "--qbytes", "1000", "--mode", "0640")
-	info, err := ipc.QueueByID(atoi(t, id))
+	q, err := msgq.FromID(atoi(t, id))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info.Qbytes != 1000 || info.Perm.Mode != 0o640 {
-		t.Fatalf("after set: qbytes %d mode %v", info.Qbytes, info.Perm.Mode)
+	info, err := q.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.QBytes != 1000 || info.Perm.Mode != 0o640 {
+		t.Fatalf("after set: qbytes %d mode %v", info.QBytes, info.Perm.Mode)
 	}
 	if stat, ls := ipcOK(t, "msgq", "stat", id), ipcOK(t, "ls", "-q", "-i", id); stat != ls {
 		t.Fatalf("msgq stat and ls -i differ:\n%s\n%s", stat, ls)
@@ -279,9 +286,9 @@ func TestManAndCompletion(t *testing.T) {
 }
 
 func ipcObjects(t *testing.T) int {
-	sets, err1 := ipc.Semaphores()
-	queues, err2 := ipc.Queues()
-	segs, err3 := ipc.Segments()
+	sets, err1 := sem.List()
+	queues, err2 := msgq.List()
+	segs, err3 := shm.List()
 	if err1 != nil || err2 != nil || err3 != nil {
 		t.Fatal(err1, err2, err3)
 	}

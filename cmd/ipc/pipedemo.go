@@ -48,12 +48,12 @@ func runPipeDemo(c *cli.Context) error {
 		return err
 	}
 	sp := speaker{who: "parent", out: c.App.Writer}
-	pr, pw, err := pipe.Pipe()
+	pr, pw, err := pipe.Pipe(0)
 	if err != nil {
 		return err
 	}
 	defer pw.Close()
-	mine, theirs, err := pipe.Socketpair(pipe.Stream)
+	mine, theirs, err := pipe.Socketpair(pipe.Stream, 0)
 	if err != nil {
 		pr.Close()
 		return err

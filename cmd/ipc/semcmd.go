@@ -179,14 +179,21 @@ func semOp(c *cli.Context) error {
 		if !ok || err1 != nil || err2 != nil {
 			return usagef("sem op: invalid operation %q: want NUM:OP such as 0:-1, 1:+1 or 2:0", a)
 		}
-		op := sem.Op{Num: uint16(n), Delta: int16(d)}
+		var flags sem.Flags
 		if c.Bool("undo") {
-			op = op.Undo()
+			flags |= sem.Undo
 		}
 		if c.Bool("nowait") {
-			op = op.NoWait()
+			flags |= sem.NoWait
 		}
-		ops = append(ops, op)
+		switch {
+		case d > 0:
+			ops = append(ops, sem.Inc(int(n), int(d), flags))
+		case d < 0:
+			ops = append(ops, sem.Dec(int(n), int(-d), flags))
+		default:
+			ops = append(ops, sem.WaitZero(int(n), flags))
+		}
 	}
 	if c.IsSet("timeout") && c.Duration("timeout") < 0 {
 		return usagef("sem op: --timeout must not be negative")

@@ -151,7 +151,7 @@ func (d *semDemo) loop(ctx context.Context) error {
 		own, other = childTurn, parentTurn
 	}
 	for i := 1; i <= d.rounds; i++ {
-		if err := d.set.DoContext(ctx, sem.Dec(own, 1)); err != nil {
+		if err := d.set.DoContext(ctx, sem.Dec(own, 1, 0)); err != nil {
 			return err
 		}
 		if err := sleepContext(ctx, d.delay); err != nil {
@@ -160,7 +160,7 @@ func (d *semDemo) loop(ctx context.Context) error {
 		// Printed at the end of the turn, when the other process has had
 		// time to block waiting for it.
 		d.say("round %d/%d: took semaphore %d, held the turn %v; %s; passing the turn", i, d.rounds, own, d.delay, d.values())
-		if err := d.set.Do(sem.Inc(other, 1)); err != nil {
+		if err := d.set.Do(sem.Inc(other, 1, 0)); err != nil {
 			return err
 		}
 	}

@@ -440,9 +440,15 @@ func TestServePrivateIPC(t *testing.T) {
 	if st.PID != s.pid || len(st.Workers) != 2 {
 		t.Errorf("ipc status of a --private-ipc server: %+v", st)
 	}
-	// Without CAP_SYS_ADMIN it cannot enter, and says so in one line.
+	// Without CAP_SYS_ADMIN it cannot enter, and says so in one line; nor
+	// can a server be started so.
 	if setpriv, err := exec.LookPath("setpriv"); err == nil {
-		out, err := exec.Command(setpriv, "--bounding-set", "-sys_admin", ipcBin, "status", "--state-dir", s.dir).CombinedOutput()
+		out, err := exec.Command(setpriv, "--bounding-set", "-sys_admin", ipcBin, "serve", "--private-ipc",
+			"--addr", "127.0.0.1:0", "--state-dir", t.TempDir()).CombinedOutput()
+		if exitCode(err) != 1 || string(out) != "ipc: prefork: enter a private IPC namespace for server: operation not permitted (unshare(CLONE_NEWIPC) needs CAP_SYS_ADMIN)\n" {
+			t.Errorf("ipc serve --private-ipc without CAP_SYS_ADMIN: exit %d, %q", exitCode(err), out)
+		}
+		out, err = exec.Command(setpriv, "--bounding-set", "-sys_admin", ipcBin, "status", "--state-dir", s.dir).CombinedOutput()
 		if exitCode(err) != 1 || strings.Count(string(out), "\n") != 1 ||
 			!strings.Contains(string(out), "runs in another IPC namespace") || !strings.Contains(string(out), "nsenter --ipc --target "+strconv.Itoa(s.pid)) {
 			t.Errorf("ipc status without CAP_SYS_ADMIN: exit %d, %q", exitCode(err), out)

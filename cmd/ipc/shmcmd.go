@@ -124,16 +124,16 @@ func shmCreate(c *cli.Context) error {
 	if lim, err := ipc.ReadLimits(); err == nil && size > lim.SHMMAX {
 		return usagef("shm create: --size %d is over the limit of %d bytes (kernel.shmmax)", size, lim.SHMMAX)
 	}
-	var opts []shm.CreateOption
+	var flags ipc.Flags
 	if c.Bool("hugetlb") {
-		opts = append(opts, shm.HugeTLB)
+		flags |= shm.HugeTLB
 	}
 	if c.Bool("noreserve") {
-		opts = append(opts, shm.NoReserve)
+		flags |= shm.NoReserve
 	}
 	s, _, err := createOrOpen(c,
-		func() (*shm.Segment, error) { return shm.Create(k, int(size), mode, opts...) },
-		func() (*shm.Segment, error) { return shm.Get(k, int(size), ipc.Create, mode, opts...) })
+		func() (*shm.Segment, error) { return shm.Get(k, int(size), ipc.Create|ipc.Exclusive|flags, mode) },
+		func() (*shm.Segment, error) { return shm.Get(k, int(size), ipc.Create|flags, mode) })
 	if err != nil {
 		return err
 	}
@@ -151,9 +151,9 @@ func shmLock(c *cli.Context, lock bool) error {
 		return err
 	}
 	if lock {
-		return s.Lock()
+		return s.LockMemory()
 	}
-	return s.Unlock()
+	return s.UnlockMemory()
 }
 
 // byteRange reads --offset and --length (-1 when not given).
@@ -223,7 +223,7 @@ func shmWrite(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("shm write: read the data: %w", err)
 	}
-	m, err := s.Attach()
+	m, err := s.Attach(0)
 	if err != nil {
 		return err
 	}

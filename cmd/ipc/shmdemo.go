@@ -69,7 +69,7 @@ EXAMPLES:
 				}
 				sp.say("removed semaphore set %d", set.ID())
 			}()
-			m, err := seg.Attach()
+			m, err := seg.Attach(0)
 			if err != nil {
 				return err
 			}
@@ -85,10 +85,10 @@ EXAMPLES:
 					if err := sleepContext(ctx, delay); err != nil {
 						return err
 					}
-					if err := set.Do(sem.Inc(shmChildTurn, 1)); err != nil {
+					if err := set.Do(sem.Inc(shmChildTurn, 1, 0)); err != nil {
 						return err
 					}
-					if err := set.DoContext(ctx, sem.Dec(shmParentTurn, 1)); err != nil {
+					if err := set.DoContext(ctx, sem.Dec(shmParentTurn, 1, 0)); err != nil {
 						return err
 					}
 					sp.say("round %d/%d: my turn again, the child answered: segment %s", r, rounds, shown(m.Bytes()))
@@ -118,14 +118,14 @@ func runShmDemoChild(args []string) int {
 	if err != nil {
 		return childFailed(shmDemoChild, err)
 	}
-	m, err := seg.Attach()
+	m, err := seg.Attach(0)
 	if err != nil {
 		return childFailed(shmDemoChild, err)
 	}
 	sp := speaker{who: "child", out: os.Stdout}
 	sp.say("attached segment %d (%s)", seg.ID(), attachState(seg))
 	for r := 1; r <= rounds; r++ {
-		if err := set.Do(sem.Dec(shmChildTurn, 1)); err != nil {
+		if err := set.Do(sem.Dec(shmChildTurn, 1, 0)); err != nil {
 			return childFailed(shmDemoChild, err)
 		}
 		text := bytes.TrimRight(m.Bytes()[:shmShown], "\x00")
@@ -135,7 +135,7 @@ func runShmDemoChild(args []string) int {
 		copy(m.Bytes(), answer)
 		sp.say("round %d/%d: wrote %q back -> segment %s", r, rounds, answer, shown(m.Bytes()))
 		time.Sleep(delay)
-		if err := set.Do(sem.Inc(shmParentTurn, 1)); err != nil {
+		if err := set.Do(sem.Inc(shmParentTurn, 1, 0)); err != nil {
 			return childFailed(shmDemoChild, err)
 		}
 	}

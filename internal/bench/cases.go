@@ -42,7 +42,7 @@ func semPingPong(mode string) func(Config, int) (time.Duration, error) {
 		if err != nil {
 			return 0, err
 		}
-		post, wait := sem.Inc(childSem, 1), sem.Dec(parentSem, 1)
+		post, wait := sem.Inc(childSem, 1, 0), sem.Dec(parentSem, 1, 0)
 		one := func() error {
 			if err := set.Do(post); err != nil {
 				return err
@@ -82,7 +82,7 @@ func msgqPingPong(cfg Config, size int) (time.Duration, error) {
 	defer release()
 	buf := make([]byte, size)
 	d, err := timed(warmup(cfg.Rounds), cfg.Rounds, func() error {
-		if err := q.Send(1, buf); err != nil {
+		if err := q.Send(1, buf, 0); err != nil {
 			return err
 		}
 		_, _, err := q.Receive(buf, msgq.Type(2), 0)
@@ -104,7 +104,7 @@ func msgqStream(cfg Config, size int) (time.Duration, error) {
 	}
 	start := time.Now()
 	for range cfg.Rounds {
-		if err = q.Send(1, buf); err != nil {
+		if err = q.Send(1, buf, 0); err != nil {
 			return 0, child.finish(err)
 		}
 	}
@@ -116,14 +116,14 @@ func msgqStream(cfg Config, size int) (time.Duration, error) {
 // back, as two pipes (pipeping) or one stream socketpair (sockping).
 func fdPair(kind string) (mine [2]*os.File, theirs [2]*os.File, err error) {
 	if kind == "socketpair" {
-		a, b, err := pipe.Socketpair(pipe.Stream)
+		a, b, err := pipe.Socketpair(pipe.Stream, 0)
 		return [2]*os.File{a, a}, [2]*os.File{b, b}, err
 	}
-	toR, toW, err := pipe.Pipe()
+	toR, toW, err := pipe.Pipe(0)
 	if err != nil {
 		return mine, theirs, err
 	}
-	backR, backW, err := pipe.Pipe()
+	backR, backW, err := pipe.Pipe(0)
 	if err != nil {
 		toR.Close()
 		toW.Close()
@@ -226,7 +226,7 @@ func shmPingPong(cfg Config, size int) (time.Duration, error) {
 		return 0, err
 	}
 	defer owned(set.Remove)()
-	m, err := seg.Attach()
+	m, err := seg.Attach(0)
 	if err != nil {
 		return 0, err
 	}
@@ -236,7 +236,7 @@ func shmPingPong(cfg Config, size int) (time.Duration, error) {
 		return 0, err
 	}
 	mem, buf := m.Bytes(), make([]byte, size)
-	post, wait := sem.Inc(childSem, 1), sem.Dec(parentSem, 1)
+	post, wait := sem.Inc(childSem, 1, 0), sem.Dec(parentSem, 1, 0)
 	d, err := timed(warmup(cfg.Rounds), cfg.Rounds, func() error {
 		copy(mem, buf)
 		if err := set.Do(post); err != nil {
@@ -260,7 +260,7 @@ func shmCopy(cfg Config, size int) (time.Duration, error) {
 		return 0, err
 	}
 	defer owned(seg.Remove)()
-	m, err := seg.Attach()
+	m, err := seg.Attach(0)
 	if err != nil {
 		return 0, err
 	}
@@ -314,7 +314,7 @@ func partnerMain(args []string) error {
 		if err != nil {
 			return err
 		}
-		wait, post := sem.Dec(childSem, 1), sem.Inc(parentSem, 1)
+		wait, post := sem.Dec(childSem, 1, 0), sem.Inc(parentSem, 1, 0)
 		for range total {
 			if args[4] == "combined" {
 				err = set.Do(wait, post)
@@ -335,7 +335,7 @@ func partnerMain(args []string) error {
 			if _, _, err := q.Receive(buf, msgq.Type(1), 0); err != nil {
 				return err
 			}
-			if err := q.Send(2, buf); err != nil {
+			if err := q.Send(2, buf, 0); err != nil {
 				return err
 			}
 		}
@@ -345,7 +345,7 @@ func partnerMain(args []string) error {
 			return err
 		}
 		buf := make([]byte, ints[1])
-		if err := q.Send(2, []byte{1}); err != nil {
+		if err := q.Send(2, []byte{1}, 0); err != nil {
 			return err
 		}
 		for range rounds {
@@ -353,7 +353,7 @@ func partnerMain(args []string) error {
 				return err
 			}
 		}
-		return q.Send(2, []byte{1})
+		return q.Send(2, []byte{1}, 0)
 	case "fd-pong", "fd-sink":
 		inf, outf := proc.InheritedFile(0, "in"), proc.InheritedFile(1, "out")
 		if inf == nil || outf == nil {
@@ -398,14 +398,14 @@ func partnerMain(args []string) error {
 		if err != nil {
 			return err
 		}
-		m, err := seg.Attach()
+		m, err := seg.Attach(0)
 		if err != nil {
 			return err
 		}
 		defer m.Detach()
 		mem := m.Bytes()
 		buf := make([]byte, len(mem))
-		wait, post := sem.Dec(childSem, 1), sem.Inc(parentSem, 1)
+		wait, post := sem.Dec(childSem, 1, 0), sem.Inc(parentSem, 1, 0)
 		for range total {
 			if err := set.Do(wait); err != nil {
 				return err

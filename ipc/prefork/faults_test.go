@@ -199,7 +199,7 @@ func fillQueue(t *testing.T, id int) int {
 	for _, size := range []int{512, 64, 8, 1} {
 		text := make([]byte, size)
 		for ; ; n++ {
-			if err := q.SendNoWait(1<<40, text); err != nil {
+			if err := q.Send(1<<40, text, msgq.NoWait); err != nil {
 				if !errors.Is(err, ipc.ErrWouldBlock) {
 					t.Fatal(err)
 				}
@@ -432,7 +432,7 @@ func refused(addr string) error {
 // new connections are refused while the ones in flight finish.
 func TestDrainRefuses(t *testing.T) {
 	s := startServer(t, "workers=2", "graceful=5s")
-	// Conversations in flight: a line every 100 ms for 1.5 s on each.
+	// Conversations in flight: a line every 100 ms for 3 s on each.
 	const inflight = 4
 	results := make(chan error, inflight)
 	for i := range inflight {
@@ -445,7 +445,7 @@ func TestDrainRefuses(t *testing.T) {
 				defer c.Close()
 				c.SetDeadline(time.Now().Add(10 * time.Second))
 				r := bufio.NewReader(c)
-				for j := range 15 {
+				for j := range 30 {
 					line := fmt.Sprintf("conversation %d line %d\n", i, j)
 					if _, err := io.WriteString(c, line); err != nil {
 						return err
@@ -468,13 +468,16 @@ func TestDrainRefuses(t *testing.T) {
 	})
 	s.signal(syscall.SIGTERM)
 	var err error
-	for deadline := time.Now().Add(500 * time.Millisecond); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+	t0 := time.Now()
+	for deadline := t0.Add(time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		if err = refused(s.addr); err == nil {
 			break
 		}
 	}
 	if err != nil {
-		t.Errorf("500 ms after SIGTERM a new connection is not refused: %v", err)
+		t.Errorf("1 s after SIGTERM a new connection is not refused: %v", err)
+	} else {
+		t.Logf("new connections refused %v after SIGTERM, while 4 conversations go on", time.Since(t0).Round(time.Millisecond))
 	}
 	for range inflight {
 		if err := <-results; err != nil {
@@ -513,16 +516,25 @@ func TestSupervisorKilledNoStateFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.signal(syscall.SIGKILL)
-	s.wait(5 * time.Second)
 	var rerr error
-	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+	t0 := time.Now()
+	for deadline := t0.Add(time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		if rerr = refused(s.addr); rerr == nil {
 			break
 		}
 	}
 	if rerr != nil {
 		t.Errorf("1 s after kill -9 of the supervisor a new connection is not refused: %v", rerr)
+	} else {
+		t.Logf("new connections refused %v after the supervisor's death, while a connection stays open", time.Since(t0).Round(time.Millisecond))
 	}
+	// The open connection is still served, by a worker that drains.
+	io.WriteString(c, "two\n")
+	if got, err := r.ReadString('\n'); err != nil || got != "TWO\n" {
+		t.Errorf("the open connection after the supervisor's death: %q, %v", got, err)
+	}
+	c.Close()
+	s.wait(5 * time.Second)
 	waitGone(t, 6*time.Second, pids)
 	var leaks []string
 	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(20 * time.Millisecond) {

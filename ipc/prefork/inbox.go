@@ -75,7 +75,7 @@ func (sv *supervisor) unread(s *slot) (msgs, bytes uint64) {
 // sendTo puts b in slot s's inbox without waiting, counting it; a full
 // queue is logged.
 func (sv *supervisor) sendTo(s *slot, b []byte) error {
-	err := sv.q.SendNoWait(workerType(s.i), b)
+	err := sv.q.Send(workerType(s.i), b, msgq.NoWait)
 	if err == nil {
 		s.sent++
 		s.sentBytes += uint64(len(b))

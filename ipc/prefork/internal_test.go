@@ -229,7 +229,7 @@ func testBoard(tb testing.TB, n int) *board {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	m, err := seg.Attach()
+	m, err := seg.Attach(0)
 	seg.Remove()
 	if err != nil {
 		tb.Fatal(err)

@@ -107,7 +107,7 @@ func runJanitor(log *slog.Logger) int {
 		return 0 // already gone
 	}
 	for {
-		err := set.Do(sem.WaitZero(semMembers))
+		err := set.Do(sem.WaitZero(semMembers, 0))
 		if err == nil {
 			break
 		}

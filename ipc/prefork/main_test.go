@@ -21,6 +21,7 @@ import (
 	"github.com/ipctoolkit/ipc/internal/ipctest"
 	"github.com/ipctoolkit/ipc/ipc/prefork"
 	"github.com/ipctoolkit/ipc/ipc/proc"
+	"golang.org/x/sys/unix"
 )
 
 func TestMain(m *testing.M) {
@@ -29,7 +30,45 @@ func TestMain(m *testing.M) {
 		// A -race child otherwise sleeps a second before exiting.
 		os.Setenv("GORACE", "atexit_sleep_ms=0")
 	}
-	ipctest.Main(m)
+	// Orphans (workers and janitors of supervisors the tests killed) come
+	// back to this process, so that what is left at the end can be found.
+	unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+	code := ipctest.Run(m)
+	if left := leftovers(10 * time.Second); len(left) > 0 {
+		fmt.Fprintf(os.Stderr, "prefork tests: processes left running after the tests (killed now): %v\n", left)
+		if code == 0 {
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// leftovers reaps this process's children that have exited (orphans a
+// killed supervisor left, reparented here) and waits up to d for the
+// others; those still running then are killed and returned.
+func leftovers(d time.Duration) []int {
+	deadline := time.Now().Add(d)
+	for {
+		var alive []int
+		for _, pid := range childrenOf(os.Getpid(), false) {
+			var ws syscall.WaitStatus
+			if p, _ := syscall.Wait4(pid, &ws, syscall.WNOHANG, nil); p != pid {
+				alive = append(alive, pid)
+			}
+		}
+		if len(alive) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			for _, pid := range alive {
+				syscall.Kill(pid, syscall.SIGKILL)
+				var ws syscall.WaitStatus
+				syscall.Wait4(pid, &ws, 0, nil)
+			}
+			return alive
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 const (

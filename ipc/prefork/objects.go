@@ -72,13 +72,13 @@ func (o *objects) createIPC(slots int) error {
 		return fail(err)
 	}
 	// The supervisor is a member for as long as it lives.
-	if err := set.Do(sem.Inc(semMembers, 1).Undo()); err != nil {
+	if err := set.Do(sem.Inc(semMembers, 1, sem.Undo)); err != nil {
 		return fail(err)
 	}
 	if o.q, err = msgq.Create(ipc.Private, 0o600); err != nil {
 		return fail(err)
 	}
-	if err := o.q.SendNoWait(sigType, sigText(o.sig)); err != nil {
+	if err := o.q.Send(sigType, sigText(o.sig), msgq.NoWait); err != nil {
 		return fail(err)
 	}
 	if info, err := o.q.Stat(); err == nil {
@@ -88,7 +88,7 @@ func (o *objects) createIPC(slots int) error {
 	if err != nil {
 		return fail(err)
 	}
-	m, err := seg.Attach()
+	m, err := seg.Attach(0)
 	if err != nil {
 		seg.Remove()
 		return fail(err)
@@ -190,7 +190,7 @@ func verifyQueue(q *msgq.Queue, sig uint64) error {
 		return err
 	}
 	if !bytes.Equal(buf[:n], sigText(sig)) {
-		q.SendNoWait(sigType, buf[:n])
+		q.Send(sigType, buf[:n], msgq.NoWait)
 		return errors.New("it does not carry the server's signature")
 	}
 	return nil

@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/ipctoolkit/ipc/internal/ipctest"
-	"github.com/ipctoolkit/ipc/ipc"
 	"github.com/ipctoolkit/ipc/ipc/prefork"
 	"github.com/ipctoolkit/ipc/ipc/proc"
 	"github.com/ipctoolkit/ipc/sem"
@@ -714,7 +713,7 @@ func TestConfigErrors(t *testing.T) {
 		{prefork.Server{Role: "x", Accept: 7}, "unknown AcceptMode"},
 	} {
 		err := tc.s.Run(t.Context())
-		var ie *ipc.Error
+		var ie *prefork.Error
 		if !errors.As(err, &ie) || !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "prefork: configure server: ") {
 			t.Errorf("%+v: %v, want %q", tc.s, err, tc.want)
 		}

@@ -74,7 +74,7 @@ func DefaultStateDir() string {
 }
 
 func serverErr(op string, err error, detail string) error {
-	return &ipc.Error{Pkg: "prefork", Op: op, Kind: ipc.Server, ID: -1, Err: err, Detail: detail}
+	return &Error{Op: op, Err: err, Detail: detail}
 }
 
 // ensureStateDir makes dir (0700) if it is missing and refuses one that

@@ -193,7 +193,7 @@ func (w *worker) attach() error {
 	if err != nil {
 		return err
 	}
-	m, err := seg.Attach()
+	m, err := seg.Attach(0)
 	if err != nil {
 		return err
 	}
@@ -220,7 +220,7 @@ func (w *worker) attach() error {
 	w.wakeFD = efd
 	// A member of the server until this process ends, however it ends: the
 	// kernel undoes it, and the janitor waits for every member to be gone.
-	if err := set.Do(sem.Inc(semMembers, 1).Undo()); err != nil {
+	if err := set.Do(sem.Inc(semMembers, 1, sem.Undo)); err != nil {
 		return err
 	}
 	// Checked once the slot is ours, so that the reason is in it.
@@ -248,7 +248,9 @@ func (w *worker) send(kind msgKind, arg uint64, text []byte, d time.Duration) er
 		text = text[:maxBroadcast]
 	}
 	m := message{kind: kind, slot: w.boot.slot, pid: w.pid, gen: w.boot.gen, arg: arg, text: text}
-	return w.q.SendTimeout(supervisorType, m.encode(buf[:]), d)
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	return w.q.SendContext(ctx, supervisorType, m.encode(buf[:]), 0)
 }
 
 func (w *worker) beat() { w.slot[wHeartbeat].Store(now()) }
@@ -635,7 +637,7 @@ func (w *Worker) Generation() uint64 {
 // 8168 bytes.
 func (w *Worker) Broadcast(msg []byte) error {
 	if w == nil {
-		return &ipc.Error{Pkg: "prefork", Op: "broadcast from", Kind: ipc.Server, ID: -1, Err: unix.ESRCH, Detail: "not in a worker"}
+		return &Error{Op: "broadcast from", Err: unix.ESRCH, Detail: "not in a worker"}
 	}
 	if len(msg) > maxBroadcast {
 		return &ipc.Error{Pkg: "prefork", Op: "broadcast through", Kind: ipc.Queue, ID: w.w.q.ID(), Err: unix.E2BIG,
