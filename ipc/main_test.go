@@ -1,7 +1,6 @@
 package ipc
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -152,21 +151,8 @@ func atoiOr(args []string, i int) int {
 	return n
 }
 
-// runOp runs the "op" role, as nobody when asNobody, and returns its stdout
-// without the final newline.
+// runOp runs the "op" role, as nobody when asNobody, and returns its stdout.
 func runOp(t *testing.T, asNobody bool, args ...string) string {
 	t.Helper()
-	cmd := ipctest.Command(t, "op", args...)
-	if asNobody {
-		ipctest.AsNobody(t, cmd)
-	}
-	// A -race child otherwise sleeps a second before exiting (the race
-	// runtime's atexit_sleep_ms).
-	cmd.Env = append(cmd.Env, "GORACE=atexit_sleep_ms=0")
-	var out bytes.Buffer
-	cmd.Stdout = &out
-	if code := ipctest.RunChild(t, cmd); code != 0 {
-		t.Fatalf("child %v exited %d; stdout %q", args, code, out.String())
-	}
-	return strings.TrimSuffix(out.String(), "\n")
+	return ipctest.Output(t, asNobody, "op", args...)
 }

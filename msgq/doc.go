@@ -51,7 +51,9 @@
 // A message's text is at most kernel.msgmax bytes (8192 by default), and a
 // queue holds at most msg_qbytes bytes of text (kernel.msgmnb, 16384 by
 // default, at creation): two 8000-byte messages fill it. Raising a queue's
-// capacity above msgmnb needs CAP_SYS_RESOURCE. Each goroutine blocked in
-// Send or Receive holds an OS thread, and the Go runtime aborts past 10,000
-// threads: bound the number of waiters.
+// capacity above msgmnb needs CAP_SYS_RESOURCE. Each call blocked in Send or
+// Receive holds an OS thread, and the Go runtime aborts past 10,000 threads:
+// at most ipc.SetMaxBlockedCalls of them (1000 by default, shared with
+// package sem) block in the kernel at once; the rest wait in Go, holding no
+// thread, and stay cancellable.
 package msgq

@@ -50,12 +50,11 @@ func infoFromKernel(id int, ds *sys.MsqidDS) Info {
 // is 0 otherwise.
 func List() ([]Info, error) {
 	out := []Info{}
-	fromProc := true
 	// /proc/sysvipc/msg: key msqid perms cbytes qnum lspid lrpid uid gid
 	// cuid cgid stime rtime ctime
-	err := ipcobj.List(ipcobj.ProcDir, "msg", 14, func(r *ipcobj.Row) {
+	call, err := ipcobj.Msg.List("msg", 14, func(r *ipcobj.Row) {
 		p := r.Perm(7)
-		out = append(out, Info{
+		i := Info{
 			ID:     r.Int(1),
 			Perm:   ipc.PermFromKernel(&p),
 			CBytes: r.U64(3),
@@ -65,31 +64,17 @@ func List() ([]Info, error) {
 			STime:  r.When(11),
 			RTime:  r.When(12),
 			CTime:  r.When(13),
-		})
-	}, func() error {
-		out, fromProc = out[:0], false
-		if e := ipcobj.Msg.Scan(sys.MSG_STAT_ANY, func(id int, ds *sys.MsqidDS) {
-			out = append(out, infoFromKernel(id, ds))
-		}); e != 0 {
-			return &ipc.Error{Pkg: pkg, Op: "list", Kind: ipc.Queue, ID: ipc.AllObjects, Call: ipcobj.Msg.InfoCall, Err: e}
 		}
-		return nil
-	})
-	if err != nil {
-		if _, ok := err.(*ipc.Error); !ok {
-			err = &ipc.Error{Pkg: pkg, Op: "list", Kind: ipc.Queue, ID: ipc.AllObjects, Err: err}
-		}
-		return nil, err
-	}
-	if fromProc {
 		// msg_qbytes is not in /proc; ipcs -q -i asks IPC_STAT, which
 		// needs read permission, and shows 0 without it.
-		for i := range out {
-			var ds sys.MsqidDS
-			if _, e := sys.MsgctlDS(out[i].ID, unix.IPC_STAT, &ds); e == 0 {
-				out[i].QBytes = ds.Qbytes
-			}
+		var ds sys.MsqidDS
+		if _, e := sys.MsgctlDS(i.ID, unix.IPC_STAT, &ds); e == 0 {
+			i.QBytes = ds.Qbytes
 		}
+		out = append(out, i)
+	}, func(id int, ds *sys.MsqidDS) { out = append(out, infoFromKernel(id, ds)) })
+	if err != nil {
+		return nil, &ipc.Error{Pkg: pkg, Op: "list", Kind: ipc.Queue, ID: ipc.AllObjects, Call: call, Err: err}
 	}
 	return out, nil
 }

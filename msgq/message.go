@@ -124,11 +124,11 @@ func (q *Queue) Send(typ int64, text []byte, flags Flags) error {
 		var a [sys.LongSize + stackText]byte
 		b := a[:sys.LongSize+len(text)]
 		pack(b, typ, text)
-		e = q.msgsnd(b, len(text), int(flags))
+		e = q.snd(b, len(text), int(flags))
 	} else {
 		p := getScratch(len(text))
 		pack(*p, typ, text)
-		e = q.msgsnd(*p, len(text), int(flags))
+		e = q.snd(*p, len(text), int(flags))
 		putScratch(p)
 	}
 	if e != 0 {
@@ -231,12 +231,12 @@ func (q *Queue) Receive(buf []byte, sel Selector, flags Flags) (typ int64, n int
 	if len(buf) <= stackText {
 		var a [sys.LongSize + stackText]byte
 		b := a[:sys.LongSize+len(buf)]
-		if n, e = q.msgrcv(b, len(buf), msgtyp, f); e == 0 {
+		if n, e = q.rcv(b, len(buf), msgtyp, f); e == 0 {
 			typ = unpack(b, buf, n)
 		}
 	} else {
 		p := getScratch(len(buf))
-		if n, e = q.msgrcv(*p, len(buf), msgtyp, f); e == 0 {
+		if n, e = q.rcv(*p, len(buf), msgtyp, f); e == 0 {
 			typ = unpack(*p, buf, n)
 		}
 		putScratch(p)

@@ -426,9 +426,41 @@ func TestCrossProcess(t *testing.T) {
 	if st, err := c.Wait(); err != nil || !st.Success() {
 		t.Fatalf("child: %v, %v", st, err)
 	}
-	if info, _ := q.Stat(); info.LSPID != c.Pid() || info.LRPID != os.Getpid() {
-		t.Errorf("lspid %d lrpid %d, want %d and %d", info.LSPID, info.LRPID, c.Pid(), os.Getpid())
+	info, _ := q.Stat()
+	if info.LSPID != c.Pid() || !ourThread(info.LRPID) {
+		t.Errorf("lspid %d lrpid %d, want %d and a thread of %d", info.LSPID, info.LRPID, c.Pid(), os.Getpid())
 	}
+
+	// msg_lrpid is the receiving thread's id, not the process's, when the
+	// kernel hands a message straight to a receiver already waiting
+	// (pipelined_send in ipc/msg.c), which is what made this test fail
+	// about one run in six when it wanted the pid: a receiver blocked on a
+	// thread other than the main one shows it every time.
+	tid := make(chan int, 1)
+	got := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		tid <- unix.Gettid()
+		_, _, err := q.Receive(buf, msgq.Type(999), 0)
+		got <- err
+	}()
+	receiver := <-tid
+	waitBlocked(t, os.Getpid(), "do_msgrcv")
+	send(t, q, 999, "straight to the receiver")
+	if err := <-got; err != nil {
+		t.Fatal(err)
+	}
+	info, _ = q.Stat()
+	if info.LRPID != receiver || !ourThread(info.LRPID) {
+		t.Errorf("lrpid %d after a pipelined send, want the receiving thread %d", info.LRPID, receiver)
+	}
+}
+
+// ourThread reports whether tid is the id of a thread of this process.
+func ourThread(tid int) bool {
+	_, err := os.Stat("/proc/self/task/" + strconv.Itoa(tid))
+	return tid > 0 && err == nil
 }
 
 // LTP msgrcv03 and msgrcv07: MSG_COPY copies the message at an index and
@@ -497,7 +529,9 @@ func TestReceiveDeadline(t *testing.T) {
 	}
 	// A message that comes while waiting.
 	go func() {
-		time.Sleep(20 * time.Millisecond)
+		if !blockedIn(os.Getpid(), "do_msgrcv") {
+			t.Error("the receive never blocked")
+		}
 		q.Send(4, []byte("late"), 0)
 	}()
 	if typ, n, err := receiveTimeout(q, buf, msgq.Type(4), 0, 10*time.Second); err != nil || typ != 4 || string(buf[:n]) != "late" {
@@ -521,7 +555,9 @@ func TestSendDeadline(t *testing.T) {
 		t.Errorf("error text %q, want %q", err, want)
 	}
 	go func() {
-		time.Sleep(20 * time.Millisecond)
+		if !blockedIn(os.Getpid(), "do_msgsnd") {
+			t.Error("the send never blocked")
+		}
 		q.Receive(make([]byte, 1000), msgq.Type(9), msgq.NoWait)
 	}()
 	if err := sendTimeout(q, 1, make([]byte, 1000), 10*time.Second); err != nil {
@@ -570,7 +606,9 @@ func TestReceiveContext(t *testing.T) {
 		t.Errorf("background context: %d %q, %v", typ, buf[:n], err)
 	}
 	go func() {
-		time.Sleep(20 * time.Millisecond)
+		if !blockedIn(os.Getpid(), "do_msgrcv") {
+			t.Error("the receive never blocked")
+		}
 		q.Send(3, []byte("late"), 0)
 	}()
 	if typ, n, err := q.ReceiveContext(t.Context(), buf, msgq.Any(), 0); err != nil || typ != 3 || string(buf[:n]) != "late" {
@@ -590,7 +628,9 @@ func TestSendContext(t *testing.T) {
 		t.Errorf("%v should match context.Canceled", err)
 	}
 	go func() {
-		time.Sleep(20 * time.Millisecond)
+		if !blockedIn(os.Getpid(), "do_msgsnd") {
+			t.Error("the send never blocked")
+		}
 		q.Receive(make([]byte, 1000), msgq.Any(), msgq.NoWait)
 	}()
 	if err := q.SendContext(t.Context(), 1, make([]byte, 1000), 0); err != nil {

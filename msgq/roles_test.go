@@ -1,12 +1,10 @@
 package msgq_test
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -133,18 +131,7 @@ func runOpInChild(args []string) string {
 // what it printed.
 func runOp(t *testing.T, asNobody bool, args ...string) string {
 	t.Helper()
-	cmd := ipctest.Command(t, "op", args...)
-	if asNobody {
-		ipctest.AsNobody(t, cmd)
-	}
-	// A -race child otherwise sleeps a second before exiting.
-	cmd.Env = append(cmd.Env, "GORACE=atexit_sleep_ms=0")
-	var out bytes.Buffer
-	cmd.Stdout = &out
-	if code := ipctest.RunChild(t, cmd); code != 0 {
-		t.Fatalf("child %v exited %d; stdout %q", args, code, out.String())
-	}
-	return strings.TrimSpace(out.String())
+	return ipctest.Output(t, asNobody, "op", args...)
 }
 
 // waitBlocked waits until a thread of process pid sleeps in the kernel
@@ -152,16 +139,24 @@ func runOp(t *testing.T, asNobody bool, args ...string) string {
 // that is really waiting.
 func waitBlocked(t *testing.T, pid int, fn string) {
 	t.Helper()
+	if !blockedIn(pid, fn) {
+		t.Fatalf("no thread of process %d blocked in %s", pid, fn)
+	}
+}
+
+// blockedIn is waitBlocked for a goroutine other than the test's: it
+// reports whether a thread of pid slept in fn within 10 seconds.
+func blockedIn(pid int, fn string) bool {
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		tasks, _ := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
 		for _, task := range tasks {
 			b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/task/" + task.Name() + "/wchan")
 			if string(b) == fn {
-				return
+				return true
 			}
 		}
 		time.Sleep(time.Millisecond)
 	}
-	t.Fatalf("no thread of process %d blocked in %s", pid, fn)
+	return false
 }

@@ -27,6 +27,13 @@ func withContext(ctx context.Context, op func(flags int, raw bool) unix.Errno) (
 	if !wouldBlock(e) {
 		return e, nil
 	}
+	if !intr.TrySlot() {
+		done, err := intr.Slot(ctx, func() bool { e = retryNoWait(op); return !wouldBlock(e) })
+		if done || err != nil {
+			return e, err
+		}
+	}
+	defer intr.Release()
 	e, err := intr.Call(ctx, func() unix.Errno { return op(0, false) })
 	if err != nil {
 		return 0, err

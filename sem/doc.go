@@ -18,6 +18,11 @@
 // Semaphore have the same three forms: Lock, LockContext, LockTimeout;
 // Acquire, AcquireContext, AcquireTimeout (a timeout of 0 tries once).
 //
+// Each call blocked in the kernel holds an OS thread, and the Go runtime
+// aborts past 10,000 threads: at most ipc.SetMaxBlockedCalls of them (1000
+// by default, shared with package msgq) block at once; the rest wait in Go,
+// holding no thread, and stay cancellable.
+//
 // Semaphore numbers are 0 to 65535 and deltas 1 to 32767 (SEMVMX): an Op
 // outside those ranges makes Do fail with an error matching unix.EFBIG or
 // unix.ERANGE; it is never wrapped around onto another semaphore.

@@ -40,7 +40,7 @@ func infoFromKernel(id int, ds *sys.SemidDS) Info {
 func List() ([]Info, error) {
 	out := []Info{}
 	// /proc/sysvipc/sem: key semid perms nsems uid gid cuid cgid otime ctime
-	err := ipcobj.List(ipcobj.ProcDir, "sem", 10, func(r *ipcobj.Row) {
+	call, err := ipcobj.Sem.List("sem", 10, func(r *ipcobj.Row) {
 		p := r.Perm(4)
 		out = append(out, Info{
 			ID:    r.Int(1),
@@ -49,20 +49,9 @@ func List() ([]Info, error) {
 			OTime: r.When(8),
 			CTime: r.When(9),
 		})
-	}, func() error {
-		out = out[:0]
-		if e := ipcobj.Sem.Scan(sys.SEM_STAT_ANY, func(id int, ds *sys.SemidDS) {
-			out = append(out, infoFromKernel(id, ds))
-		}); e != 0 {
-			return &ipc.Error{Pkg: "sem", Op: "list", Kind: ipc.Semaphore, ID: ipc.AllObjects, Call: ipcobj.Sem.InfoCall, Err: e}
-		}
-		return nil
-	})
+	}, func(id int, ds *sys.SemidDS) { out = append(out, infoFromKernel(id, ds)) })
 	if err != nil {
-		if _, ok := err.(*ipc.Error); !ok {
-			err = &ipc.Error{Pkg: "sem", Op: "list", Kind: ipc.Semaphore, ID: ipc.AllObjects, Err: err}
-		}
-		return nil, err
+		return nil, &ipc.Error{Pkg: "sem", Op: "list", Kind: ipc.Semaphore, ID: ipc.AllObjects, Call: call, Err: err}
 	}
 	return out, nil
 }

@@ -141,6 +141,10 @@ func (s *Set) Do(ops ...Op) error {
 			}
 		}
 	}
+	if done, e := s.slot(nil, sops); done {
+		return s.opErr(e)
+	}
+	defer intr.Release()
 	// A hand-off between processes waits microseconds, for which the
 	// scheduler's system call bookkeeping costs more than the wait: see
 	// package rawwait.
@@ -162,6 +166,18 @@ func (s *Set) DoTimeout(d time.Duration, ops ...Op) error {
 	}
 	sops := sembufs(ops)
 	deadline := time.Now().Add(d)
+	if !intr.TrySlot() {
+		ctx, cancel := context.WithDeadline(context.Background(), deadline)
+		done, e := s.slot(ctx, sops)
+		cancel()
+		switch {
+		case done && e == unix.EAGAIN && !anyNoWait(ops):
+			return s.timeoutErr(ipc.ErrTimeout)
+		case done:
+			return s.opErr(e)
+		}
+	}
+	defer intr.Release()
 	for {
 		ts := unix.NsecToTimespec(max(int64(d), 0))
 		errno := sys.Semtimedop(s.id, sops, &ts)
@@ -188,6 +204,13 @@ func (s *Set) DoContext(ctx context.Context, ops ...Op) error {
 		return err
 	}
 	sops := sembufs(ops)
+	if done, e := s.slot(ctx, sops); done {
+		if e == unix.EAGAIN && !anyNoWait(ops) {
+			return s.timeoutErr(ctx.Err())
+		}
+		return s.opErr(e)
+	}
+	defer intr.Release()
 	deadline, hasDeadline := ctx.Deadline()
 	timedOut := false
 	errno, err := intr.Call(ctx, func() unix.Errno {
@@ -215,6 +238,31 @@ func (s *Set) DoContext(ctx context.Context, ops ...Op) error {
 		return s.timeoutErr(ipc.ErrTimeout)
 	}
 	return s.opErr(errno)
+}
+
+// slot takes one of the slots for calls blocked in the kernel (see package
+// internal/intr), or, when they are all taken, waits in Go for one, trying
+// the operations with IPC_NOWAIT now and then. done reports that the call
+// is over without a slot: it completed, failed, or ctx ended (errno EAGAIN
+// then, and ctx.Err() is set).
+func (s *Set) slot(ctx context.Context, sops []sys.Sembuf) (done bool, errno unix.Errno) {
+	if intr.TrySlot() {
+		return false, 0
+	}
+	// The kernel must not see the caller's operations changed: try a copy
+	// with every one made IPC_NOWAIT. (An operation that had NoWait itself
+	// and cannot proceed makes the real call fail at once once it has a
+	// slot, as it would have.)
+	nowait := append([]sys.Sembuf(nil), sops...)
+	for i := range nowait {
+		nowait[i].Flg |= unix.IPC_NOWAIT
+	}
+	errno = unix.EAGAIN
+	done, err := intr.Slot(ctx, func() bool {
+		errno = intr.Retry(func() unix.Errno { return sys.SemopRaw(s.id, nowait) })
+		return errno != unix.EAGAIN
+	})
+	return done || err != nil, errno
 }
 
 func anyNoWait(ops []Op) bool {

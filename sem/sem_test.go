@@ -471,13 +471,7 @@ func TestDoContext(t *testing.T) {
 
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached in 5s")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	ipctest.WaitFor(t, cond)
 }
 
 func equal(a, b []uint16) bool {

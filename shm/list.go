@@ -76,7 +76,7 @@ func List() ([]Info, error) {
 	// /proc/sysvipc/shm: key shmid perms size cpid lpid nattch uid gid cuid
 	// cgid atime dtime ctime rss swap. Kernels before 4.6 had no rss and
 	// swap; the perms column includes SHM_DEST and SHM_LOCKED.
-	err := ipcobj.List(ipcobj.ProcDir, "shm", 14, func(r *ipcobj.Row) {
+	call, err := ipcobj.Shm.List("shm", 14, func(r *ipcobj.Row) {
 		p := r.Perm(7)
 		i := Info{
 			ID:      r.Int(1),
@@ -95,20 +95,9 @@ func List() ([]Info, error) {
 			i.RSS, i.Swap = r.U64(14), r.U64(15)
 		}
 		out = append(out, i)
-	}, func() error {
-		out = out[:0]
-		if e := ipcobj.Shm.Scan(sys.SHM_STAT_ANY, func(id int, ds *unix.SysvShmDesc) {
-			out = append(out, infoFromKernel(id, ds))
-		}); e != 0 {
-			return &ipc.Error{Pkg: "shm", Op: "list", Kind: ipc.Segment, ID: ipc.AllObjects, Call: ipcobj.Shm.InfoCall, Err: e}
-		}
-		return nil
-	})
+	}, func(id int, ds *unix.SysvShmDesc) { out = append(out, infoFromKernel(id, ds)) })
 	if err != nil {
-		if _, ok := err.(*ipc.Error); !ok {
-			err = &ipc.Error{Pkg: "shm", Op: "list", Kind: ipc.Segment, ID: ipc.AllObjects, Err: err}
-		}
-		return nil, err
+		return nil, &ipc.Error{Pkg: "shm", Op: "list", Kind: ipc.Segment, ID: ipc.AllObjects, Call: call, Err: err}
 	}
 	return out, nil
 }

@@ -51,17 +51,6 @@ func ReadUint(path string) (uint64, error) {
 	return v, nil
 }
 
-// List fills a listing from dir/file, calling row for each line, or, if that
-// file cannot be opened, by calling syscalls. min is the number of fields a
-// line must have at least.
-func List(dir, file string, min int, row func(r *Row), syscalls func() error) error {
-	err := ReadProc(dir+"/"+file, min, row)
-	if errors.Is(err, ErrNoProc) {
-		return syscalls()
-	}
-	return err
-}
-
 // ReadProc calls fn with the fields of each row of a /proc/sysvipc file,
 // after checking it has at least min of them. The rows are split on blanks,
 // not on columns: a key such as -2147483648 overflows its column.
@@ -139,6 +128,22 @@ func (r *Row) Perm(uid int) unix.SysvIpcPerm {
 		Cgid: r.U32(uid + 3),
 		Mode: uint32(mode),
 	}
+}
+
+// List lists every object of the family, whatever its permissions, as ipcs
+// does: it calls row for each line of ProcDir/file (a line has at least min
+// fields), or, where that file cannot be opened, calls ds for each object
+// that *_STAT_ANY finds on each index up to *_INFO's. A failure returns the
+// call that failed ("" for /proc) and its error.
+func (f Family[DS]) List(file string, min int, row func(r *Row), ds func(id int, ds *DS)) (call string, err error) {
+	err = ReadProc(ProcDir+"/"+file, min, row)
+	if errors.Is(err, ErrNoProc) {
+		if e := f.Scan(f.StatAny, ds); e != 0 {
+			return f.InfoCall, e
+		}
+		return "", nil
+	}
+	return "", err
 }
 
 // Family is how one kind of object is asked about: its *_INFO call for the

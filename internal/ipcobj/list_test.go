@@ -1,7 +1,6 @@
 package ipcobj_test
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -147,12 +146,7 @@ func keyed[T interface{ Remove() error }](t *testing.T, create func(ipc.Key) (T,
 
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached in 10s")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	ipctest.WaitFor(t, cond)
 }
 
 func semID(s sem.Info) int  { return s.ID }
@@ -362,19 +356,10 @@ func TestListingAsNobody(t *testing.T) {
 	}
 }
 
-// run runs a role as nobody and returns its stdout without the final
-// newline.
+// run runs a role as nobody and returns its stdout.
 func run(t *testing.T, args ...string) string {
 	t.Helper()
-	cmd := ipctest.Command(t, args[0], args[1:]...)
-	ipctest.AsNobody(t, cmd)
-	cmd.Env = append(cmd.Env, "GORACE=atexit_sleep_ms=0")
-	var out bytes.Buffer
-	cmd.Stdout = &out
-	if code := ipctest.RunChild(t, cmd); code != 0 {
-		t.Fatalf("child %v exited %d; stdout %q", args, code, out.String())
-	}
-	return strings.TrimSuffix(out.String(), "\n")
+	return ipctest.Output(t, true, args[0], args[1:]...)
 }
 
 func TestProcParseErrors(t *testing.T) {

@@ -13,6 +13,11 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
+
+	// Not used here: it stops a build for an unsupported system with its
+	// one error (see internal/sys/unsupported.go).
+	_ "github.com/ipctoolkit/ipc/internal/sys"
 )
 
 const (
@@ -207,4 +212,36 @@ func RunChild(t testing.TB, cmd *exec.Cmd) int {
 	}
 	t.Fatalf("child %v: %v", cmd.Args, err)
 	return -1
+}
+
+// Output runs role with args in a child (as nobody when asNobody), fails
+// the test unless it exits 0, and returns what it printed on stdout, trimmed
+// of surrounding blanks.
+func Output(t testing.TB, asNobody bool, role string, args ...string) string {
+	t.Helper()
+	cmd := Command(t, role, args...)
+	if asNobody {
+		AsNobody(t, cmd)
+	}
+	// A -race child otherwise sleeps a second before exiting (the race
+	// runtime's atexit_sleep_ms).
+	cmd.Env = append(cmd.Env, "GORACE=atexit_sleep_ms=0")
+	var out strings.Builder
+	cmd.Stdout = &out
+	if code := RunChild(t, cmd); code != 0 {
+		t.Fatalf("child %s %v exited %d; stdout %q", role, args, code, out.String())
+	}
+	return strings.TrimSpace(out.String())
+}
+
+// WaitFor polls cond every millisecond until it holds, failing the test
+// after 10 seconds: for a test that must act once another goroutine or
+// process has reached a state (a waiter counted by GETNCNT, say).
+func WaitFor(t testing.TB, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached in 10s")
+		}
+	}
 }

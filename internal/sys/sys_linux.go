@@ -8,6 +8,22 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// MsqidDS is struct msqid64_ds in the asm-generic 64-bit layout, which x86-64
+// uses too.
+type MsqidDS struct {
+	Perm   unix.SysvIpcPerm
+	Stime  int64
+	Rtime  int64
+	Ctime  int64
+	Cbytes uint64
+	Qnum   uint64
+	Qbytes uint64
+	Lspid  int32
+	Lrpid  int32
+	_      uint64
+	_      uint64
+}
+
 // Sembuf is struct sembuf: one operation of a semop call.
 type Sembuf struct {
 	Num uint16

@@ -4,7 +4,8 @@ package sys
 
 import "golang.org/x/sys/unix"
 
-// SemidDS is struct semid64_ds in the asm-generic 64-bit layout.
+// SemidDS is struct semid64_ds in the asm-generic 64-bit layout. (MsqidDS
+// has that layout everywhere: sys_linux.go.)
 type SemidDS struct {
 	Perm  unix.SysvIpcPerm
 	Otime int64
@@ -12,19 +13,4 @@ type SemidDS struct {
 	Nsems uint64
 	_     uint64
 	_     uint64
-}
-
-// MsqidDS is struct msqid64_ds in the asm-generic 64-bit layout.
-type MsqidDS struct {
-	Perm   unix.SysvIpcPerm
-	Stime  int64
-	Rtime  int64
-	Ctime  int64
-	Cbytes uint64
-	Qnum   uint64
-	Qbytes uint64
-	Lspid  int32
-	Lrpid  int32
-	_      uint64
-	_      uint64
 }

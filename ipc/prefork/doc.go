@@ -12,8 +12,10 @@
 //	})
 //
 //	func main() {
-//		proc.Dispatch() // a worker runs its role here, and exits
-//		if err := server.Run(context.Background()); err != nil {
+//		proc.Dispatch()                       // a worker runs its role here, and exits
+//		defer prefork.HandleSignals(server)() // SIGTERM, SIGHUP, SIGTTIN...
+//		err := server.Run(context.Background())
+//		if err != nil && !errors.Is(err, prefork.ErrServerClosed) {
 //			log.Fatal(err)
 //		}
 //	}
@@ -24,7 +26,7 @@
 //
 //   - a semaphore set of five: the accept lock, a count of members, and a
 //     random signature (15 bits in each of three). A worker takes the lock
-//     it with SEM_UNDO (semtimedop, so that it also beats its heartbeat every
+//     with SEM_UNDO (semtimedop, so that it also beats its heartbeat every
 //     second), waits for a connection with poll on the raw listening
 //     descriptor, accepts one with accept4, and gives the lock back. Only the
 //     holder waits on the listener, so a connection wakes one process; a
@@ -136,6 +138,7 @@
 //     queue, which keeps a message until the worker reads it.
 //   - The leaked accept lock ("No space left on device: Couldn't create
 //     accept lock"): every exit path the supervisor survives removes the
-//     objects, and the state file lets the next start remove what a kill -9
-//     left.
+//     objects, its janitor removes them when it does not survive, and the
+//     state file lets the next start remove what a kill of every process at
+//     once left.
 package prefork

@@ -210,7 +210,7 @@ func BenchmarkAcceptTurn(b *testing.B) {
 		if err := lock.LockTimeout(time.Second); err != nil {
 			b.Fatal(err)
 		}
-		w.slot[wHolding].Store(now())
+		w.slot[wHolding].Store(1)
 		w.slot[wLocks].Add(1)
 		w.lnMu.Lock()
 		closed := w.lnClosed

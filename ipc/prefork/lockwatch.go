@@ -54,9 +54,6 @@ func (sv *supervisor) watchLock(now time.Time) {
 	w := &sv.board.slots[c.slot.i]
 	if locks := w[wLocks].Load(); c.pid != h.pid || locks != h.locks {
 		*h = holderWatch{pid: c.pid, locks: locks, since: now}
-		if t := w[wHolding].Load(); t != 0 && c.pid == int(w[wPID].Load()) {
-			h.since = time.Unix(0, int64(t)) // the worker wrote when it took it
-		}
 		sv.board.hdr[hHolder].Store(uint64(c.pid))
 		sv.board.hdr[hHolderSince].Store(uint64(h.since.UnixNano()))
 	}

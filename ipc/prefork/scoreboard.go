@@ -59,7 +59,7 @@ const (
 	wFutile     // wakeups that found no connection to accept (the herd)
 	wLocks      // times this worker took the accept lock
 	wPanics     // handler panics recovered
-	wHolding    // while the worker holds the accept lock: since when (unix nanoseconds); else 0
+	wHolding    // 1 while the worker holds the accept lock (hHolderSince says since when)
 	wReason     // why the worker is stopping (a reason* code), read when it is reaped
 	// Written by the supervisor, read by the worker: an order that holds
 	// even when its doorbell (the control message) was lost.

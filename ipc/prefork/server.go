@@ -48,6 +48,9 @@ type Server struct {
 	OnBroadcast func(ctx context.Context, msg []byte)
 
 	// Role is the name of the proc role the workers run (see Register).
+	// The server's janitor (the process that removes its IPC objects if
+	// the supervisor is killed) runs it too, and leaves at Run: a role that
+	// builds its Server at run time should do little else before Run.
 	Role string
 	// WorkerArgs are the arguments the worker role is started with, for a
 	// role that builds its Server from them.

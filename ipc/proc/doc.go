@@ -51,3 +51,7 @@
 //     calls signal.Notify, so an early SIGUSR1 or SIGHUP kills it: send
 //     control through a pipe or a queue, and keep signals for TERM and KILL.
 package proc
+
+// Stops a build for a system this module does not support with
+// internal/sys's one error, before this package's own undefined names.
+import _ "github.com/ipctoolkit/ipc/internal/sys"

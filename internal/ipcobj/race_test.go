@@ -1,0 +1,5 @@
+//go:build race
+
+package ipcobj_test
+
+const raceEnabled = true
