@@ -3,8 +3,12 @@ package ipc
 import "github.com/ipctoolkit/ipc/internal/intr"
 
 // DefaultMaxBlockedCalls is how many calls of this module may block in the
-// kernel at once unless SetMaxBlockedCalls says otherwise.
-const DefaultMaxBlockedCalls = intr.DefaultMaxBlocked
+// kernel at once unless SetMaxBlockedCalls says otherwise: a tenth of the
+// runtime's default thread limit, well above what a program that bounds its
+// own waiters uses.
+const DefaultMaxBlockedCalls = 1000
+
+func init() { intr.SetMaxBlocked(DefaultMaxBlockedCalls) }
 
 // SetMaxBlockedCalls bounds the calls of packages sem and msgq that block in
 // the kernel at once (semop, semtimedop, msgsnd, msgrcv: Do, Lock, Acquire,

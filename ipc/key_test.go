@@ -9,9 +9,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestParseKey(t *testing.T) {
@@ -222,5 +225,29 @@ func TestMode(t *testing.T) {
 	}
 	if DefaultMode != 0o600 || !DefaultMode.Valid() || Mode(0o700).Valid() {
 		t.Errorf("DefaultMode %o, Valid wrong", DefaultMode)
+	}
+}
+
+// CreateRandom retries with another key while create says the key is taken,
+// never uses Private, and stops at the first other outcome.
+func TestCreateRandom(t *testing.T) {
+	var tried []Key
+	v, k, err := CreateRandom(func(k Key) (int, error) {
+		tried = append(tried, k)
+		if len(tried) < 3 {
+			return 0, &Error{Pkg: "ipc", Op: "create", Kind: Queue, ID: -1, Key: k, Err: unix.EEXIST}
+		}
+		return 7, nil
+	})
+	if err != nil || v != 7 || len(tried) != 3 || k != tried[2] || slices.Contains(tried, Private) {
+		t.Errorf("CreateRandom = %d, %v, %v after keys %v", v, k, err, tried)
+	}
+	boom := errors.New("boom")
+	if _, _, err := CreateRandom(func(Key) (int, error) { return 0, boom }); err != boom {
+		t.Errorf("CreateRandom passed on %v, want the create error", err)
+	}
+	n := 0
+	if _, k, err := CreateRandom(func(k Key) (int, error) { n++; return 0, &Error{Err: unix.EEXIST} }); !errors.Is(err, fs.ErrExist) || k != Private || n != randomTries {
+		t.Errorf("every key taken: %v, %v after %d tries", k, err, n)
 	}
 }

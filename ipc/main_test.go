@@ -87,16 +87,6 @@ func sendMsg(t *testing.T, id int, typ int64, n int) {
 	}
 }
 
-func recvMsg(t *testing.T, id int) int {
-	t.Helper()
-	buf := make([]byte, sys.LongSize+65536)
-	n, e := sys.Msgrcv(id, buf, 65536, 0, unix.IPC_NOWAIT)
-	if e != 0 {
-		t.Fatalf("msgrcv: %v", e)
-	}
-	return n
-}
-
 func kindArg(k Kind) string { return strconv.Itoa(int(k)) }
 
 // The role a child runs, often as nobody: one operation of this package,

@@ -1,6 +1,8 @@
 package msgq
 
 import (
+	"context"
+
 	"github.com/ipctoolkit/ipc/internal/intr"
 	"golang.org/x/sys/unix"
 )
@@ -16,7 +18,7 @@ func (q *Queue) snd(b []byte, size, flags int) unix.Errno {
 	}
 	if !intr.TrySlot() {
 		var e unix.Errno
-		if done, _ := intr.Slot(nil, func() bool {
+		if done, _ := intr.Slot(context.Background(), func() bool {
 			e = retryNoWait(func(f int, raw bool) unix.Errno { return q.snd1(b, size, flags|f, raw) })
 			return !wouldBlock(e)
 		}); done {
@@ -33,7 +35,7 @@ func (q *Queue) rcv(b []byte, size int, msgtyp int64, flags int) (n int, e unix.
 		return q.msgrcv(b, size, msgtyp, flags)
 	}
 	if !intr.TrySlot() {
-		if done, _ := intr.Slot(nil, func() bool {
+		if done, _ := intr.Slot(context.Background(), func() bool {
 			e = retryNoWait(func(f int, raw bool) (e unix.Errno) {
 				n, e = q.rcv1(b, size, msgtyp, flags|f, raw)
 				return e

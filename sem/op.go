@@ -141,7 +141,7 @@ func (s *Set) Do(ops ...Op) error {
 			}
 		}
 	}
-	if done, e := s.slot(nil, sops); done {
+	if done, e := s.slot(context.Background(), sops); done {
 		return s.opErr(e)
 	}
 	defer intr.Release()

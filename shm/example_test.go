@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"log"
 	"sync"
+	"unsafe"
 
 	"github.com/ipctoolkit/ipc/ipc"
 	"github.com/ipctoolkit/ipc/sem"
 	"github.com/ipctoolkit/ipc/shm"
+	"golang.org/x/sys/unix"
 )
 
 // A segment is made once, attached by every process that shares it, and
@@ -164,4 +166,31 @@ func Example_mutex() {
 	mu.Unlock()
 	fmt.Println("sum:", a+b, "transfers:", n)
 	// Output: sum: 1000 transfers: 400
+}
+
+// A segment at an address of the program's choosing, so that pointers into
+// it mean the same in every process that maps it there: reserve the range
+// first (mmap with no access), then attach over the reservation with Remap.
+// Fill gives a new segment its idle byte, as sysv_ipc's init_character does.
+func ExampleSegment_AttachAt() {
+	seg, err := shm.Create(ipc.Private, 4096, 0o600)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer seg.Remove()
+	reserved, err := unix.Mmap(-1, 0, 4096, unix.PROT_NONE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		log.Fatal(err)
+	}
+	addr := uintptr(unsafe.Pointer(&reserved[0]))
+	m, err := seg.AttachAt(addr, shm.Remap)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer m.Detach() // which unmaps the range: the reservation is gone with it
+	if err := m.Fill(' '); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("at the address asked: %t; first bytes %q\n", uintptr(unsafe.Pointer(&m.Bytes()[0])) == addr, m.Bytes()[:3])
+	// Output: at the address asked: true; first bytes "   "
 }

@@ -101,8 +101,9 @@ func (s *serveProc) status(t *testing.T, args ...string) string {
 }
 
 type statusJSON struct {
-	PID     int `json:"pid"`
-	Workers []struct {
+	PID        int `json:"pid"`
+	LockHolder int `json:"lock_holder"`
+	Workers    []struct {
 		Slot        *int    `json:"slot"`
 		PID         int     `json:"pid"`
 		Generation  int     `json:"generation"`
@@ -173,6 +174,18 @@ func TestServeAndStatus(t *testing.T) {
 	st := s.statusJSON(t)
 	if st.PID != s.pid || len(st.Workers) != 2 {
 		t.Fatalf("ipc status --json: %+v", st)
+	}
+	// An idle server: one worker holds the accept lock, polling; the
+	// supervisor looks every 100 ms.
+	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		h := s.statusJSON(t)
+		if h.LockHolder != 0 && (h.LockHolder == h.Workers[0].PID || h.LockHolder == h.Workers[1].PID) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("lock_holder %d is not a worker: %+v", h.LockHolder, h)
+			break
+		}
 	}
 	var sum uint64
 	for _, w := range st.Workers {

@@ -21,13 +21,10 @@ import (
 // so that it completes if it can even when every kernel waiter waits for
 // something else (on another object, say), which no wake-up would tell it.
 
-// DefaultMaxBlocked is the bound unless SetMaxBlocked changes it: a tenth
-// of the runtime's default thread limit, well above what a program that
-// bounds its own waiters uses.
-const DefaultMaxBlocked = 1000
-
 var (
-	maxBlocked atomic.Int64 // the bound
+	// maxBlocked is the bound; package ipc sets its default at init,
+	// before any call of sem or msgq can run.
+	maxBlocked atomic.Int64
 	blocked    atomic.Int64 // calls holding a slot, never above the bound
 	parked     atomic.Int64 // calls waiting in Go for one
 	// nudge tells parked calls that a slot may be free. One token is
@@ -36,8 +33,6 @@ var (
 	// itself now and then.
 	nudge = make(chan struct{}, 1)
 )
-
-func init() { maxBlocked.Store(DefaultMaxBlocked) }
 
 // SetMaxBlocked sets the bound (at least 1) and returns the previous one.
 // Lowering it does not interrupt calls already blocked.
@@ -96,15 +91,11 @@ const (
 // try makes the call with IPC_NOWAIT and reports whether it completed (or
 // failed for good); Slot calls it now and then, and returns done when it
 // did: the caller then has no slot and its call is over. Otherwise Slot
-// returns with a slot taken, or with ctx's error (ctx may be nil: never
-// done).
+// returns with a slot taken, or with ctx's error.
 func Slot(ctx context.Context, try func() bool) (done bool, err error) {
 	parked.Add(1)
 	defer parked.Add(-1)
-	var ctxDone <-chan struct{}
-	if ctx != nil {
-		ctxDone = ctx.Done()
-	}
+	ctxDone := ctx.Done()
 	var timer *time.Timer
 	for poll := firstPoll; ; {
 		if take() {

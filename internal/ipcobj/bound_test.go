@@ -41,7 +41,11 @@ func TestManyBlockedCalls(t *testing.T) {
 		t.Skip("the race detector allows at most 8128 goroutines")
 	}
 	const n, bound, margin = 20000, 500, 100
-	defer ipc.SetMaxBlockedCalls(ipc.SetMaxBlockedCalls(bound))
+	old := ipc.SetMaxBlockedCalls(bound)
+	defer ipc.SetMaxBlockedCalls(old)
+	if old != ipc.DefaultMaxBlockedCalls || ipc.DefaultMaxBlockedCalls != 1000 {
+		t.Errorf("the bound was %d; want the default, 1000", old)
+	}
 	// The raw first attempt of a blocking call keeps its P until the
 	// runtime preempts it (10ms): with hundreds of calls blocking at once
 	// that stalls the scheduler for seconds, which is rawwait's business,

@@ -140,9 +140,19 @@ func (l *chanListener) Accept() (net.Conn, error) {
 	case c := <-l.ch:
 		return c, nil
 	case <-l.done:
+		// Both may be ready, and select picks at random: a connection
+		// handed over just before the close must not be left behind.
+		select {
+		case c := <-l.ch:
+			return c, nil
+		default:
+		}
 		return nil, net.ErrClosed
 	}
 }
+
+// pending is how many connections wait to be taken by Accept.
+func (l *chanListener) pending() int { return len(l.ch) }
 
 func (l *chanListener) Close() error {
 	l.once.Do(func() { close(l.done) })

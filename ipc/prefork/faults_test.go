@@ -231,15 +231,19 @@ func drainQueue(t *testing.T, id int) {
 func TestReloadFullQueue(t *testing.T) {
 	s := startServer(t, "workers=2")
 	n := fillQueue(t, s.state.Queue)
+	hup := time.Now()
 	s.signal(syscall.SIGHUP)
-	time.Sleep(1500 * time.Millisecond) // the new workers' ready cannot be sent
+	// Neither the new workers' "ready" nor the old ones' stop message fits:
+	// the slots carry both, so the reload completes with the queue full.
+	s.waitStatus(3*time.Second, "generation 2 only, 2 workers, the queue full", onlyGeneration(2, 2))
+	t.Logf("queue filled with %d messages; reload done %v after SIGHUP, the queue still full", n, time.Since(hup).Round(time.Millisecond))
 	drainQueue(t, s.state.Queue)
-	drained := time.Now()
-	st := s.waitStatus(2*time.Second, "generation 2 only, 2 workers", onlyGeneration(2, 2))
-	t.Logf("queue filled with %d messages; reload done %v after it drained: %v", n, time.Since(drained).Round(time.Millisecond), st.Workers)
+	s.waitStatus(2*time.Second, "generation 2 only, 2 workers", onlyGeneration(2, 2))
 	full := s.log.events("the queue is full")
 	if len(full) == 0 || len(full) > 3 {
 		t.Errorf("%d 'the queue is full' lines, want 1 to 3 (rate-limited)", len(full))
+	} else if e := full[0]; e.num("last_sender") != os.Getpid() || e.num("not_for_a_worker") < n-5 {
+		t.Errorf("the full queue's log does not point at this test (pid %d, %d messages): %v", os.Getpid(), n, e)
 	}
 	if got, err := ask(s.addr, "after"); err != nil || got != "AFTER" {
 		t.Errorf("after the reload: %q, %v", got, err)
@@ -428,6 +432,21 @@ func refused(addr string) error {
 	return nil
 }
 
+// waitRefused requires new connections to addr to be refused within a
+// second of what happened (after).
+func waitRefused(t *testing.T, addr, after string) {
+	t.Helper()
+	var err error
+	t0 := time.Now()
+	for deadline := t0.Add(time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if err = refused(addr); err == nil {
+			t.Logf("new connections refused %v after %s", time.Since(t0).Round(time.Millisecond), after)
+			return
+		}
+	}
+	t.Errorf("1 s after %s a new connection is not refused: %v", after, err)
+}
+
 // Requirement 4: a graceful stop closes the listener at once everywhere:
 // new connections are refused while the ones in flight finish.
 func TestDrainRefuses(t *testing.T) {
@@ -467,18 +486,7 @@ func TestDrainRefuses(t *testing.T) {
 		return active == inflight
 	})
 	s.signal(syscall.SIGTERM)
-	var err error
-	t0 := time.Now()
-	for deadline := t0.Add(time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if err = refused(s.addr); err == nil {
-			break
-		}
-	}
-	if err != nil {
-		t.Errorf("1 s after SIGTERM a new connection is not refused: %v", err)
-	} else {
-		t.Logf("new connections refused %v after SIGTERM, while 4 conversations go on", time.Since(t0).Round(time.Millisecond))
-	}
+	waitRefused(t, s.addr, "SIGTERM, while 4 conversations go on")
 	for range inflight {
 		if err := <-results; err != nil {
 			t.Errorf("in-flight conversation: %v", err)
@@ -516,18 +524,7 @@ func TestSupervisorKilledNoStateFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.signal(syscall.SIGKILL)
-	var rerr error
-	t0 := time.Now()
-	for deadline := t0.Add(time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if rerr = refused(s.addr); rerr == nil {
-			break
-		}
-	}
-	if rerr != nil {
-		t.Errorf("1 s after kill -9 of the supervisor a new connection is not refused: %v", rerr)
-	} else {
-		t.Logf("new connections refused %v after the supervisor's death, while a connection stays open", time.Since(t0).Round(time.Millisecond))
-	}
+	waitRefused(t, s.addr, "kill -9 of the supervisor, while a connection stays open")
 	// The open connection is still served, by a worker that drains.
 	io.WriteString(c, "two\n")
 	if got, err := r.ReadString('\n'); err != nil || got != "TWO\n" {
@@ -869,5 +866,33 @@ func TestJanitorRespawned(t *testing.T) {
 	s.waitEvent("removed the server's IPC objects", 3*time.Second, func(e event) bool { return e.num("janitor") == second })
 	if leaks := ipctest.Leaked(before); len(leaks) > 0 {
 		t.Errorf("left behind: %v", leaks)
+	}
+}
+
+// HandleSignals: SIGINT stops gracefully, a second SIGINT at once (the open
+// connection is cut rather than waited for), and Run's ErrServerClosed is a
+// clean exit.
+func TestSecondSIGINT(t *testing.T) {
+	s := startServer(t, "workers=2", "graceful=20s")
+	c, err := net.Dial("tcp", s.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, "open\n")
+	if got, err := bufio.NewReader(c).ReadString('\n'); err != nil || got != "OPEN\n" {
+		t.Fatalf("%q, %v", got, err)
+	}
+	s.signal(syscall.SIGINT)
+	s.waitEvent("stopping gracefully", 2*time.Second, func(e event) bool { return e.str("why") == "SIGINT" })
+	t0 := time.Now()
+	s.signal(syscall.SIGINT)
+	s.waitEvent("stopping at once", 2*time.Second, func(e event) bool { return e.str("why") == "a second SIGINT" })
+	if st := s.wait(5 * time.Second); !st.Success() {
+		t.Errorf("supervisor %v after two SIGINTs", st)
+	}
+	if d := time.Since(t0); d > 3*time.Second {
+		t.Errorf("stopped %v after the second SIGINT", d)
 	}
 }

@@ -85,8 +85,18 @@ func (sv *supervisor) sendTo(s *slot, b []byte) error {
 		sv.backlog.full++
 		if time.Since(sv.backlog.fullAt) >= backlogEvery {
 			info, _ := sv.q.Stat()
+			var behind uint64
+			for _, s := range sv.slots {
+				if s.c != nil {
+					m, _ := sv.unread(s)
+					behind += m
+				}
+			}
+			// The rest: the supervisor's own inbox, or another process's
+			// messages (the signature is one).
+			other := max(int64(info.QNum)-int64(behind)-1, 0)
 			sv.log.Warn("the queue is full", "messages", info.QNum, "bytes", info.CBytes, "capacity", info.QBytes,
-				"last_sender", info.LSPID, "unread", sv.backlogWords(), "sends_failed", sv.backlog.full)
+				"last_sender", info.LSPID, "unread", sv.backlogWords(), "not_for_a_worker", other, "sends_failed", sv.backlog.full)
 			sv.backlog.fullAt, sv.backlog.full = time.Now(), 0
 		}
 	}
@@ -110,7 +120,7 @@ func (sv *supervisor) backlogWords() string {
 		}
 	}
 	if len(es) == 0 {
-		return "no worker is behind: the messages are another process's (see last_sender)"
+		return "no worker is behind: the messages are for the supervisor or another process (see not_for_a_worker, last_sender)"
 	}
 	sort.Slice(es, func(i, j int) bool { return es[i].bytes > es[j].bytes })
 	var parts []string

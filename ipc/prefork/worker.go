@@ -596,10 +596,12 @@ func (w *worker) trackConn(c net.Conn, st http.ConnState) {
 	}
 }
 
+// openConns counts the HTTP connections open, including those handed over
+// but not yet taken by the http.Server (which it does not know of yet).
 func (w *worker) openConns() int {
 	w.connMu.Lock()
 	defer w.connMu.Unlock()
-	return len(w.connState)
+	return len(w.connState) + w.httpLn.pending()
 }
 
 // Worker is the worker process a handler runs in, found with WorkerFrom.
