@@ -33,8 +33,8 @@ func sysvipc(t *testing.T) string {
 	return b.String()
 }
 
-// children lists this process's child processes (of every thread).
-func children(t *testing.T) string {
+// ownChildren lists this process's child processes (of every thread).
+func ownChildren(t *testing.T) string {
 	t.Helper()
 	tasks, err := os.ReadDir("/proc/self/task")
 	if err != nil {
@@ -169,7 +169,7 @@ func TestCompletionNeverActs(t *testing.T) {
 	if left, _ := os.ReadDir(dir); len(left) > 0 {
 		t.Errorf("completion left files: %v", left)
 	}
-	if kids := children(t); kids != "" {
+	if kids := ownChildren(t); kids != "" {
 		t.Errorf("completion started processes: %s", kids)
 	}
 

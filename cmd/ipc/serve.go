@@ -63,12 +63,11 @@ EXAMPLES:
    ipc serve --addr 127.0.0.1:8989 --workers 4 --handler upper
    ipc serve --handler http --max-requests 10000 --log-json
    kill -HUP $(jq .pid "$XDG_RUNTIME_DIR"/ipc/prefork-*.json)`,
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:8989", Usage: "TCP address to listen on (port 0 picks one)"},
+		Flags: append([]cli.Flag{
 			&cli.IntFlag{Name: "workers", Value: runtime.NumCPU(), Usage: "worker processes (1 to 4096)"},
 			&cli.IntFlag{Name: "max-workers", Usage: "scoreboard slots, bounding --workers and a reload's overlap (up to 4096)", DefaultText: "twice --workers"},
 			&cli.StringFlag{Name: "handler", Value: "echo", Usage: "echo, upper, chat or http"},
-			&cli.StringFlag{Name: "state-dir", Usage: "where the state file goes", DefaultText: "$XDG_RUNTIME_DIR/ipc or /tmp/ipc-$UID"},
+			&cli.StringFlag{Name: "state-dir", Usage: "where the state file goes", DefaultText: "/run/ipc for root, else $XDG_RUNTIME_DIR/ipc or /tmp/ipc-$UID"},
 			&cli.DurationFlag{Name: "graceful-timeout", Value: prefork.DefaultGracefulTimeout, Usage: "how long connections get to finish on stop or reload (100ms to 24h)"},
 			&cli.DurationFlag{Name: "timeout", Value: prefork.DefaultTimeout, Usage: "kill a worker whose heartbeat stops this long (2s, twice the heartbeat, to 24h)"},
 			&cli.DurationFlag{Name: "idle-timeout", Value: defaultIdleTimeout, Usage: "echo, upper, chat: close a connection idle this long (100ms to 24h)"},
@@ -77,7 +76,7 @@ EXAMPLES:
 			&cli.StringFlag{Name: "accept", Value: "lock", Usage: "lock (the semaphore) or shared (every idle worker polls: the herd, for comparison)"},
 			&cli.BoolFlag{Name: "log-json", Usage: "log JSON lines instead of key=value text"},
 			&cli.BoolFlag{Name: "private-ipc", Usage: "run in an IPC namespace of its own (needs CAP_SYS_ADMIN): nothing can leak, but workers cannot see the host's objects"},
-		},
+		}, serveDeployFlags()...),
 		Action: runServe,
 	})
 	proc.Register(serveWorker, runServeWorker)
@@ -119,7 +118,9 @@ func runServe(c *cli.Context) error {
 		}
 	}
 	srv := newServeServer(handler, logFormat, c.Duration("idle-timeout"))
-	srv.Addr = c.String("addr")
+	if err := applyServeDeploy(c, srv); err != nil {
+		return err
+	}
 	srv.Workers = c.Int("workers")
 	srv.MaxWorkers = c.Int("max-workers")
 	srv.StateDir = c.String("state-dir")

@@ -48,7 +48,7 @@ EXAMPLES:
    ipc status --json | jq '.workers[] | {slot, connections}'
    ipc status --watch --interval 500ms`,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "state-dir", Usage: "where the server's state file is", DefaultText: "$XDG_RUNTIME_DIR/ipc or /tmp/ipc-$UID"},
+			&cli.StringFlag{Name: "state-dir", Usage: "where the server's state file is", DefaultText: "/run/ipc for root, else $XDG_RUNTIME_DIR/ipc or /tmp/ipc-$UID"},
 			&cli.IntFlag{Name: "pid", Usage: "the supervisor to show, when several run from one state dir"},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON document"},
 			&cli.BoolFlag{Name: "watch", Usage: "redraw until interrupted"},

@@ -31,10 +31,10 @@ func (c *sockConn) addrs() {
 	c.once.Do(func() {
 		c.local, c.remote = &net.TCPAddr{}, &net.TCPAddr{}
 		if sa, err := unix.Getsockname(c.fd); err == nil {
-			c.local = tcpAddr(sa)
+			c.local = netAddr(sa)
 		}
 		if sa, err := unix.Getpeername(c.fd); err == nil {
-			c.remote = tcpAddr(sa)
+			c.remote = netAddr(sa)
 		}
 	})
 }

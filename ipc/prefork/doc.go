@@ -107,6 +107,22 @@
 // worker also stops when its supervisor is gone (proc.WatchParent), when
 // its queue or semaphore is removed, and after MaxRequests requests.
 //
+// # Deploying
+//
+// The fields for running as a system service (deploy.go and the files it
+// names): Addrs lists several addresses, each served by every worker (TCP
+// "host:port" or "unix:/path", a Unix socket made with SocketMode and
+// SocketOwner; a socket file nobody listens on is replaced, a live one
+// refused). A process started by systemd's socket activation (LISTEN_PID is
+// its pid) serves the sockets it was given instead and binds nothing. With
+// NOTIFY_SOCKET set the supervisor tells systemd READY=1 once its first
+// workers serve, RELOADING=1 and READY=1 around a SIGHUP, STOPPING=1, and
+// WATCHDOG=1 every WATCHDOG_USEC/2 from its event loop. PIDFile is written
+// by rename and held with an flock on PIDFile+".lock": a second server is
+// refused while the first lives. User and Group run the workers as another
+// user (the supervisor, which must start as root, keeps root), the IPC
+// objects becoming theirs, mode 0600. DefaultStateDir is /run/ipc for root.
+//
 // # Traps avoided
 //
 //   - The epoll herd behind the lock: the listener is never given to the Go

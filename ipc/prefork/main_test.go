@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -439,20 +438,8 @@ func (s *server) waitStatus(d time.Duration, what string, cond func(prefork.Stat
 	}
 }
 
-// ask sends line on a new connection and returns the first line back.
-func ask(addr, line string) (string, error) {
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		return "", err
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := io.WriteString(c, line+"\n"); err != nil {
-		return "", err
-	}
-	got, err := bufio.NewReader(c).ReadString('\n')
-	return strings.TrimSuffix(got, "\n"), err
-}
+// ask sends line on a new TCP connection and returns the first line back.
+func ask(addr, line string) (string, error) { return askOn("tcp", addr, line) }
 
 // gone reports whether pid has exited: it no longer exists, or is a zombie
 // that its new parent has not reaped yet.

@@ -59,6 +59,28 @@ type Server struct {
 	// StateDir is where the supervisor records its pid and IPC objects
 	// while it runs; "" means DefaultStateDir().
 	StateDir string
+
+	// Deployment (see deploy.go). Addrs, if not empty, are the addresses
+	// listened on instead of Addr, every worker serving them all: TCP
+	// "host:port", or "unix:/path" (Addr takes one too) for a Unix-domain
+	// stream socket, made with SocketMode (0: DefaultSocketMode) and
+	// SocketOwner ("user:group", "user" or ":group"; "" leaves it the
+	// supervisor's); a socket file left by a dead server is replaced, one a
+	// live server listens on refused, and it is removed on exit. A process
+	// socket-activated by systemd (LISTEN_PID is its pid) serves the sockets
+	// it was given and binds none of these.
+	Addrs       []string
+	SocketMode  os.FileMode
+	SocketOwner string
+	// PIDFile, if set, is written with the supervisor's pid at start
+	// (atomically), refused while another live server holds it, and
+	// removed on exit if it still names this process.
+	PIDFile string
+	// User and Group, if User is set, are who the workers run as (Group
+	// "" is the user's primary group; supplementary groups are the
+	// user's): the supervisor, which must start as root, binds first and
+	// keeps root; the IPC objects become the user's, mode 0600.
+	User, Group string
 	// GracefulTimeout bounds a graceful stop or a worker's retirement:
 	// connections still open after it are cut (the worker is killed). 0
 	// means 30 s.
@@ -271,6 +293,7 @@ type boot struct {
 	graceful    time.Duration
 	timeout     time.Duration
 	accept      AcceptMode
+	listeners   int // descriptors 3 on; 1 if absent
 }
 
 func (b boot) encode() string {
@@ -294,6 +317,7 @@ func (b boot) encode() string {
 	add("graceful", int64(b.graceful))
 	add("timeout", int64(b.timeout))
 	add("accept", int64(b.accept))
+	add("listeners", int64(b.listeners))
 	return bootEnv + "=" + sb.String()
 }
 
@@ -330,6 +354,8 @@ func parseBoot(v string) (boot, error) {
 			b.timeout = time.Duration(n)
 		case "accept":
 			b.accept = AcceptMode(n)
+		case "listeners":
+			b.listeners = int(n)
 		default:
 			seen--
 		}

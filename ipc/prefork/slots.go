@@ -83,9 +83,10 @@ func (sv *supervisor) spawn(s *slot, now time.Time) error {
 		slot: s.i, slots: sv.cfg.slots, gen: sv.gen,
 		semID: sv.set.ID(), queueID: sv.q.ID(), segID: sv.m.ID(), supervisor: os.Getpid(),
 		maxRequests: limit, graceful: sv.cfg.GracefulTimeout, timeout: sv.cfg.Timeout, accept: sv.cfg.Accept,
+		listeners: len(sv.dep.lns),
 	}
 	cmd := proc.Command(sv.cfg.Role, sv.cfg.WorkerArgs...)
-	cmd.ExtraFiles = []*os.File{sv.ln}
+	cmd.ExtraFiles = sv.dep.files()
 	cmd.Env = []string{b.encode()}
 	// SIGTERM when the supervisor dies: the worker stops gracefully on its
 	// own (and WatchParent covers the moment before signal.Notify).
@@ -93,6 +94,7 @@ func (sv *supervisor) spawn(s *slot, now time.Time) error {
 	// Its own process group: a terminal's ^C reaches the supervisor alone,
 	// which then stops the workers in order.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	sv.dep.runAs.apply(cmd.SysProcAttr)
 
 	w := &sv.board.slots[s.i]
 	sv.board.clear(s.i)

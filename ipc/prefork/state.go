@@ -59,8 +59,14 @@ type State struct {
 const statePrefix, stateSuffix = "prefork-", ".json"
 
 // DefaultStateDir is where a server records its state when Server.StateDir
-// is empty: $XDG_RUNTIME_DIR/ipc, or /tmp/ipc-<uid> without it.
+// is empty: /run/ipc for root (a system service's, systemd's
+// RuntimeDirectory=ipc; not /tmp/ipc-0, which any local user could make
+// first), $XDG_RUNTIME_DIR/ipc for a user, /tmp/ipc-<uid> for a user without
+// it.
 func DefaultStateDir() string {
+	if os.Geteuid() == 0 {
+		return "/run/ipc"
+	}
 	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
 		return filepath.Join(d, "ipc")
 	}
@@ -106,7 +112,9 @@ func (st *State) write() error {
 		return serverErr("record the state of", err, st.Path)
 	}
 	tmp := filepath.Join(filepath.Dir(st.Path), "."+filepath.Base(st.Path)+".tmp")
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
+	// 0640: the directory decides who may read (0700, or root:group 02750
+	// for Server.User's `ipc status`).
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o640); err != nil {
 		return serverErr("record the state of", err, st.Path)
 	}
 	if err := os.Rename(tmp, st.Path); err != nil {

@@ -40,6 +40,7 @@ type supervisor struct {
 
 	ln   *os.File
 	addr net.Addr
+	dep  deployment
 	objects
 	state State
 
@@ -120,8 +121,15 @@ func runSupervisor(ctx context.Context, s *Server) (err error) {
 }
 
 func (sv *supervisor) run(ctx context.Context) (err error) {
+	if err := sv.dep.start(sv); err != nil {
+		return err
+	}
+	defer sv.dep.stop()
 	dir := sv.cfg.StateDir
 	if err := ensureStateDir(dir); err != nil {
+		return err
+	}
+	if err := sv.dep.runAs.shareStateDir(dir); err != nil {
 		return err
 	}
 	cleaned, err := CleanStale(dir)
@@ -134,7 +142,7 @@ func (sv *supervisor) run(ctx context.Context) (err error) {
 		return err
 	}
 
-	if sv.ln, sv.addr, err = listen(sv.cfg.Addr); err != nil {
+	if sv.ln, err = sv.dep.listen(sv); err != nil {
 		return err
 	}
 	defer sv.closeListener()
@@ -143,6 +151,9 @@ func (sv *supervisor) run(ctx context.Context) (err error) {
 		return err
 	}
 	defer sv.removeIPC("the supervisor stops")
+	if err := sv.dep.runAs.shareIPC(sv.set, sv.q, sv.m.ID()); err != nil {
+		return serverErr("start", err, "hand the IPC objects to user "+sv.cfg.User)
+	}
 	sv.board.hdr[hGeneration].Store(sv.gen)
 	sv.board.hdr[hWant].Store(uint64(sv.want))
 
@@ -194,6 +205,7 @@ func (sv *supervisor) run(ctx context.Context) (err error) {
 		case now := <-t.C:
 			sv.onTick(now)
 		}
+		sv.dep.observe(sv, time.Now())
 	}
 	// Every worker is gone: remove the objects now, which ends the
 	// janitor's wait, and reap the janitor.
@@ -217,6 +229,7 @@ func (sv *supervisor) closeListener() {
 		sv.ln.Close()
 		sv.ln = nil
 	}
+	sv.dep.closeSockets()
 }
 
 func (sv *supervisor) logLimits(err error) {

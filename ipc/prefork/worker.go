@@ -63,6 +63,7 @@ type worker struct {
 	slot  *[slotWords]*atomic.Uint64
 
 	wakeFD int
+	from   int // the listener the accept loop takes connections from
 
 	// lnMu guards the listening descriptor: the accept loop uses it under
 	// the lock, and finish closes it (at once, so that once no process
@@ -175,8 +176,8 @@ func runWorker(ctx context.Context, s *Server) int {
 // attach opens the supervisor's objects and claims the slot.
 func (w *worker) attach() error {
 	b := w.boot
-	if !sys.IsListener(listenFD) {
-		return errors.New("descriptor 3 is not a listening socket")
+	if err := checkListeners(b.listeners); err != nil {
+		return err
 	}
 	q, err := msgq.FromID(b.queueID)
 	if err != nil {
@@ -273,7 +274,7 @@ func (w *worker) drain(reason uint64, why string) {
 func (w *worker) acceptLoop() {
 	defer close(w.acceptDone)
 	locking := w.boot.accept == AcceptLock
-	fds := []unix.PollFd{{Fd: listenFD, Events: unix.POLLIN}, {Fd: int32(w.wakeFD), Events: unix.POLLIN}}
+	fds := pollFDs(w.boot.listeners, w.wakeFD)
 	var batch [acceptBatch]int
 	for !w.draining.Load() {
 		w.beat()
@@ -311,7 +312,7 @@ func (w *worker) acceptLoop() {
 			// Under load more connections wait: take them in the same
 			// turn rather than one lock hand-off each.
 			for n < len(batch) && w.limit == 0 {
-				c, e := sys.Accept4(listenFD)
+				c, e := sys.Accept4(w.from)
 				if e != 0 {
 					break
 				}
@@ -347,13 +348,16 @@ const errBackoff = -2
 // acceptOne waits for a connection and accepts it. It returns -1 when the
 // worker is draining or the listener failed.
 func (w *worker) acceptOne(fds []unix.PollFd) int {
+	var bad int16
 	for !w.draining.Load() {
 		w.beat()
 		if w.slot[wOrder].Load() == orderStop {
 			w.drain(reasonStop, "asked to stop")
 			return -1
 		}
-		fds[0].Revents, fds[1].Revents = 0, 0
+		for i := range fds {
+			fds[i].Revents = 0
+		}
 		n, e := sys.Ppoll(fds, lockWait)
 		switch {
 		case e == unix.EINTR || (e == 0 && n == 0):
@@ -361,14 +365,15 @@ func (w *worker) acceptOne(fds []unix.PollFd) int {
 		case e != 0:
 			w.drain(reasonListener, "poll on the listener: "+e.Error())
 			return -1
-		case fds[1].Revents != 0:
+		case fds[len(fds)-1].Revents != 0:
 			return -1
-		case fds[0].Revents&unix.POLLIN == 0:
-			w.drain(reasonListener, "the listener reports an error (revents "+strconv.Itoa(int(fds[0].Revents))+")")
+		}
+		if w.from, bad = readyListener(fds[:len(fds)-1], w.from); w.from < 0 {
+			w.drain(reasonListener, "the listener reports an error (revents "+strconv.Itoa(int(bad))+")")
 			return -1
 		}
 		w.slot[wWakeups].Add(1)
-		cfd, e := sys.Accept4(listenFD)
+		cfd, e := sys.Accept4(w.from)
 		switch e {
 		case 0:
 			return cfd
@@ -574,7 +579,7 @@ func (w *worker) closeListener() {
 	w.lnMu.Lock()
 	defer w.lnMu.Unlock()
 	if !w.lnClosed {
-		unix.Close(listenFD)
+		closeListenerFDs(w.boot.listeners)
 		w.lnClosed = true
 	}
 }
@@ -659,5 +664,5 @@ func localAddr() net.Addr {
 	if err != nil {
 		return &net.TCPAddr{}
 	}
-	return tcpAddr(sa)
+	return netAddr(sa)
 }

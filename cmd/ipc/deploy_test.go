@@ -1,0 +1,356 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The example units of cmd/ipc/systemd, run as systemd would run them:
+// systemd-socket-activate binds the .socket's ListenStream addresses and
+// executes the .service's ExecStart with LISTEN_FDS, and a unixgram socket
+// of the test stands in for systemd's NOTIFY_SOCKET.
+
+// unit reads the [Section] Key= values of a unit file, in order.
+func unit(t *testing.T, name string) map[string][]string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("systemd", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]string{}
+	for _, l := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(l, "="); ok && !strings.HasPrefix(l, "#") {
+			out[k] = append(out[k], v)
+		}
+	}
+	return out
+}
+
+func needSocketActivate(t *testing.T) string {
+	t.Helper()
+	p, err := exec.LookPath("systemd-socket-activate")
+	if err != nil {
+		t.Skip("no systemd-socket-activate (Debian's systemd package):", err)
+	}
+	return p
+}
+
+// notifySocket is a fake NOTIFY_SOCKET: every datagram it gets, as a line.
+type notifySocket struct {
+	path string
+	c    *net.UnixConn
+	msgs chan string
+}
+
+func newNotifySocket(t *testing.T) *notifySocket {
+	t.Helper()
+	n := &notifySocket{path: filepath.Join(t.TempDir(), "notify"), msgs: make(chan string, 1000)}
+	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: n.path, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.c = c
+	t.Cleanup(func() { c.Close() })
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			k, err := c.Read(buf)
+			if err != nil {
+				close(n.msgs)
+				return
+			}
+			n.msgs <- string(buf[:k])
+		}
+	}()
+	return n
+}
+
+// expect waits for a message with the line want (skipping WATCHDOG=1
+// unless that is what is wanted) and returns it; any other message first is
+// an error.
+func (n *notifySocket) expect(t *testing.T, want string, d time.Duration) string {
+	t.Helper()
+	timeout := time.After(d)
+	for {
+		select {
+		case m, ok := <-n.msgs:
+			if !ok {
+				t.Fatalf("notify socket closed waiting for %s", want)
+			}
+			lines := strings.Split(m, "\n")
+			if lines[0] == want {
+				return m
+			}
+			if m != "WATCHDOG=1" {
+				t.Fatalf("got notification %q, want %s", m, want)
+			}
+		case <-timeout:
+			t.Fatalf("no %s after %v", want, d)
+		}
+	}
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func TestExampleUnitsVerify(t *testing.T) {
+	sa, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		t.Skip("no systemd-analyze:", err)
+	}
+	dir := t.TempDir()
+	for _, name := range []string{"ipc-serve.socket", "ipc-serve.service"} {
+		b, err := os.ReadFile(filepath.Join("systemd", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// verify checks that ExecStart's program exists.
+		b = []byte(strings.ReplaceAll(string(b), "/usr/local/bin/ipc", ipcBin))
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := exec.Command(sa, "verify", filepath.Join(dir, "ipc-serve.socket"), filepath.Join(dir, "ipc-serve.service")).CombinedOutput()
+	if err != nil || len(out) != 0 {
+		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
+	}
+}
+
+func TestServeSocketActivated(t *testing.T) {
+	ssa := needSocketActivate(t)
+	sock, svc := unit(t, "ipc-serve.socket"), unit(t, "ipc-serve.service")
+	if svc["Type"][0] != "notify" || len(sock["ListenStream"]) != 2 {
+		t.Fatalf("units: Type %v, ListenStream %v", svc["Type"], sock["ListenStream"])
+	}
+	dir := t.TempDir()
+	stateDir := filepath.Join(dir, "run-ipc")
+	if err := os.Mkdir(stateDir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	// The unit's sockets, moved where a test may bind them.
+	tcp, path := freePort(t), filepath.Join(dir, "ipc-serve.sock")
+	if sock["ListenStream"][0] != "127.0.0.1:8989" || sock["ListenStream"][1] != "/run/ipc-serve.sock" {
+		t.Fatalf("ListenStream %v", sock["ListenStream"])
+	}
+	// The unit's ExecStart, with the binary and /run/ipc moved likewise.
+	argv := strings.Fields(svc["ExecStart"][0])
+	if argv[0] != "/usr/local/bin/ipc" {
+		t.Fatalf("ExecStart %v", argv)
+	}
+	argv[0] = ipcBin
+	pidFile := ""
+	for i, a := range argv {
+		if strings.HasPrefix(a, "/run/ipc/") {
+			argv[i] = filepath.Join(stateDir, strings.TrimPrefix(a, "/run/ipc/"))
+			pidFile = argv[i]
+		}
+		if a == "--user" && os.Geteuid() != 0 {
+			argv[i], argv[i+1] = "--workers", "2" // only root can drop privileges
+		}
+	}
+	argv = append(argv, "--state-dir", stateDir)
+
+	notify := newNotifySocket(t)
+	args := []string{"-l", tcp, "-l", path, "--fdname=" + sock["FileDescriptorName"][0],
+		"-E", "NOTIFY_SOCKET=" + notify.path, "-E", "WATCHDOG_USEC=300000"}
+	cmd := exec.Command(ssa, append(args, argv...)...)
+	stderr := &lockedBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	var waitErr error
+	go func() { waitErr = cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+		}
+		if t.Failed() {
+			t.Logf("stderr:\n%s", stderr.String())
+		}
+	})
+	for deadline := time.Now().Add(10 * time.Second); strings.Count(stderr.String(), "Listening on") < 2; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("systemd-socket-activate is not listening:\n%s", stderr.String())
+		}
+	}
+
+	// The first connection makes systemd-socket-activate execute the
+	// server (in its own process: LISTEN_PID is that pid), which then
+	// answers it on the socket it was given, as it answers later ones.
+	client := &http.Client{Timeout: 10 * time.Second}
+	get := func(c *http.Client, url string) {
+		t.Helper()
+		resp, err := c.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.HasPrefix(string(b), "hello from worker ") {
+			t.Fatalf("GET %s: %s %q", url, resp.Status, b)
+		}
+	}
+	get(client, "http://"+tcp+"/")
+	ready := notify.expect(t, "READY=1", 20*time.Second)
+	if !strings.Contains(ready, "\nMAINPID="+strconv.Itoa(cmd.Process.Pid)) {
+		t.Errorf("READY without MAINPID=%d: %q", cmd.Process.Pid, ready)
+	}
+	overUnix := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", path)
+		},
+	}}
+	for range 5 {
+		get(client, "http://"+tcp+"/")
+		get(overUnix, "http://ipc/")
+	}
+	log := stderr.String()
+	for _, want := range []string{`"msg":"serving the sockets systemd passed","sockets":"` + tcp + " " + path + `"`} {
+		if !strings.Contains(log, want) {
+			t.Errorf("log lacks %s", want)
+		}
+	}
+	if strings.Contains(log, "address already in use") {
+		t.Errorf("the server bound an address itself:\n%s", log)
+	}
+	if b, err := os.ReadFile(pidFile); err != nil || string(b) != strconv.Itoa(cmd.Process.Pid)+"\n" {
+		t.Errorf("pid file %s: %q %v", pidFile, b, err)
+	}
+
+	// The watchdog, every WATCHDOG_USEC/2.
+	count := 0
+	for deadline := time.After(2 * time.Second); count < 3; {
+		select {
+		case m := <-notify.msgs:
+			if m != "WATCHDOG=1" {
+				t.Fatalf("notification %q while idle", m)
+			}
+			count++
+		case <-deadline:
+			t.Fatalf("%d WATCHDOG=1 in 2s, with WATCHDOG_USEC=300000", count)
+		}
+	}
+
+	// ExecReload: RELOADING=1, and READY=1 when the new generation alone
+	// serves.
+	cmd.Process.Signal(syscall.SIGHUP)
+	if m := notify.expect(t, "RELOADING=1", 10*time.Second); !regexp.MustCompile(`\nMONOTONIC_USEC=\d+\n`).MatchString(m) {
+		t.Errorf("RELOADING=1 without MONOTONIC_USEC: %q", m)
+	}
+	notify.expect(t, "READY=1", 20*time.Second)
+	if n := strings.Count(stderr.String(), `"msg":"worker ready"`); n < 4 {
+		t.Errorf("%d workers ready after the reload", n)
+	}
+	get(overUnix, "http://ipc/")
+
+	cmd.Process.Signal(syscall.SIGTERM)
+	notify.expect(t, "STOPPING=1", 10*time.Second)
+	select {
+	case <-done:
+		if waitErr != nil {
+			t.Fatalf("server exited: %v", waitErr)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("server still running 15s after SIGTERM")
+	}
+	if _, err := os.Stat(pidFile); !os.IsNotExist(err) {
+		t.Errorf("pid file after exit: %v", err)
+	}
+	// The socket file is systemd's: the server leaves it.
+	if _, err := os.Stat(path); err != nil {
+		t.Errorf("systemd's socket file: %v", err)
+	}
+}
+
+// A datagram socket cannot be served: the server says so and exits.
+func TestServeSocketActivatedDatagram(t *testing.T) {
+	ssa := needSocketActivate(t)
+	path := filepath.Join(t.TempDir(), "dgram.sock")
+	cmd := exec.Command(ssa, "-d", "-l", path, ipcBin, "serve", "--state-dir", t.TempDir())
+	stderr := &lockedBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(stderr.String(), "Listening on"); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("not listening:\n%s", stderr.String())
+		}
+	}
+	c, err := net.Dial("unixgram", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprint(c, "wake up")
+	c.Close()
+	err = cmd.Wait()
+	if exitCode(err) != 1 {
+		t.Fatalf("exit %v:\n%s", err, stderr.String())
+	}
+	last := strings.TrimSpace(stderr.String())
+	last = last[strings.LastIndexByte(last, '\n')+1:]
+	if last != "ipc: prefork: start server: not a listening stream socket (socket-activated descriptor 3, LISTEN_FD_3)" {
+		t.Fatalf("last line %q", last)
+	}
+}
+
+// --addr given twice: TCP and a Unix socket with the mode and owner asked
+// for; --socket-mode is checked.
+func TestServeUnixSocket(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.sock")
+	s := startServe(t, "--handler", "upper", "--workers", "2", "--addr", "unix:"+path, "--socket-mode", "0600")
+	out, err := exec.Command("stat", "-c", "%F %a %U", path).CombinedOutput()
+	if err != nil || string(out) != "socket 600 root\n" && os.Geteuid() == 0 {
+		t.Fatalf("stat %s: %q %v", path, out, err)
+	}
+	c, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintln(c, "over unix")
+	line, err := bufio.NewReader(c).ReadString('\n')
+	c.Close()
+	if err != nil || line != "OVER UNIX\n" {
+		t.Fatalf("%q %v", line, err)
+	}
+	upperAsk(t, s.addr, "over tcp")
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	<-s.done
+	if _, err := os.Lstat(path); !os.IsNotExist(err) {
+		t.Fatalf("socket file after exit: %v", err)
+	}
+
+	for _, bad := range []string{"0", "999", "rw", "01777"} {
+		out, err := exec.Command(ipcBin, "serve", "--addr", "unix:"+path, "--socket-mode", bad).CombinedOutput()
+		want := fmt.Sprintf("ipc: serve: --socket-mode must be octal permission bits such as 0660, not %q\n", bad)
+		if exitCode(err) != 2 || string(out) != want {
+			t.Errorf("--socket-mode %s: %v %q", bad, err, out)
+		}
+	}
+}
