@@ -69,7 +69,11 @@ func init() {
 // must fall in.
 type window struct{ from, to time.Time }
 
-func openWindow() window { return window{from: time.Now().Truncate(time.Second)} }
+// openWindow starts a window of times objects may record. The kernel stamps
+// them with its coarse clock (ktime_get_real_seconds), which lags the
+// vDSO's time.Now by up to a tick: started right after a second turned,
+// the window would miss a stamp of the second before (seen under load).
+func openWindow() window { return window{from: time.Now().Add(-50 * time.Millisecond).Truncate(time.Second)} }
 
 func (w *window) close() { w.to = time.Now().Add(time.Second).Truncate(time.Second) }
 
