@@ -40,7 +40,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if t, ok := utillinux.Lookup(args[0]); ok {
 		return t.Run(args[0], args[1:], stdout, stderr)
 	}
-	if code, done := enterNamespace(args, stderr); done { // admin_ns.go: --namespace
+	if code, done := enterNamespace(args, stderr); done { // admin.go: --namespace
 		return code
 	}
 	app := newApp(stdout, stderr)
@@ -71,7 +71,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Name:            "ipc",
 		Usage:           "System V IPC for people and scripts: semaphores, message queues, shared memory, pipes",
 		Commands:        commands,
-		Flags:           globalFlags, // admin_ns.go: shown in help; run handles them first
+		Flags:           globalFlags, // admin.go: shown in help; run handles them first
 		Writer:          stdout,
 		ErrWriter:       stderr,
 		Version:         moduleVersion(),

@@ -1,4 +1,4 @@
-package main
+package admincmd
 
 import (
 	"bytes"
@@ -23,7 +23,7 @@ func allNamespaces(t *adminTool, o *adminOpts) error {
 	plain := !o.orphaned && !o.prometheus
 	for _, a := range o.rest {
 		if plain && (a == "-h" || a == "--help" || a == "-V" || a == "--version") {
-			return statusOf(lsUtil(o.rest, t.out, t.err)) // once, not per namespace
+			return lsUtil(o.rest, t.out, t.err) // once, not per namespace
 		}
 	}
 	found, err := ipcns.List()
@@ -58,10 +58,7 @@ func allNamespaces(t *adminTool, o *adminOpts) error {
 			case o.orphaned:
 				return lsOrphans(sub, o, info)
 			}
-			if code := lsUtil(o.rest, sub.out, sub.err); code != 0 {
-				return statusError(code)
-			}
-			return nil
+			return lsUtil(o.rest, sub.out, sub.err)
 		}
 		if f.Current {
 			err = work()

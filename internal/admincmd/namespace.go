@@ -1,4 +1,4 @@
-package main
+package admincmd
 
 import (
 	"errors"
@@ -9,32 +9,29 @@ import (
 	"strings"
 
 	"github.com/ipctoolkit/ipc/internal/ipcns"
-	"github.com/urfave/cli/v2"
 )
 
 // The global --namespace PID|PATH: every command (ls, rm, status, the
 // object commands) runs inside that IPC namespace. It is handled once, in
-// run, before urfave or a util-linux parser sees the arguments: the flag is
+// cmd/ipc's run, before urfave or a util-linux parser sees the arguments
+// (EnterNamespace): the flag is
 // taken out and ipc executes itself again from a thread that entered the
 // namespace (ipcns.Exec), so that every thread of the command, its timers,
 // signal handlers and helper goroutines included, is inside. A setns on one
 // locked thread would not do for commands that start goroutines.
 
-// globalFlags are listed in ipc --help. enterNamespace takes them out of
-// the arguments before urfave parses them.
-var globalFlags = []cli.Flag{
-	&cli.StringFlag{Name: "namespace", Usage: "run the command inside the IPC namespace of process `PID`, or of the namespace file PATH (/proc/PID/ns/ipc, a bind mount); needs CAP_SYS_ADMIN"},
-}
-
 // enteredEnv tells the re-executed ipc which namespace it runs in, for its
 // messages; it is never read as an instruction to enter one.
 const enteredEnv = "IPC_ENTERED_NAMESPACE"
 
-// enterNamespace handles --namespace wherever it appears before "--". It
-// returns done false when there is none; otherwise it does not return
-// unless entering failed, with the exit status (2 for a pid or path that
-// names no namespace, 1 when entering is refused).
-func enterNamespace(args []string, stderr io.Writer) (code int, done bool) {
+// EnterNamespace handles --namespace PID|PATH wherever it appears in
+// args[1:] before "--" (args is the whole command line, args[0] the
+// program). It returns done false when there is none; otherwise it
+// executes ipc again, without the flag, from a thread inside that
+// namespace, and does not return unless that failed: then it prints why
+// and returns the exit status (2 for a pid or path that names no
+// namespace, 1 when entering is refused).
+func EnterNamespace(args []string, stderr io.Writer) (code int, done bool) {
 	spec, rest, found, err := cutNamespaceFlag(args)
 	if !found {
 		return 0, false
@@ -56,7 +53,7 @@ func enterNamespace(args []string, stderr io.Writer) (code int, done bool) {
 // error (exit 2); a refusal stays an operation failure (exit 1).
 func namespaceError(err error) error {
 	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, ipcns.ErrNotNamespace) {
-		return usageError{err}
+		return usage{err}
 	}
 	return err
 }
