@@ -73,7 +73,9 @@ type window struct{ from, to time.Time }
 // them with its coarse clock (ktime_get_real_seconds), which lags the
 // vDSO's time.Now by up to a tick: started right after a second turned,
 // the window would miss a stamp of the second before (seen under load).
-func openWindow() window { return window{from: time.Now().Add(-50 * time.Millisecond).Truncate(time.Second)} }
+func openWindow() window {
+	return window{from: time.Now().Add(-50 * time.Millisecond).Truncate(time.Second)}
+}
 
 func (w *window) close() { w.to = time.Now().Add(time.Second).Truncate(time.Second) }
 
