@@ -1,16 +1,16 @@
 package tests
 
 import (
-	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ipctoolkit/ipc/internal/ipctest"
 )
 
 // TestAdminOrphanVerdicts makes objects used by live processes and
@@ -291,10 +291,10 @@ func TestAdminOrphanKilledServer(t *testing.T) {
 	// Every process of the server at once: the supervisor is stopped first
 	// so that it cannot respawn, then its workers (each in a process group
 	// of its own) and it get SIGKILL, and none of them can clean up. Killing
-	// the supervisor alone leaves nothing: its workers remove the objects.
+	// the supervisor alone leaves nothing: its janitor removes the objects.
 	killAll := func() {
 		syscall.Kill(serve.Process.Pid, syscall.SIGSTOP)
-		for _, pid := range childPIDs(serve.Process.Pid) {
+		for _, pid := range ipctest.Children(serve.Process.Pid, false) {
 			syscall.Kill(pid, syscall.SIGKILL)
 		}
 		syscall.Kill(-serve.Process.Pid, syscall.SIGKILL)
@@ -354,19 +354,4 @@ func TestAdminOrphanKilledServer(t *testing.T) {
 	if left := ns.must(t, "ls", "--orphaned", "--explain", "--json"); len(verdictList(t, left)) != 0 {
 		t.Errorf("left behind: %s", left)
 	}
-}
-
-// childPIDs lists the children of process pid (of every thread of it).
-func childPIDs(pid int) []int {
-	var pids []int
-	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
-	for _, f := range tasks {
-		data, _ := os.ReadFile(f)
-		for _, w := range strings.Fields(string(data)) {
-			if p, err := strconv.Atoi(w); err == nil {
-				pids = append(pids, p)
-			}
-		}
-	}
-	return pids
 }

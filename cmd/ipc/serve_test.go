@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ipctoolkit/ipc/internal/ipctest"
 )
 
 // lockedBuffer collects a server's stderr while it runs.
@@ -371,33 +373,11 @@ func TestServeIdleTimeout(t *testing.T) {
 	}
 }
 
-// children lists the processes whose parent is pid.
-func children(pid int) []int {
-	var out []int
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		i := bytes.LastIndexByte(b, ')')
-		f := strings.Fields(string(b[i+1:]))
-		if len(f) > 1 && f[1] == strconv.Itoa(pid) {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
 // kill -9 of every process of a server at once leaves its semaphore set and
 // queue, which 'ipc status --clean' removes, saying so.
 func TestServeStatusClean(t *testing.T) {
 	s := startServe(t, "--workers", "2")
-	pids := append([]int{s.pid}, children(s.pid)...)
+	pids := append([]int{s.pid}, ipctest.Children(s.pid, false)...)
 	// All at once: stopped first, so that none sees another die.
 	for _, sig := range []syscall.Signal{syscall.SIGSTOP, syscall.SIGKILL} {
 		for _, pid := range pids {
@@ -467,7 +447,7 @@ func TestServePrivateIPC(t *testing.T) {
 			t.Errorf("ipc status without CAP_SYS_ADMIN: exit %d, %q", exitCode(err), out)
 		}
 	}
-	pids := append([]int{s.pid}, children(s.pid)...)
+	pids := append([]int{s.pid}, ipctest.Children(s.pid, false)...)
 	// All at once: stopped first, so that none sees another die.
 	for _, sig := range []syscall.Signal{syscall.SIGSTOP, syscall.SIGKILL} {
 		for _, pid := range pids {

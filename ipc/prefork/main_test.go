@@ -457,23 +457,4 @@ func zombieChildren(pid int) []int { return childrenOf(pid, true) }
 
 // childrenOf lists the children of pid, only the zombies among them if
 // zombies.
-func childrenOf(pid int, zombies bool) []int {
-	var out []int
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		i := bytes.LastIndexByte(b, ')')
-		f := strings.Fields(string(b[i+1:]))
-		if len(f) > 1 && (!zombies || f[0] == "Z") && f[1] == strconv.Itoa(pid) {
-			out = append(out, p)
-		}
-	}
-	return out
-}
+func childrenOf(pid int, zombies bool) []int { return ipctest.Children(pid, zombies) }
