@@ -107,6 +107,24 @@
 // worker also stops when its supervisor is gone (proc.WatchParent), when
 // its queue or semaphore is removed, and after MaxRequests requests.
 //
+// # Hooks
+//
+// Three, as unicorn's and gunicorn's, each run in one process:
+//
+//   - OnWorkerStart(ctx, slot), in each worker process, after it has
+//     attached to the supervisor's objects and before it accepts (open a
+//     database there, never in the supervisor: a connection does not
+//     survive the re-exec). The worker is ready only once it returns; an
+//     error or a panic is a start failure with that reason (the first
+//     pool: Run returns it; later: the slot is retried with backoff while
+//     the workers already serving go on).
+//   - OnWorkerExit(WorkerExit), in the supervisor, each time a worker's end
+//     is reaped: slot, pid, generation, exit status, whether it had served
+//     and whether it was asked to stop, why.
+//   - Ready(addr), in the supervisor, once, when the first pool serves.
+//
+// The supervisor's two run in its event loop and must not block.
+//
 // # Deploying
 //
 // The fields for running as a system service (deploy.go and the files it

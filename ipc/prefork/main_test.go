@@ -145,6 +145,12 @@ func init() {
 		default:
 			// failif:PATH is upper while PATH does not exist, and no
 			// handler at all (a worker that cannot start) once it does.
+			if dir, ok := strings.CutPrefix(args[0], "hooks:"); ok {
+				s.Handler = upper(0)
+				s.OnWorkerStart = func(ctx context.Context, slot int) error {
+					return startHook(ctx, dir, slot)
+				}
+			}
 			if path, ok := strings.CutPrefix(args[0], "failif:"); ok {
 				if _, err := os.Stat(path); err != nil {
 					s.Handler = upper(0)

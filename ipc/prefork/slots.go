@@ -431,6 +431,10 @@ func (sv *supervisor) onExit(e proc.Exit) {
 		level = slog.LevelWarn
 	}
 	sv.log.Log(context.Background(), level, "worker exited", attrs...)
+	if sv.cfg.OnWorkerExit != nil {
+		sv.cfg.OnWorkerExit(WorkerExit{Slot: s.i, PID: c.pid, Generation: c.gen, Status: st,
+			Ready: c.ready, Expected: expected, Reason: c.reason, Uptime: uptime})
+	}
 
 	switch {
 	case sv.stopping:
