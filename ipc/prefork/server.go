@@ -100,6 +100,11 @@ type Server struct {
 	// serializes accept with the semaphore.
 	Accept AcceptMode
 
+	// UpgradeTimeout is how long Upgrade waits for the new supervisor to
+	// serve before it kills it and rolls back; 0 means
+	// DefaultUpgradeTimeout.
+	UpgradeTimeout time.Duration
+
 	// Logger receives the supervisor's and the workers' structured logs;
 	// nil means slog.Default().
 	Logger *slog.Logger
