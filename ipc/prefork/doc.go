@@ -100,8 +100,12 @@
 // sets the pool's size. The package catches no signal: HandleSignals is the
 // opt-in helper that maps SIGTERM and SIGINT to Shutdown (a second SIGINT
 // to Close), SIGQUIT to Close, SIGHUP to Reload, SIGTTIN and SIGTTOU to
-// Scale by one, SIGUSR1 to a log of each worker's counters; `ipc serve`
-// uses it. Workers ignore terminal signals (they run in their own process
+// Scale by one, SIGUSR1 to a log of each worker's counters, SIGUSR2 to
+// Upgrade; `ipc serve` uses it. Reload's workers run the binary the
+// supervisor runs; Upgrade (upgrade.go) starts a new supervisor from the
+// binary now at the path this one was started from, hands it the
+// listeners, and drains once it serves, or kills it and serves on if it
+// does not within UpgradeTimeout. Workers ignore terminal signals (they run in their own process
 // group) and take their orders from their slot and the queue; SIGTERM,
 // which is also their parent-death signal, makes one stop gracefully. A
 // worker also stops when its supervisor is gone (proc.WatchParent), when

@@ -131,6 +131,8 @@ func (sv *supervisor) upgradeReady() {
 	sv.log.Info("upgraded: the new supervisor serves; stopping gracefully", "new_pid", pid,
 		"took", time.Since(up.started).Round(time.Millisecond))
 	sv.dep.notify.send("MAINPID=" + strconv.Itoa(pid) + "\nSTATUS=upgraded to pid " + strconv.Itoa(pid))
+	// The service is not stopping: its main process changed.
+	sv.dep.toldStopping = true
 	// The socket files are the new supervisor's now: not ours to remove.
 	for _, l := range sv.dep.lns {
 		l.path = ""
