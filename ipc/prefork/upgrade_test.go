@@ -148,21 +148,30 @@ func reapPID(pid int, d time.Duration) bool {
 	return false
 }
 
-// SIGUSR2 under HTTP load, keep-alive and not: the binary on disk is
-// replaced, the new supervisor takes over the sockets and the pid file,
-// the old one drains and exits, no request fails, and every process left
-// runs the new binary.
-func TestUpgrade(t *testing.T) {
-	before := ipctest.Snapshot()
+// upgradable starts an HTTP server of 2 workers from a copy of the test
+// binary at bin, with a pid file, in a directory of its own (tmp).
+func upgradable(t *testing.T) (self, tmp, bin, pidFile string, v *server, cmd *exec.Cmd) {
+	t.Helper()
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmp := t.TempDir()
-	bin, pidFile := filepath.Join(tmp, "server"), filepath.Join(tmp, "server.pid")
+	tmp = t.TempDir()
+	bin, pidFile = filepath.Join(tmp, "server"), filepath.Join(tmp, "server.pid")
 	installBinary(t, self, bin)
-	v, cmd := execServer(t, bin, "addr=127.0.0.1:0", "workers=2", "dir="+t.TempDir(), "handler=http",
+	v, cmd = execServer(t, bin, "addr=127.0.0.1:0", "workers=2", "dir="+t.TempDir(), "handler=http",
 		"pidfile="+pidFile, "upgradetimeout=10s", "graceful=5s")
+	return self, tmp, bin, pidFile, v, cmd
+}
+
+// SIGUSR2 under HTTP load, keep-alive and not: the binary on disk is
+// replaced, the new supervisor takes over the sockets and the pid file,
+// the old one drains and exits, (almost: see KNOWN GAP) no request fails,
+// and every process left
+// runs the new binary.
+func TestUpgrade(t *testing.T) {
+	before := ipctest.Snapshot()
+	self, _, bin, pidFile, v, cmd := upgradable(t)
 	old := cmd.Process.Pid
 	if pid, _ := os.ReadFile(pidFile); strings.TrimSpace(string(pid)) != strconv.Itoa(old) {
 		t.Fatalf("pid file %q, supervisor %d", pid, old)
@@ -239,15 +248,7 @@ func TestUpgrade(t *testing.T) {
 // supervisor serves on with no failed request and takes its pid file back.
 func TestUpgradeRollback(t *testing.T) {
 	before := ipctest.Snapshot()
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmp := t.TempDir()
-	bin, pidFile := filepath.Join(tmp, "server"), filepath.Join(tmp, "server.pid")
-	installBinary(t, self, bin)
-	v, cmd := execServer(t, bin, "addr=127.0.0.1:0", "workers=2", "dir="+t.TempDir(), "handler=http",
-		"pidfile="+pidFile, "upgradetimeout=10s")
+	_, tmp, bin, pidFile, v, cmd := upgradable(t)
 	old := cmd.Process.Pid
 	stop := make(chan struct{})
 	load := startHTTPLoad(v.addr, stop)
