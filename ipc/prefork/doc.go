@@ -100,12 +100,34 @@
 // sets the pool's size. The package catches no signal: HandleSignals is the
 // opt-in helper that maps SIGTERM and SIGINT to Shutdown (a second SIGINT
 // to Close), SIGQUIT to Close, SIGHUP to Reload, SIGTTIN and SIGTTOU to
-// Scale by one, SIGUSR1 to a log of each worker's counters; `ipc serve`
-// uses it. Workers ignore terminal signals (they run in their own process
+// Scale by one, SIGUSR1 to a log of each worker's counters, SIGUSR2 to
+// Upgrade; `ipc serve` uses it. Reload's workers run the binary the
+// supervisor runs; Upgrade (upgrade.go) starts a new supervisor from the
+// binary now at the path this one was started from, hands it the
+// listeners, and drains once it serves, or kills it and serves on if it
+// does not within UpgradeTimeout. Workers ignore terminal signals (they run in their own process
 // group) and take their orders from their slot and the queue; SIGTERM,
 // which is also their parent-death signal, makes one stop gracefully. A
 // worker also stops when its supervisor is gone (proc.WatchParent), when
 // its queue or semaphore is removed, and after MaxRequests requests.
+//
+// # Hooks
+//
+// Three, as unicorn's and gunicorn's, each run in one process:
+//
+//   - OnWorkerStart(ctx, slot), in each worker process, after it has
+//     attached to the supervisor's objects and before it accepts (open a
+//     database there, never in the supervisor: a connection does not
+//     survive the re-exec). The worker is ready only once it returns; an
+//     error or a panic is a start failure with that reason (the first
+//     pool: Run returns it; later: the slot is retried with backoff while
+//     the workers already serving go on).
+//   - OnWorkerExit(WorkerExit), in the supervisor, each time a worker's end
+//     is reaped: slot, pid, generation, exit status, whether it had served
+//     and whether it was asked to stop, why.
+//   - Ready(addr), in the supervisor, once, when the first pool serves.
+//
+// The supervisor's two run in its event loop and must not block.
 //
 // # Deploying
 //

@@ -34,6 +34,7 @@ const (
 	cmdScale   // to n
 	cmdScaleBy // by n (SIGTTIN, SIGTTOU)
 	cmdCounters
+	cmdUpgrade
 )
 
 type command struct {
@@ -170,13 +171,13 @@ func (s *Server) scale(kind cmdKind, n int, why string) error {
 // HandleSignals makes the classic signals drive s, as gunicorn's and
 // Apache's do: SIGTERM and SIGINT Shutdown (a second SIGINT Closes), SIGQUIT
 // Closes, SIGHUP Reloads, SIGTTIN and SIGTTOU Scale by one worker more or
-// fewer, SIGUSR1 logs each worker's counters. Call it in the supervisor
+// fewer, SIGUSR1 logs each worker's counters, SIGUSR2 Upgrades. Call it in the supervisor
 // before Run; the returned function stops it. Nothing else in the package
 // touches the process's signals.
 func HandleSignals(s *Server) (stop func()) {
 	sigs := make(chan os.Signal, 16)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGHUP,
-		syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGUSR1)
+		syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGUSR1, syscall.SIGUSR2)
 	quit := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -207,6 +208,8 @@ func HandleSignals(s *Server) (stop func()) {
 				s.scale(cmdScaleBy, 1, name)
 			case syscall.SIGTTOU:
 				s.scale(cmdScaleBy, -1, name)
+			case syscall.SIGUSR2:
+				s.upgrade(name)
 			case syscall.SIGUSR1:
 				s.lc().send(command{kind: cmdCounters, why: name}, false)
 			}
@@ -237,6 +240,11 @@ func (sv *supervisor) onCommand(c command) {
 		err = sv.scaleTo(c)
 	case cmdCounters:
 		sv.logCounters()
+	case cmdUpgrade:
+		err = sv.startUpgrade(c.why)
+		if err != nil {
+			sv.log.Warn("cannot upgrade", "by", c.why, "err", err)
+		}
 	}
 	if c.reply != nil {
 		c.reply <- err

@@ -44,6 +44,9 @@ func (s *Server) addrs() []string {
 // address of c (TCP "host:port", or "unix:/path" for a Unix-domain stream
 // socket). On an error none is left open or on disk.
 func listenAll(c *config) (ls []*listener, fromSystemd bool, err error) {
+	if ls, err = inheritedListeners(); err != nil || ls != nil {
+		return ls, false, err
+	}
 	if ls, err = activated(); err != nil || ls != nil {
 		return ls, ls != nil, err
 	}

@@ -26,6 +26,11 @@ import (
 
 func TestMain(m *testing.M) {
 	proc.Dispatch()
+	if a, ok := os.LookupEnv(execSupervisorEnv); ok {
+		// A supervisor started as a plain program (upgrade_test.go), as
+		// an operator starts one, rather than as a proc child.
+		os.Exit(runTestSupervisor(strings.Split(a, "\x1f")))
+	}
 	if os.Getenv("GORACE") == "" {
 		// A -race child otherwise sleeps a second before exiting.
 		os.Setenv("GORACE", "atexit_sleep_ms=0")
@@ -78,53 +83,59 @@ const (
 	noHandlerRol = "test-nohandler-worker"
 )
 
-func init() {
-	// test-supervisor key=value...: runs a Server built from its arguments,
-	// logging JSON lines to stderr.
-	proc.Register(supRole, func(args []string) int {
-		s := &prefork.Server{Role: workerRole, Logger: slog.New(slog.NewJSONHandler(os.Stderr, nil))}
-		handler, hang := "upper", ""
-		for _, a := range args {
-			k, v, _ := strings.Cut(a, "=")
-			n, _ := strconv.Atoi(v)
-			d, _ := time.ParseDuration(v)
-			switch k {
-			case "addr":
-				s.Addr = v
-			case "workers":
-				s.Workers = n
-			case "dir":
-				s.StateDir = v
-			case "handler":
-				handler = v
-			case "graceful":
-				s.GracefulTimeout = d
-			case "timeout":
-				s.Timeout = d
-			case "maxreq":
-				s.MaxRequests = n
-			case "jitter":
-				s.MaxRequestsJitter = n
-			case "accept":
-				if v == "shared" {
-					s.Accept = prefork.AcceptShared
-				}
-			case "role":
-				s.Role = v
-			case "hang":
-				hang = v
-			case "maxworkers":
-				s.MaxWorkers = n
+// runTestSupervisor (role test-supervisor key=value...) runs a Server
+// built from its arguments, logging JSON lines to stderr.
+func runTestSupervisor(args []string) int {
+	s := &prefork.Server{Role: workerRole, Logger: slog.New(slog.NewJSONHandler(os.Stderr, nil))}
+	handler, hang := "upper", ""
+	for _, a := range args {
+		k, v, _ := strings.Cut(a, "=")
+		n, _ := strconv.Atoi(v)
+		d, _ := time.ParseDuration(v)
+		switch k {
+		case "addr":
+			s.Addr = v
+		case "workers":
+			s.Workers = n
+		case "dir":
+			s.StateDir = v
+		case "handler":
+			handler = v
+		case "graceful":
+			s.GracefulTimeout = d
+		case "timeout":
+			s.Timeout = d
+		case "maxreq":
+			s.MaxRequests = n
+		case "jitter":
+			s.MaxRequestsJitter = n
+		case "accept":
+			if v == "shared" {
+				s.Accept = prefork.AcceptShared
 			}
+		case "role":
+			s.Role = v
+		case "hang":
+			hang = v
+		case "maxworkers":
+			s.MaxWorkers = n
+		case "pidfile":
+			s.PIDFile = v
+		case "upgradetimeout":
+			s.UpgradeTimeout = d
 		}
-		s.WorkerArgs = []string{handler, hang}
-		defer prefork.HandleSignals(s)()
-		if err := s.Run(context.Background()); err != nil && !errors.Is(err, prefork.ErrServerClosed) {
-			fmt.Fprintln(os.Stderr, "supervisor:", err)
-			return 1
-		}
-		return 0
-	})
+	}
+	s.WorkerArgs = []string{handler, hang}
+	defer prefork.HandleSignals(s)()
+	if err := s.Run(context.Background()); err != nil && !errors.Is(err, prefork.ErrServerClosed) {
+		fmt.Fprintln(os.Stderr, "supervisor:", err)
+		return 1
+	}
+	return 0
+}
+
+func init() {
+	proc.Register(supRole, runTestSupervisor)
 	proc.Register(workerRole, func(args []string) int {
 		s := &prefork.Server{Role: workerRole, Logger: slog.New(slog.NewJSONHandler(os.Stderr, nil))}
 		if len(args) > 1 && args[1] != "" {
@@ -145,6 +156,18 @@ func init() {
 		default:
 			// failif:PATH is upper while PATH does not exist, and no
 			// handler at all (a worker that cannot start) once it does.
+			if dir, ok := strings.CutPrefix(args[0], "hooks:"); ok {
+				s.Handler = upper(0)
+				s.OnWorkerStart = func(ctx context.Context, slot int) error {
+					return startHook(ctx, dir, slot)
+				}
+			}
+			if dir, ok := strings.CutPrefix(args[0], "hooks:"); ok {
+				s.Handler = upper(0)
+				s.OnWorkerStart = func(ctx context.Context, slot int) error {
+					return startHook(ctx, dir, slot)
+				}
+			}
 			if path, ok := strings.CutPrefix(args[0], "failif:"); ok {
 				if _, err := os.Stat(path); err != nil {
 					s.Handler = upper(0)

@@ -84,12 +84,51 @@ func (p *pidFile) release() {
 	if pid, ok := readPID(p.path); ok && pid == p.pid {
 		os.Remove(p.path)
 	}
+	if pid, ok := readPID(p.path + ".oldbin"); ok && pid == p.pid {
+		os.Remove(p.path + ".oldbin")
+	}
+	if p.lock == nil {
+		return // handed to an upgrade's new supervisor
+	}
 	// Removed before it is unlocked, so that whoever opens it next opens
 	// a new one (see the retry in takePIDFile).
 	if sameFile(p.lock, p.lock.Name()) {
 		os.Remove(p.lock.Name())
 	}
 	p.lock.Close()
+}
+
+// toOldbin renames the pid file to PIDFile+".oldbin" and lets go of the
+// lock, so that a new supervisor started by an upgrade can take the pid
+// file (nginx's convention).
+func (p *pidFile) toOldbin() error {
+	if p == nil {
+		return nil
+	}
+	if err := os.Rename(p.path, p.path+".oldbin"); err != nil {
+		return err
+	}
+	if sameFile(p.lock, p.lock.Name()) {
+		os.Remove(p.lock.Name())
+	}
+	p.lock.Close()
+	p.lock = nil
+	return nil
+}
+
+// takeBack undoes toOldbin after a failed upgrade: the lock is taken again
+// and the pid file written again.
+func (p *pidFile) takeBack(log interface{ Error(string, ...any) }) {
+	if p == nil || p.lock != nil {
+		return
+	}
+	np, err := takePIDFile(p.path)
+	if err != nil {
+		log.Error("cannot take the pid file back after a failed upgrade", "err", err)
+		return
+	}
+	os.Remove(p.path + ".oldbin")
+	*p = *np
 }
 
 // readPID reads a pid file: one decimal number and a newline.

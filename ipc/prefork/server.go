@@ -100,14 +100,55 @@ type Server struct {
 	// serializes accept with the semaphore.
 	Accept AcceptMode
 
+	// UpgradeTimeout is how long Upgrade waits for the new supervisor to
+	// serve before it kills it and rolls back; 0 means
+	// DefaultUpgradeTimeout.
+	UpgradeTimeout time.Duration
+
 	// Logger receives the supervisor's and the workers' structured logs;
 	// nil means slog.Default().
 	Logger *slog.Logger
 	// Ready, if set, is called in the supervisor once the first workers
-	// are all serving, with the address the server listens on.
+	// are all serving, with the address the server listens on (unicorn's
+	// and gunicorn's when_ready). It runs once, in the supervisor's loop,
+	// and must not block: the supervisor waits for it.
 	Ready func(addr net.Addr)
+	// OnWorkerStart, if set, is called in each worker process after it
+	// has attached to the supervisor's objects and before it accepts a
+	// connection (gunicorn's post_fork, unicorn's after_fork): open the
+	// worker's database connections here. Its ctx carries the Worker
+	// (WorkerFrom); the worker takes no orders while it runs and is not
+	// ready until it returns, so it is bounded by Timeout. An error
+	// (or a panic) makes the worker exit with ExitFailed as a start failure
+	// with that reason: for the first pool the server stops and Run returns
+	// it; later (a Reload, a replacement) the slot is retried with a
+	// growing pause while the workers already serving go on.
+	OnWorkerStart func(ctx context.Context, slot int) error
+	// OnWorkerExit, if set, is called in the supervisor each time a
+	// worker's end is reaped (gunicorn's child_exit), after it is logged
+	// and before it is replaced. It runs in the supervisor's loop and must
+	// not block.
+	OnWorkerExit func(WorkerExit)
 
 	life *lifecycle
+}
+
+// WorkerExit is what OnWorkerExit learns of a worker's end.
+type WorkerExit struct {
+	Slot       int
+	PID        int
+	Generation uint64
+	// Status is the process's exit status as the supervisor reaped it.
+	Status proc.Status
+	// Ready is whether the worker had served: false is a start failure.
+	Ready bool
+	// Expected is whether the supervisor asked it to stop (a drain, a
+	// retirement, a kill it decided).
+	Expected bool
+	// Reason is why it ended, in words, when known ("asked to stop",
+	// "cannot start: ...", "hung: ..."); "" for an unexplained death.
+	Reason string
+	Uptime time.Duration
 }
 
 // Defaults for the Server fields left 0.

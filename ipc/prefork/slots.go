@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"sort"
+	"strings"
 	"syscall"
 	"time"
 
@@ -166,7 +167,11 @@ func (sv *supervisor) observe(now time.Time) {
 func (sv *supervisor) retiring(c *child, why string, now time.Time) {
 	c.draining = true
 	c.slot.phase = slotDraining
-	c.reason = why
+	if !strings.HasPrefix(c.reason, "cannot start: ") {
+		// A worker that said why it cannot start keeps that reason,
+		// which its exit's log line and OnWorkerExit give.
+		c.reason = why
+	}
 	c.deadline = now.Add(sv.cfg.GracefulTimeout + killGrace)
 	sv.log.Info("worker retiring", "slot", c.slot.i, "pid", c.pid, "generation", c.gen, "why", why)
 }
@@ -376,6 +381,11 @@ func (sv *supervisor) announce() {
 		return
 	}
 	sv.announced = true
+	if sv.readyPipe != nil {
+		sv.readyPipe.Write([]byte{1})
+		sv.readyPipe.Close()
+		sv.readyPipe = nil
+	}
 	sv.log.Info("server ready", "addr", sv.addr.String(), "workers", ready)
 	if sv.cfg.Ready != nil {
 		sv.cfg.Ready(sv.addr)
@@ -403,8 +413,8 @@ func (sv *supervisor) onExit(e proc.Exit) {
 		c.reason = reasonWords(w[wReason].Load(), w[wRequests].Load())
 		c.draining = c.draining || c.reason != ""
 	}
-	if c.reason == "" && !c.ready {
-		c.reason = sv.board.text(s.i) // why it could not start
+	if t := sv.board.text(s.i); !c.ready && (c.reason == "" || strings.HasPrefix(t, "cannot start: ")) {
+		c.reason = t // why it could not start
 	}
 	sv.board.retire(s.i)
 	sv.purge(s.i)
@@ -431,6 +441,10 @@ func (sv *supervisor) onExit(e proc.Exit) {
 		level = slog.LevelWarn
 	}
 	sv.log.Log(context.Background(), level, "worker exited", attrs...)
+	if sv.cfg.OnWorkerExit != nil {
+		sv.cfg.OnWorkerExit(WorkerExit{Slot: s.i, PID: c.pid, Generation: c.gen, Status: st,
+			Ready: c.ready, Expected: expected, Reason: c.reason, Uptime: uptime})
+	}
 
 	switch {
 	case sv.stopping:

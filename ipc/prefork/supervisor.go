@@ -62,9 +62,13 @@ type supervisor struct {
 	quit      chan struct{}
 	events    chan childEvent
 
-	ctl     chan command
-	holder  holderWatch
-	backlog backlogLog
+	ctl chan command
+	// up is the upgrade under way (upgrade.go); readyPipe, in a
+	// supervisor an upgrade started, is where it says it serves.
+	up        *upgrade
+	readyPipe *os.File
+	holder    holderWatch
+	backlog   backlogLog
 	// lastTotal is the connections served, read before the scoreboard
 	// goes, for the last line of the log.
 	lastTotal uint64
@@ -102,6 +106,7 @@ func runSupervisor(ctx context.Context, s *Server) (err error) {
 	for i := range sv.slots {
 		sv.slots[i] = &slot{i: i}
 	}
+	sv.readyPipe = upgradeReadyFile()
 	defer func() {
 		l.mu.Lock()
 		closed := l.closed
@@ -190,7 +195,24 @@ func (sv *supervisor) run(ctx context.Context) (err error) {
 	done := ctx.Done()
 	exits := sv.group.Exits()
 	for !sv.stopping || len(sv.byCmd) > 0 {
+		var upReady <-chan struct{}
+		var upExited <-chan error
+		var upTimeout <-chan time.Time
+		if up := sv.up; up != nil && !up.done {
+			upReady, upExited, upTimeout = up.ready, up.exited, up.timeout
+		}
 		select {
+		case <-upReady:
+			sv.upgradeReady()
+		case err := <-upExited:
+			why := "the new supervisor exited before it was ready"
+			if err != nil {
+				why += ": " + err.Error()
+			}
+			sv.up.exited <- err // for upgradeFailed's wait
+			sv.upgradeFailed(why)
+		case <-upTimeout:
+			sv.upgradeFailed("the new supervisor was not ready within " + sv.cfg.upgradeTimeout().String())
 		case <-done:
 			done = nil
 			sv.beginStop("the context is done")
@@ -206,6 +228,9 @@ func (sv *supervisor) run(ctx context.Context) (err error) {
 			sv.onTick(now)
 		}
 		sv.dep.observe(sv, time.Now())
+	}
+	if sv.up != nil && !sv.up.done {
+		sv.upgradeFailed("the old supervisor stopped first")
 	}
 	// Every worker is gone: remove the objects now, which ends the
 	// janitor's wait, and reap the janitor.

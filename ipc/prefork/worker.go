@@ -136,6 +136,11 @@ func runWorker(ctx context.Context, s *Server) int {
 	base := context.WithValue(context.WithoutCancel(ctx), workerKey{}, w.public)
 	w.ctx, w.stopHandlers = context.WithCancel(base)
 
+	if err := w.startHook(); err != nil {
+		w.fail(err)
+		return ExitFailed
+	}
+
 	if s.Handler == nil {
 		w.httpLn = newChanListener(localAddr())
 		w.httpSrv = &http.Server{
@@ -226,6 +231,22 @@ func (w *worker) attach() error {
 	// Checked once the slot is ours, so that the reason is in it.
 	if w.srv.Handler == nil && w.srv.HTTPHandler == nil {
 		return errors.New("the Server has no Handler and no HTTPHandler")
+	}
+	return nil
+}
+
+// startHook runs OnWorkerStart, a panic in it counting as an error.
+func (w *worker) startHook() (err error) {
+	if w.srv.OnWorkerStart == nil {
+		return nil
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("OnWorkerStart panicked: %v", p)
+		}
+	}()
+	if err := w.srv.OnWorkerStart(w.ctx, w.boot.slot); err != nil {
+		return fmt.Errorf("OnWorkerStart: %w", err)
 	}
 	return nil
 }
