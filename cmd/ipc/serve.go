@@ -70,6 +70,7 @@ EXAMPLES:
 			&cli.StringFlag{Name: "state-dir", Usage: "where the state file goes", DefaultText: "/run/ipc for root, else $XDG_RUNTIME_DIR/ipc or /tmp/ipc-$UID"},
 			&cli.DurationFlag{Name: "graceful-timeout", Value: prefork.DefaultGracefulTimeout, Usage: "how long connections get to finish on stop or reload (100ms to 24h)"},
 			&cli.DurationFlag{Name: "timeout", Value: prefork.DefaultTimeout, Usage: "kill a worker whose heartbeat stops this long (2s, twice the heartbeat, to 24h)"},
+			&cli.DurationFlag{Name: "upgrade-timeout", Value: prefork.DefaultUpgradeTimeout, Usage: "on USR2, how long the new binary's supervisor has to become ready before it is killed and the old one keeps serving (1s to 1h)"},
 			&cli.DurationFlag{Name: "idle-timeout", Value: defaultIdleTimeout, Usage: "echo, upper, chat: close a connection idle this long (100ms to 24h)"},
 			&cli.IntFlag{Name: "max-requests", Usage: "a worker retires after this many requests (0: never; at most 1e9)"},
 			&cli.IntFlag{Name: "max-requests-jitter", Usage: "plus a random 0..N (at most 1e9)", DefaultText: "a tenth of --max-requests"},
@@ -126,6 +127,7 @@ func runServe(c *cli.Context) error {
 	srv.StateDir = c.String("state-dir")
 	srv.GracefulTimeout = c.Duration("graceful-timeout")
 	srv.Timeout = c.Duration("timeout")
+	srv.UpgradeTimeout = c.Duration("upgrade-timeout")
 	srv.MaxRequests = c.Int("max-requests")
 	srv.MaxRequestsJitter = jitter
 	srv.Accept = accept
@@ -157,6 +159,7 @@ func checkServeRanges(c *cli.Context) error {
 		{"graceful-timeout", 100 * time.Millisecond, 24 * time.Hour},
 		{"timeout", prefork.MinTimeout, 24 * time.Hour},
 		{"idle-timeout", 100 * time.Millisecond, 24 * time.Hour},
+		{"upgrade-timeout", time.Second, time.Hour},
 	} {
 		if d := c.Duration(r.name); d < r.min || d > r.max {
 			return usagef("serve: --%s must be between %v and %v, not %v", r.name, r.min, r.max, d)

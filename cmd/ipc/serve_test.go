@@ -322,6 +322,7 @@ func TestServeUsage(t *testing.T) {
 		{[]string{"--workers", "100000"}, "--workers"},
 		{[]string{"--max-workers", "5000"}, "--max-workers"},
 		{[]string{"--graceful-timeout", "48h"}, "--graceful-timeout"},
+		{[]string{"--upgrade-timeout", "10ms"}, "--upgrade-timeout"},
 		{[]string{"--idle-timeout", "0s"}, "--idle-timeout"},
 		{[]string{"--max-requests", "-1"}, "--max-requests"},
 		{[]string{"--max-requests-jitter", "2000000000"}, "--max-requests-jitter"},
