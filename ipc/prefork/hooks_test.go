@@ -74,19 +74,7 @@ func TestHooks(t *testing.T) {
 	dir := t.TempDir()
 	ready, exits := make(chan net.Addr, 1), make(chan prefork.WorkerExit, 64)
 	s := hookServer(t, dir, ready, exits)
-	done := make(chan error, 1)
-	go func() { done <- s.Run(context.Background()) }()
-	t.Cleanup(func() { s.Close() })
-	var addr net.Addr
-	select {
-	case addr = <-ready:
-	case err := <-done:
-		t.Fatalf("Run: %v", err)
-	case <-time.After(20 * time.Second):
-		t.Fatal("not ready")
-	}
-	sts := mustStates(t, s.StateDir)
-	v := &server{t: t, state: sts[0], addr: addr.String()}
+	v, done := startInProcess(t, s, ready)
 
 	// Ready came after every worker's OnWorkerStart, run in that worker.
 	first := map[int]int{}

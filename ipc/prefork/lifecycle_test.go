@@ -26,6 +26,14 @@ func runInProcess(t *testing.T, workers, maxWorkers int) (*prefork.Server, *serv
 	if err := s.Reload(); err == nil {
 		t.Error("Reload before Run succeeded")
 	}
+	v, done := startInProcess(t, s, ready)
+	return s, v, done
+}
+
+// startInProcess runs s, whose Ready sends on ready, in this test process
+// until the test ends, and waits until it is ready; done gets Run's error.
+func startInProcess(t *testing.T, s *prefork.Server, ready <-chan net.Addr) (*server, chan error) {
+	t.Helper()
 	done := make(chan error, 1)
 	go func() { done <- s.Run(context.Background()) }()
 	t.Cleanup(func() { s.Close() })
@@ -41,7 +49,7 @@ func runInProcess(t *testing.T, workers, maxWorkers int) (*prefork.Server, *serv
 	if len(sts) != 1 {
 		t.Fatalf("state files %v", sts)
 	}
-	return s, &server{t: t, state: sts[0], addr: addr.String()}, done
+	return &server{t: t, state: sts[0], addr: addr.String()}, done
 }
 
 // The library's lifecycle without a signal: Scale, Reload, Shutdown and
