@@ -41,6 +41,10 @@ const (
 	kindStop                         // supervisor → worker: stop gracefully, text = why
 )
 
+// Kinds (and the exit reasons below) 16 to 63 are in bands, one for each
+// part of the server that adds its own, as the scoreboard's words are: 16 to
+// 31 the modes, 32 to 47 the pool, 48 to 63 the operator's.
+
 // Exit reasons a worker gives in kindExiting's arg.
 const (
 	reasonStop uint64 = iota + 1

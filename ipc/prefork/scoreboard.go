@@ -18,9 +18,9 @@ import (
 // the worker in between.
 const (
 	boardMagic   = 0x3146524f4e525043 // "CPRNORF1" read as little endian bytes
-	boardVersion = 1
-	headerSize   = 128
-	slotSize     = 256
+	boardVersion = 2
+	headerSize   = 512
+	slotSize     = 512
 	headerWords  = headerSize / 8
 	slotWords    = slotSize / 8
 )
@@ -41,6 +41,13 @@ const (
 	hHolder      // the pid holding the accept lock, as the supervisor last saw it (0: none)
 	hHolderSince // since when it holds it, unix nanoseconds
 )
+
+// Header words 16 to 63 are laid out in bands, one for each part of the
+// server that keeps its own counters, so that each names its words in its
+// own file: 16 to 23 the server's modes (fork, pass, reuseport), 24 to 31
+// the pool's manager (dynamic and ondemand pools, the crash breaker), 32 to
+// 47 the operator's counters (request timeouts, the slow log, the metrics);
+// 48 to 63 are free.
 
 // Slot words.
 const (
@@ -72,7 +79,10 @@ const (
 	wWhy
 )
 
-const textWords = slotWords - wWhy
+// textWords is the length of a slot's text, which ends at word 32, where
+// the bands begin: as the header's, 32 to 39 for the modes, 40 to 47 for
+// the pool, 48 to 59 for the operator's counters; 60 to 63 are free.
+const textWords = 32 - wWhy
 
 // Orders in wOrder.
 const (
