@@ -41,6 +41,18 @@ type Server struct {
 	// HTTPHandler, if Handler is nil, serves HTTP/1.1 on every connection.
 	// A request's context carries the Worker.
 	HTTPHandler http.Handler
+	// Serve, if set, is what each worker runs instead of Handler and
+	// HTTPHandler: any Go server (net/http, gRPC, fasthttp) on l, a
+	// net.Listener whose Accept is the worker's own accept path (in
+	// prefork mode it takes the accept lock; see listener_api.go).
+	// Accept's connections count in the worker's slot (connections, bytes,
+	// active; requests are connections here). ctx carries the Worker and
+	// is done when the worker begins to stop: Serve should then stop
+	// accepting, finish its connections and return (ServeHTTP does this
+	// for an *http.Server). Closing l, or returning, ends the worker,
+	// which then waits up to GracefulTimeout for the connections l gave
+	// to be closed. Nil Serve: Handler or HTTPHandler.
+	Serve func(ctx context.Context, l net.Listener) error
 	// OnBroadcast, if set, receives in every worker the messages another
 	// worker sent with Worker.Broadcast, one at a time and in order: it
 	// must not block for long, since the worker's control messages wait
