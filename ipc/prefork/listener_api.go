@@ -31,10 +31,15 @@ type workerListener struct {
 	pending []int // accepted in the last turn, not yet returned
 	closed  bool
 	addr    net.Addr
+	// done is closed by Close: it wakes an Accept waiting on the feed.
+	done chan struct{}
 }
 
 func newWorkerListener(w *worker) *workerListener {
-	l := &workerListener{w: w, fds: pollFDs(w.boot.listeners, w.wakeFD), addr: localAddr()}
+	l := &workerListener{w: w, addr: localAddr(), done: make(chan struct{})}
+	if w.feed == nil {
+		l.fds = pollFDs(w.boot.listeners, w.wakeFD)
+	}
 	return l
 }
 
@@ -43,6 +48,17 @@ func newWorkerListener(w *worker) *workerListener {
 // drains; a connection already accepted when the drain began is still
 // returned, since its client is waiting for an answer.
 func (l *workerListener) Accept() (net.Conn, error) {
+	if w := l.w; w.feed != nil {
+		// fork, pass: the connection comes from the child's descriptor
+		// or the socketpair, one at a time.
+		select {
+		case c := <-w.feed:
+			return c, nil
+		case <-w.drained:
+		case <-l.done:
+		}
+		return nil, net.ErrClosed
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	w := l.w
@@ -84,6 +100,7 @@ func (l *workerListener) Close() error {
 		return nil
 	}
 	l.closed = true
+	close(l.done)
 	for _, fd := range l.pending {
 		// Accepted in the turn the close cut short: nobody will serve it.
 		unix.Close(fd)
@@ -196,6 +213,10 @@ func modeReasonWords(code uint64) string {
 	switch code {
 	case reasonServeEnded:
 		return "Serve returned"
+	case reasonForkDone:
+		return "served its connection"
+	case reasonPassClosed:
+		return "the supervisor closed its socketpair"
 	}
 	return ""
 }

@@ -112,6 +112,13 @@ type Server struct {
 	// serializes accept with the semaphore.
 	Accept AcceptMode
 
+	// The server's design (mode.go): Mode, the zero value being prefork,
+	// and MaxChildren, fork mode's bound on children alive at once (0:
+	// DefaultMaxChildren). A field the mode cannot honour (Accept outside
+	// prefork, MaxChildren outside fork, Workers in fork) is refused by Run.
+	Mode        Mode
+	MaxChildren int
+
 	// UpgradeTimeout is how long Upgrade waits for the new supervisor to
 	// serve before it kills it and rolls back; 0 means
 	// DefaultUpgradeTimeout.
@@ -325,7 +332,7 @@ func (s *Server) config() (config, error) {
 	case c.Accept != AcceptLock && c.Accept != AcceptShared:
 		return c, serverErr(op, errors.New("unknown AcceptMode"), strconv.Itoa(int(c.Accept)))
 	}
-	return c, nil
+	return c, c.checkMode()
 }
 
 // bootEnv carries what a worker learns from its supervisor: slot,
@@ -347,6 +354,7 @@ type boot struct {
 	timeout     time.Duration
 	accept      AcceptMode
 	listeners   int // descriptors 3 on; 1 if absent
+	mode        Mode
 }
 
 func (b boot) encode() string {
@@ -371,6 +379,7 @@ func (b boot) encode() string {
 	add("timeout", int64(b.timeout))
 	add("accept", int64(b.accept))
 	add("listeners", int64(b.listeners))
+	add("mode", int64(b.mode))
 	return bootEnv + "=" + sb.String()
 }
 
@@ -409,6 +418,8 @@ func parseBoot(v string) (boot, error) {
 			b.accept = AcceptMode(n)
 		case "listeners":
 			b.listeners = int(n)
+		case "mode":
+			b.mode = Mode(n)
 		default:
 			seen--
 		}

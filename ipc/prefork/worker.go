@@ -89,6 +89,11 @@ type worker struct {
 	// closed when it has returned.
 	serveLn   *workerListener
 	serveDone chan struct{}
+	// feed, with Serve in fork and pass mode, takes the connections to
+	// Accept.
+	feed chan *countedConn
+	// sockIno, in reuseport mode, is the inode of its own socket.
+	sockIno uint64
 
 	requests atomic.Uint64
 	limit    uint64
@@ -174,11 +179,7 @@ func runWorker(ctx context.Context, s *Server) int {
 		case <-w.drained:
 		}
 	}()
-	if s.Serve != nil {
-		w.runServe()
-	} else {
-		go w.acceptLoop()
-	}
+	w.startAccepting()
 
 	w.slot[wState].Store(stateReady)
 	w.send(kindReady, 0, nil, time.Second)
@@ -190,8 +191,13 @@ func runWorker(ctx context.Context, s *Server) int {
 // attach opens the supervisor's objects and claims the slot.
 func (w *worker) attach() error {
 	b := w.boot
-	if err := checkListeners(b.listeners); err != nil {
+	if err := w.modeAttach(); err != nil {
 		return err
+	}
+	if b.mode != ModeFork && b.mode != ModePass {
+		if err := checkListeners(b.listeners); err != nil {
+			return err
+		}
 	}
 	q, err := msgq.FromID(b.queueID)
 	if err != nil {
@@ -332,7 +338,7 @@ func (w *worker) turn(fds []unix.PollFd, batch []int) (n int, backoff bool) {
 		w.drain(reasonStop, "asked to stop")
 		return 0, false
 	}
-	locking := w.boot.accept == AcceptLock
+	locking := w.boot.accept == AcceptLock && w.boot.mode == ModePrefork
 	if locking {
 		err := w.lock.LockTimeout(lockWait)
 		if errors.Is(err, os.ErrDeadlineExceeded) {
@@ -576,7 +582,7 @@ func (w *worker) finish() int {
 	// A connection accepted but not yet handed over must be served; a
 	// wait for the lock need not end (it sees draining before accepting).
 	// With Serve, Accept returns such connections, or Close closes them.
-	for limit := time.Now().Add(2 * lockWait); w.serveLn == nil && w.accepting.Load() && time.Now().Before(limit); {
+	for limit := time.Now().Add(2 * lockWait); (w.serveLn == nil || w.boot.mode == ModePass) && w.accepting.Load() && time.Now().Before(limit); {
 		select {
 		case <-w.acceptDone:
 		case <-time.After(time.Millisecond):
@@ -625,6 +631,7 @@ func (w *worker) closeListener() {
 	w.lnMu.Lock()
 	defer w.lnMu.Unlock()
 	if !w.lnClosed {
+		w.drainQueue()
 		closeListenerFDs(w.boot.listeners)
 		w.lnClosed = true
 	}
