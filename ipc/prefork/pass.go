@@ -92,6 +92,10 @@ func (p *passer) wake() {
 // worker still there reads EOF and drains.
 func (p *passer) close() {
 	p.a.halt()
+	p.closeAll()
+}
+
+func (p *passer) closeAll() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for k, w := range p.ws {
@@ -114,6 +118,9 @@ func (p *passer) loop() {
 	a := p.a
 	defer close(a.done)
 	defer unix.Close(a.fd)
+	// Stopped (the server stops, or hands over to an upgrade): the
+	// workers read EOF after what is on its way, and drain.
+	defer p.closeAll()
 	var fds []unix.PollFd
 	var order []*passWorker
 	buf := make([]byte, 64)
