@@ -253,6 +253,11 @@ func testMode(t *testing.T, m string) {
 	if _, err := loseR.ReadString('\n'); err == nil {
 		t.Error("the killed worker's connection still answers")
 	}
+	// In reuseport mode the killed worker's own socket goes with it, and
+	// what was queued on it at that instant with it (the kernel resets it
+	// unless net.ipv4.tcp_migrate_req is 1): new clients come once it is
+	// gone.
+	waitGone(t, 5*time.Second, []int{losePID})
 	if got := pidOf(t, keep, keepR, "still"); got != keepPID {
 		t.Errorf("the other connection is now served by %d, not %d", got, keepPID)
 	}
