@@ -30,7 +30,11 @@ const (
 	// reaps it and logs its end in the textbook's words. MaxChildren
 	// bounds the children alive at once: at the bound the supervisor stops
 	// accepting (connections wait in the backlog), so a flood cannot
-	// become a fork bomb. Workers must be 0.
+	// become a fork bomb. Workers and MaxRequests must be 0; the pool's
+	// size (Scale, SIGTTIN and SIGTTOU) is that bound, within MaxWorkers
+	// slots; Reload starts the next children in a new generation while
+	// the running ones finish. OnWorkerStart runs in every child, before
+	// it serves its connection.
 	ModeFork
 	// ModePass: UNP ch.30's descriptor passing (child05.c). Only the
 	// supervisor accepts; each worker has a Unix-domain socketpair to it,

@@ -182,7 +182,7 @@ func (sv *supervisor) retiring(c *child, why string, now time.Time) {
 		c.reason = why
 	}
 	c.deadline = now.Add(sv.cfg.GracefulTimeout + killGrace)
-	sv.log.Info("worker retiring", "slot", c.slot.i, "pid", c.pid, "generation", c.gen, "why", why)
+	sv.log.Log(context.Background(), sv.perChildLevel(), "worker retiring", "slot", c.slot.i, "pid", c.pid, "generation", c.gen, "why", why)
 }
 
 // reconcile keeps the pool at size: starts workers of the current
