@@ -11,9 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -76,28 +74,10 @@ func TestServeListener(t *testing.T) {
 	t.Run("accept-loop", func(t *testing.T) {
 		s := startServer(t, "workers=3", "role="+serveRole, "handler=serve-upper")
 		const clients = 200
-		var wg sync.WaitGroup
-		var failed atomic.Int64
-		for i := range clients {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				line := fmt.Sprintf("client %d", i)
-				if got, err := ask(s.addr, line); err != nil || got != strings.ToUpper(line) {
-					failed.Add(1)
-					t.Errorf("%q: %q, %v", line, got, err)
-				}
-			}()
+		if f := clientsUpper(t, s.addr, clients); f > 0 {
+			t.Fatalf("%d of %d failed", f, clients)
 		}
-		wg.Wait()
-		st := s.waitStatus(5*time.Second, "all closed", func(st prefork.Status) bool {
-			for _, w := range st.Workers {
-				if w.Active != 0 {
-					return false
-				}
-			}
-			return true
-		})
+		st := s.waitStatus(5*time.Second, "all closed", allClosed)
 		var sum, locks uint64
 		for _, w := range st.Workers {
 			sum += w.Connections
@@ -141,9 +121,7 @@ func TestServeListener(t *testing.T) {
 			}()
 		}
 		wg.Wait()
-		st := s.waitStatus(5*time.Second, "all closed", func(st prefork.Status) bool {
-			return st.Workers[0].Active+st.Workers[1].Active == 0
-		})
+		st := s.waitStatus(5*time.Second, "all closed", allClosed)
 		if st.Total.Connections != clients || st.Total.Requests != clients {
 			t.Errorf("counted %d connections, %d requests; want %d", st.Total.Connections, st.Total.Requests, clients)
 		}

@@ -47,32 +47,30 @@ func init() {
 	})
 }
 
-// pidUpper answers "PID LINE" in upper case, so that a client knows which
-// process served it.
-func pidUpper(_ context.Context, c net.Conn) {
-	r := bufio.NewReader(c)
-	for {
-		line, err := r.ReadBytes('\n')
-		if err != nil {
-			return
-		}
-		if _, err := fmt.Fprintf(c, "%d %s", os.Getpid(), bytes.ToUpper(line)); err != nil {
-			return
-		}
-	}
-}
+// pidUpper answers each line in upper case prefixed by the worker's pid,
+// so that a client knows which process served it; segvUpper answers in
+// upper case alone, and dies of SIGSEGV at the line "segv".
+func pidUpper(_ context.Context, c net.Conn) { lineUpper(c, true) }
 
-func segvUpper(ctx context.Context, c net.Conn) {
+func segvUpper(_ context.Context, c net.Conn) { lineUpper(c, false) }
+
+func lineUpper(c net.Conn, withPID bool) {
 	r := bufio.NewReader(c)
 	for {
 		line, err := r.ReadBytes('\n')
 		if err != nil {
 			return
 		}
-		if string(line) == "segv\n" {
+		if !withPID && string(line) == "segv\n" {
 			dieOfSIGSEGV()
 		}
-		c.Write(bytes.ToUpper(line))
+		out := bytes.ToUpper(line)
+		if withPID {
+			out = fmt.Appendf(nil, "%d %s", os.Getpid(), out)
+		}
+		if _, err := c.Write(out); err != nil {
+			return
+		}
 	}
 }
 
