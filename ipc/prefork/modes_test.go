@@ -101,35 +101,56 @@ func modeArgs(m string, more ...string) []string {
 // fails the test for each wrong answer.
 func askMany(t *testing.T, addr string, n int) map[int]int {
 	t.Helper()
-	var wg sync.WaitGroup
 	var mu sync.Mutex
 	per := map[int]int{}
+	if failed := concurrentClients(t, addr, n, func(line, got string) bool {
+		pid, rest, _ := strings.Cut(got, " ")
+		p, _ := strconv.Atoi(pid)
+		if rest != strings.ToUpper(line) || p == 0 {
+			return false
+		}
+		mu.Lock()
+		per[p]++
+		mu.Unlock()
+		return true
+	}); failed > 0 {
+		t.Fatalf("%d of %d clients failed", failed, n)
+	}
+	return per
+}
+
+// clientsUpper runs n concurrent clients of the upper handler and returns
+// how many failed.
+func clientsUpper(t *testing.T, addr string, n int) int {
+	t.Helper()
+	return concurrentClients(t, addr, n, func(line, got string) bool { return got == strings.ToUpper(line) })
+}
+
+// concurrentClients runs n clients at once, each asking one line on a new
+// connection, and returns how many failed to connect or got an answer
+// that right rejects (each an error of the test).
+func concurrentClients(t *testing.T, addr string, n int, right func(line, got string) bool) int {
+	t.Helper()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
 	failed := 0
 	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			line := fmt.Sprintf("client %d", i)
-			got, err := ask(addr, line)
-			pid, rest, _ := strings.Cut(got, " ")
-			p, _ := strconv.Atoi(pid)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil || rest != strings.ToUpper(line) || p == 0 {
+			if got, err := ask(addr, line); err != nil || !right(line, got) {
+				mu.Lock()
 				failed++
 				if failed <= 5 {
 					t.Errorf("%q: %q, %v", line, got, err)
 				}
-				return
+				mu.Unlock()
 			}
-			per[p]++
 		}()
 	}
 	wg.Wait()
-	if failed > 0 {
-		t.Fatalf("%d of %d clients failed", failed, n)
-	}
-	return per
+	return failed
 }
 
 func allClosed(st prefork.Status) bool {
@@ -246,16 +267,32 @@ func testMode(t *testing.T, m string) {
 			losePID = pidOf(t, lose, loseR, "lose")
 		}
 	}
+	var loseSocket uint64 // reuseport: the killed worker's own socket
+	for _, w := range s.scoreboard().Workers {
+		if w.PID == losePID {
+			loseSocket = w.Socket
+		}
+	}
 	syscall.Kill(losePID, syscall.SIGKILL)
 	lose.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, err := loseR.ReadString('\n'); err == nil {
 		t.Error("the killed worker's connection still answers")
 	}
 	// In reuseport mode the killed worker's own socket goes with it, and
-	// what was queued on it at that instant with it (the kernel resets it
-	// unless net.ipv4.tcp_migrate_req is 1): new clients come once it is
-	// gone.
+	// what is queued on it then with it (the kernel resets it unless
+	// net.ipv4.tcp_migrate_req is 1); the socket can outlive the process
+	// by a few milliseconds (the kernel's last close of a file may be
+	// deferred): new clients come once it no longer listens.
 	waitGone(t, 5*time.Second, []int{losePID})
+	if loseSocket != 0 {
+		_, p, _ := net.SplitHostPort(s.addr)
+		port, _ := strconv.Atoi(p)
+		for deadline := time.Now().Add(5 * time.Second); listeningInodes(t, port)[loseSocket]; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("the killed worker's socket %d still listens", loseSocket)
+			}
+		}
+	}
 	if got := pidOf(t, keep, keepR, "still"); got != keepPID {
 		t.Errorf("the other connection is now served by %d, not %d", got, keepPID)
 	}
@@ -317,32 +354,6 @@ func TestModesServe(t *testing.T) {
 			}
 		})
 	}
-}
-
-// clientsUpper runs n concurrent clients of the upper handler and returns
-// how many failed.
-func clientsUpper(t *testing.T, addr string, n int) int {
-	t.Helper()
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	failed := 0
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			line := fmt.Sprintf("client %d", i)
-			if got, err := ask(addr, line); err != nil || got != strings.ToUpper(line) {
-				mu.Lock()
-				failed++
-				if failed <= 5 {
-					t.Errorf("%q: %q, %v", line, got, err)
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	return failed
 }
 
 // The textbook's words for each end, stop and continue.
