@@ -69,13 +69,9 @@ func (sv *supervisor) forkAccept(a *acceptor, f *forkState) {
 			continue
 		}
 		f.live.Add(1)
-		select {
-		case f.conns <- cfd:
-		case <-a.stop:
-			unix.Close(cfd)
-			f.live.Add(-1)
-			return
-		}
+		// Handed over even when told to stop: stopModeAccept, the only
+		// one to stop this loop, takes connections until it has ended.
+		f.conns <- cfd
 	}
 }
 
@@ -102,9 +98,9 @@ func acceptFrom(a *acceptor, fds []unix.PollFd) (int, bool) {
 // forkOne starts the child that serves cfd.
 func (sv *supervisor) forkOne(cfd int, now time.Time) {
 	s := sv.freeSlot()
-	if s == nil || sv.stopping {
-		// The acceptor keeps live below want, want at most the slots:
-		// only a stop gets here.
+	if s == nil {
+		// The acceptor keeps live below want, and want is at most the
+		// slots: a Scale down, with every slot still taken.
 		unix.Close(cfd)
 		sv.forkEnded()
 		return
@@ -181,15 +177,21 @@ func TextbookWords(st proc.Status) string {
 	return st.String()
 }
 
-// runForkChild serves the one connection a fork child was started with
-// (descriptor 3) and drains the child once it is closed.
+// runForkChild hands the one connection a fork child was started with
+// (descriptor 3) to its server, before the child takes orders (a stop that
+// came first would otherwise end it with its client unanswered), and
+// drains the child once the connection is closed.
 func (w *worker) runForkChild() {
-	defer close(w.acceptDone)
 	if err := unix.SetNonblock(listenFD, true); err != nil {
-		w.drain(reasonForkDone, "the connection: "+err.Error())
+		close(w.acceptDone)
+		go w.drain(reasonForkDone, "the connection: "+err.Error())
 		return
 	}
-	if w.waitServed(w.deliver(listenFD)) {
-		w.drain(reasonForkDone, "served its connection")
-	}
+	done := w.deliver(listenFD)
+	go func() {
+		defer close(w.acceptDone)
+		if w.waitServed(done) {
+			w.drain(reasonForkDone, "served its connection")
+		}
+	}()
 }

@@ -197,8 +197,25 @@ func (a *acceptor) stopped() bool {
 // stopModeAccept stops the supervisor's accepting (fork, pass) at once:
 // part of closing its listener.
 func (sv *supervisor) stopModeAccept() {
-	if a := sv.mode.acc; a != nil {
+	a := sv.mode.acc
+	if a == nil {
+		return
+	}
+	if sv.fork == nil {
 		a.halt()
+		return
+	}
+	// fork: a connection the acceptor has taken already is served (its
+	// client waits for an answer); the acceptor may be waiting to hand
+	// one over to this very loop.
+	go a.halt()
+	for {
+		select {
+		case cfd := <-sv.fork.conns:
+			sv.forkOne(cfd, time.Now())
+		case <-a.done:
+			return
+		}
 	}
 }
 
@@ -269,7 +286,7 @@ func (w *worker) startAccepting() {
 			w.runServe()
 		}
 		if w.boot.mode == ModeFork {
-			go w.runForkChild()
+			w.runForkChild()
 		} else {
 			go w.passLoop()
 		}

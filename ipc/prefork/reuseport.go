@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/ipctoolkit/ipc/internal/sys"
@@ -37,7 +38,15 @@ func (sv *supervisor) listenModes() (*os.File, error) {
 	if sv.cfg.Mode != ModeReuseport {
 		return sv.dep.listen(sv)
 	}
+	held, err := inheritedHolders()
+	if err != nil {
+		return nil, err
+	}
+	sv.dep.lns = held
 	for _, a := range sv.cfg.addrs() {
+		if held != nil {
+			break // an upgrade: the old supervisor's holders, same ports
+		}
 		l, err := reuseportHolder(a)
 		if err != nil {
 			closeListeners(sv.dep.lns)
@@ -48,6 +57,39 @@ func (sv *supervisor) listenModes() (*os.File, error) {
 	}
 	sv.addr = sv.dep.lns[0].addr
 	return sv.dep.lns[0].file, nil
+}
+
+// inheritedHolders are the address holders an upgrading supervisor handed
+// this one (upgrade.go passes the listeners it has, which in reuseport mode
+// are these), nil when it was not started by an upgrade.
+func inheritedHolders() ([]*listener, error) {
+	v := os.Getenv(upgradeFDsEnv)
+	if v == "" {
+		return nil, nil
+	}
+	os.Unsetenv(upgradeFDsEnv)
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		return nil, serverErr("start", errors.New("malformed "+upgradeFDsEnv), strconv.Quote(v))
+	}
+	var ls []*listener
+	for i := range n {
+		fd := listenFD + i
+		unix.CloseOnExec(fd)
+		sa, err := unix.Getsockname(fd)
+		if err == nil {
+			var on int
+			if on, err = unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT); err == nil && on == 0 {
+				err = errors.New("not an SO_REUSEPORT socket")
+			}
+		}
+		if err != nil {
+			closeListeners(ls)
+			return nil, serverErr("start", err, "inherited address holder "+strconv.Itoa(fd))
+		}
+		ls = append(ls, &listener{file: os.NewFile(uintptr(fd), "reuseport address (inherited)"), addr: netAddr(sa)})
+	}
+	return ls, nil
 }
 
 // reuseportHolder binds addr with SO_REUSEPORT and does not listen.

@@ -164,6 +164,10 @@ func runWorker(ctx context.Context, s *Server) int {
 		go w.httpSrv.Serve(w.httpLn)
 	}
 
+	if b.mode == ModeFork {
+		// Its connection is handed over before any order can stop it.
+		w.startAccepting()
+	}
 	go w.control()
 	go func() {
 		select {
@@ -179,7 +183,9 @@ func runWorker(ctx context.Context, s *Server) int {
 		case <-w.drained:
 		}
 	}()
-	w.startAccepting()
+	if b.mode != ModeFork {
+		w.startAccepting()
+	}
 
 	w.slot[wState].Store(stateReady)
 	w.send(kindReady, 0, nil, time.Second)
