@@ -265,6 +265,7 @@ func (b *board) snapshot() Status {
 		st.Total.BytesIn += ws.BytesIn
 		st.Total.BytesOut += ws.BytesOut
 	}
+	st.Pool = b.poolStatus(st.Workers)
 	return st
 }
 
@@ -292,6 +293,9 @@ type Status struct {
 	// those of the running ones.
 	Exited Totals `json:"exited"`
 	Total  Totals `json:"total"`
+	// Pool is the pool's mode, idle and busy counts, limits and counters
+	// (pool.go), and the crash breaker's.
+	Pool PoolStatus `json:"pool"`
 }
 
 // Totals are counters summed over several workers.
