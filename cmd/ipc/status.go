@@ -31,7 +31,9 @@ bytes in and out, age and idle time.
 
 With --json: {"pid": <supervisor>, "workers": [{"slot", "pid", "generation",
 "state", "connections", "bytes_in", "bytes_out", "started", "last_active",
-...}], "lock_holder", ...} with RFC 3339 times. --watch redraws every
+...}], "lock_holder", "pool": {"mode", "idle", "busy", "max_workers",
+"min_spare", "max_spare", "max_workers_reached", "crashes", "crash_trips",
+"spawns_load", ...}, ...} with RFC 3339 times. --watch redraws every
 --interval until interrupted.
 
 A server started with --private-ipc runs in another IPC namespace: status
@@ -199,6 +201,7 @@ func printStatus(out io.Writer, s prefork.Status) {
 		fmt.Fprintf(out, ", accept lock held by %d for %s", s.LockHolder, age(now, s.LockHeldSince))
 	}
 	fmt.Fprintln(out)
+	printPoolStatus(out, s.Pool)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "SLOT\tPID\tGEN\tSTATE\tCONNS\tACTIVE\tREQUESTS\tBYTES-IN\tBYTES-OUT\tAGE\tIDLE\t")
 	for _, w := range s.Workers {
@@ -224,4 +227,18 @@ func age(now, t time.Time) string {
 		return d.Round(time.Second).String()
 	}
 	return d.Round(time.Minute).String()
+}
+
+// printPoolStatus prints the pool's line: mode, idle and busy workers,
+// limits, and the pool's and the crash breaker's counters.
+func printPoolStatus(out io.Writer, p prefork.PoolStatus) {
+	fmt.Fprintf(out, "pool %s: %d idle, %d busy, at most %d workers", p.Mode, p.Idle, p.Busy, p.MaxWorkers)
+	switch p.Mode {
+	case "dynamic":
+		fmt.Fprintf(out, ", %d to %d spare", p.MinSpare, p.MaxSpare)
+	case "ondemand":
+		fmt.Fprintf(out, ", idle timeout %s", p.IdleTimeout)
+	}
+	fmt.Fprintf(out, "; max workers reached %d, crashes %d, crash breaker trips %d; started for load %d, to replace %d, for reloads %d; idle retired %d\n",
+		p.MaxWorkersReached, p.Crashes, p.CrashTrips, p.SpawnsLoad, p.SpawnsReplace, p.SpawnsReload, p.RetiresIdle)
 }

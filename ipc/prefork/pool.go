@@ -205,6 +205,7 @@ type poolManager struct {
 	loadCredit, replaceCredit int
 	reachedAt                 time.Time // last "max workers reached" line
 	reachedSince              int       // times since that line
+	accepted                  uint64    // ondemand: connections accepted, at the last tick
 	watch                     *listenWatch
 }
 
@@ -324,6 +325,9 @@ func (sv *supervisor) poolTick(now time.Time) {
 	if p.mode == PoolStatic || sv.stopping {
 		return
 	}
+	if p.mode == PoolOndemand {
+		sv.arrivals(now)
+	}
 	sv.armWatch()
 	p.loadCredit = min(p.loadCredit, sv.want)
 	p.replaceCredit = min(p.replaceCredit, sv.want)
@@ -426,6 +430,35 @@ func (sv *supervisor) onWaiting(now time.Time) {
 	}
 	sv.grow(1, "a connection waits and no worker is idle", 0)
 	sv.reconcile(now)
+}
+
+// arrivals is the ondemand pool's other trigger, once a tick: connections
+// were accepted since the last tick and now no worker is idle or starting.
+// A busy worker goes on accepting (it serves many connections at once), so
+// a connection seldom waits in the queue for long: the watch, whose poll
+// sees a connection only if no worker took it first, would then never
+// start a second worker. This is PHP-FPM's "got accept without idle child
+// available", read from the scoreboard's counters.
+func (sv *supervisor) arrivals(now time.Time) {
+	p := &sv.pool
+	total := sv.board.hdr[hDeadConns].Load()
+	for s := range sv.board.slots {
+		total += sv.board.slots[s][wConns].Load()
+	}
+	came := total > p.accepted
+	p.accepted = total
+	if !came {
+		return
+	}
+	if n := sv.count(); n.idle+n.starting > 0 {
+		return
+	}
+	why := "connections arrive and no worker is idle"
+	if sv.want >= p.max {
+		sv.maxReached(now, why, 0)
+		return
+	}
+	sv.grow(1, why, 0)
 }
 
 // armWatch lets the ondemand watch wake the supervisor again, when no worker
