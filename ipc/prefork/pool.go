@@ -206,6 +206,7 @@ type poolManager struct {
 	reachedAt                 time.Time // last "max workers reached" line
 	reachedSince              int       // times since that line
 	accepted                  uint64    // ondemand: connections accepted, at the last tick
+	served                    bool      // ondemand: a worker has been ready
 	watch                     *listenWatch
 }
 
@@ -272,20 +273,25 @@ type idler struct {
 }
 
 // count reads the scoreboard: which workers of the current generation are
-// starting (a slot in backoff counts: it will start again), idle or busy.
+// starting, idle or busy. Starting includes a slot in backoff (it will
+// start again) and the workers reconcile owes but has no free slot for yet
+// (draining workers hold them): the pool must not ask for those twice.
 func (sv *supervisor) count() poolCount {
 	var n poolCount
+	live := 0
 	for _, s := range sv.slots {
 		c := s.c
 		if c == nil {
 			if s.phase == slotBackoff {
 				n.starting++
+				live++
 			}
 			continue
 		}
 		if c.draining || c.gen != sv.gen {
 			continue
 		}
+		live++
 		if !c.ready {
 			n.starting++
 			continue
@@ -305,6 +311,7 @@ func (sv *supervisor) count() poolCount {
 			n.idlest, n.idleSince = c, since
 		}
 	}
+	n.starting += max(0, sv.want-live)
 	return n
 }
 
@@ -523,8 +530,22 @@ func (sv *supervisor) poolSpawned() {
 // poolExit runs when a worker's end is reaped, before reconcile: it counts
 // crashes (crash.go) and notes that reconcile will replace the worker.
 func (sv *supervisor) poolExit(c *child, ex WorkerExit, now time.Time) {
+	p := &sv.pool
 	sv.noteCrash(c, ex, now)
-	if sv.stopping || c.gen != sv.gen {
+	if sv.stopping {
+		return
+	}
+	if p.mode == PoolOndemand && !p.served {
+		// The server announced itself ready with no worker: until one has
+		// served, a worker that cannot start is a configuration error, as
+		// for the first pool of the other modes.
+		p.served = ex.Ready || sv.anyReady()
+		if !p.served && ex.Status.ExitCode() == ExitFailed {
+			sv.fail(serverErr("start a worker of", errors.New("worker exited with status 3 before serving"), c.reason))
+			return
+		}
+	}
+	if c.gen != sv.gen {
 		return
 	}
 	live := countBackoff(sv.slots)
@@ -537,6 +558,16 @@ func (sv *supervisor) poolExit(c *child, ex WorkerExit, now time.Time) {
 		sv.pool.replaceCredit++
 	}
 	sv.armWatch()
+}
+
+// anyReady reports whether some worker now running has served.
+func (sv *supervisor) anyReady() bool {
+	for _, s := range sv.slots {
+		if s.c != nil && s.c.ready {
+			return true
+		}
+	}
+	return false
 }
 
 // PoolStatus is the pool's part of a Status.

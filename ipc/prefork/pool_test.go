@@ -477,3 +477,32 @@ func TestPoolConfig(t *testing.T) {
 		t.Errorf("left behind: %v", leaks)
 	}
 }
+
+// An ondemand pool is ready with no worker; if its first worker cannot
+// start (no handler: a configuration error) the server stops and Run says
+// why, as it does for the first pool of a static one, instead of retrying
+// for ever while connections wait.
+func TestPoolOndemandCannotStart(t *testing.T) {
+	before := ipctest.Snapshot()
+	ready := make(chan net.Addr, 1)
+	s := &prefork.Server{Pool: prefork.PoolOndemand, Role: noHandlerRol, Addr: "127.0.0.1:0", StateDir: t.TempDir(),
+		Logger: slog.New(slog.DiscardHandler), Ready: func(a net.Addr) { ready <- a }}
+	v, done := startInProcess(t, s, ready)
+	c, err := net.DialTimeout("tcp", v.addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "no Handler") {
+			t.Errorf("Run: %v", err)
+		}
+		t.Logf("Run: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("still running")
+	}
+	if leaks := ipctest.Leaked(before); len(leaks) > 0 {
+		t.Errorf("left behind: %v", leaks)
+	}
+}
