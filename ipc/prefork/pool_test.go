@@ -9,11 +9,13 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ipctoolkit/ipc/internal/ipctest"
 	"github.com/ipctoolkit/ipc/ipc/prefork"
+	"github.com/ipctoolkit/ipc/ipc/proc"
 )
 
 // startLogged runs s in this test process (its supervisor is the test),
@@ -504,5 +506,54 @@ func TestPoolOndemandCannotStart(t *testing.T) {
 	}
 	if leaks := ipctest.Leaked(before); len(leaks) > 0 {
 		t.Errorf("left behind: %v", leaks)
+	}
+}
+
+const slowStartRole = "test-slow-start-worker"
+
+func init() {
+	// A worker whose start takes a second (its OnWorkerStart opens a slow
+	// database, say).
+	proc.Register(slowStartRole, func([]string) int {
+		s := &prefork.Server{Role: slowStartRole, Handler: upper(0), Logger: slog.New(slog.DiscardHandler),
+			OnWorkerStart: func(context.Context, int) error { time.Sleep(time.Second); return nil }}
+		s.Run(context.Background())
+		return 1
+	})
+}
+
+// A connection that waits for an ondemand worker still starting makes the
+// supervisor start one worker, not one per look, and does not make it spin
+// on the readable listener: its CPU time over the wait stays small. The
+// connection is not taken from the queue: the worker serves it.
+func TestPoolOndemandNoSpin(t *testing.T) {
+	ready := make(chan net.Addr, 1)
+	log := &logBuf{}
+	s := &prefork.Server{Pool: prefork.PoolOndemand, Role: slowStartRole, Addr: "127.0.0.1:0", StateDir: t.TempDir(),
+		Logger: slog.New(slog.NewJSONHandler(log, nil)), Ready: func(a net.Addr) { ready <- a }}
+	v, _ := startInProcess(t, s, ready)
+	v.log = log
+	var r0, r1 syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &r0)
+	t0 := time.Now()
+	got, err := ask(v.addr, "patient")
+	waited := time.Since(t0)
+	syscall.Getrusage(syscall.RUSAGE_SELF, &r1)
+	if err != nil || got != "PATIENT" {
+		t.Fatalf("%q, %v", got, err)
+	}
+	cpu := time.Duration(r1.Utime.Nano() + r1.Stime.Nano() - r0.Utime.Nano() - r0.Stime.Nano())
+	t.Logf("answered after %v (the worker takes 1 s to start); the supervisor's process used %v of CPU meanwhile", waited.Round(time.Millisecond), cpu.Round(time.Millisecond))
+	if waited < time.Second {
+		t.Errorf("answered after %v, before the worker could have started", waited)
+	}
+	if cpu > 200*time.Millisecond {
+		t.Errorf("the supervisor used %v of CPU while the connection waited %v: it spins", cpu, waited)
+	}
+	if n := len(v.log.events("pool grows")); n != 1 {
+		t.Errorf("%d \"pool grows\" for one waiting connection", n)
+	}
+	if st := v.scoreboard(); len(st.Workers) != 1 {
+		t.Errorf("%d workers", len(st.Workers))
 	}
 }
