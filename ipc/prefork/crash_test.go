@@ -1,7 +1,6 @@
 package prefork_test
 
 import (
-	"context"
 	"errors"
 	"strings"
 	"syscall"
@@ -95,6 +94,7 @@ func TestCrashBreakerRestart(t *testing.T) {
 // supervisor orders (a worker outliving its graceful timeout) are not
 // crashes: with CrashLimit 1 the breaker never trips.
 func TestCrashBreakerIgnoresOrderedEnds(t *testing.T) {
+	before := ipctest.Snapshot()
 	s := &prefork.Server{Workers: 1, MaxWorkers: 3, MaxRequests: 1, GracefulTimeout: 200 * time.Millisecond,
 		CrashLimit: 1, CrashWindow: time.Minute, OnCrashLimit: prefork.CrashExit}
 	v, done := startLogged(t, s)
@@ -136,10 +136,5 @@ func TestCrashBreakerIgnoresOrderedEnds(t *testing.T) {
 		t.Fatalf("Run returned %v", err)
 	default:
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	s.Shutdown(ctx)
-	if err := <-done; !errors.Is(err, prefork.ErrServerClosed) {
-		t.Errorf("Run: %v", err)
-	}
+	shutdownClean(t, s, done, before)
 }

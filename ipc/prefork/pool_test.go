@@ -42,12 +42,29 @@ func startLogged(t *testing.T, s *prefork.Server) (*server, chan error) {
 	return v, done
 }
 
+// shutdownClean stops s gracefully, checks that Run returned
+// ErrServerClosed and that nothing is left of what was there before.
+func shutdownClean(t *testing.T, s *prefork.Server, done chan error, before map[string]bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; !errors.Is(err, prefork.ErrServerClosed) {
+		t.Errorf("Run: %v", err)
+	}
+	if leaks := ipctest.Leaked(before); len(leaks) > 0 {
+		t.Errorf("left behind: %v", leaks)
+	}
+}
+
 // sample is one look at the scoreboard: the workers in a slot (starting,
 // serving or stopping), the serving ones, and of those the idle and busy.
 type sample struct {
-	at                            time.Duration
-	slots, serving, idle, busy, n int
-	conns                         int
+	at                         time.Duration
+	slots, serving, idle, busy int
+	conns                      int
 }
 
 // tracer samples the scoreboard every 100 ms while the load changes.
@@ -310,17 +327,7 @@ func TestPoolDynamic(t *testing.T) {
 	if got, err := ask(v.addr, "still"); err != nil || got != "STILL" {
 		t.Errorf("%q, %v", got, err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := s.Shutdown(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-done; !errors.Is(err, prefork.ErrServerClosed) {
-		t.Errorf("Run: %v", err)
-	}
-	if leaks := ipctest.Leaked(before); len(leaks) > 0 {
-		t.Errorf("left behind: %v", leaks)
-	}
+	shutdownClean(t, s, done, before)
 }
 
 // An ondemand pool has no worker at start; a connection arriving then is
@@ -393,19 +400,9 @@ func TestPoolOndemand(t *testing.T) {
 	if got, err := ask(v.addr, "reloaded"); err != nil || got != "RELOADED" {
 		t.Errorf("after Reload: %q, %v", got, err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := s.Shutdown(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-done; !errors.Is(err, prefork.ErrServerClosed) {
-		t.Errorf("Run: %v", err)
-	}
+	shutdownClean(t, s, done, before)
 	if err := refused(v.addr); err != nil {
 		t.Errorf("after Shutdown: %v", err)
-	}
-	if leaks := ipctest.Leaked(before); len(leaks) > 0 {
-		t.Errorf("left behind: %v", leaks)
 	}
 }
 
