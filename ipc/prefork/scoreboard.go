@@ -267,6 +267,7 @@ func (b *board) snapshot() Status {
 		st.Total.BytesOut += ws.BytesOut
 	}
 	b.modeStatus(&st)
+	st.Pool = b.poolStatus(st.Workers)
 	return st
 }
 
@@ -305,6 +306,9 @@ type Status struct {
 	MaxChildren int    `json:"max_children,omitempty"`
 	Forked      uint64 `json:"forked,omitempty"`
 	Passed      uint64 `json:"passed,omitempty"`
+	// Pool is the pool's mode, idle and busy counts, limits and counters
+	// (pool.go), and the crash breaker's.
+	Pool PoolStatus `json:"pool"`
 }
 
 // Totals are counters summed over several workers.

@@ -76,6 +76,10 @@ type supervisor struct {
 	// The modes (mode.go): the supervisor's accepting in fork and pass.
 	mode modeState
 	fork *forkState
+	// pool sizes a dynamic or ondemand pool (pool.go); crash is the
+	// crash breaker's record (crash.go).
+	pool  poolManager
+	crash crashBreaker
 }
 
 // childEvent is a stop or continue of a child, from the group's reaper.
@@ -195,6 +199,9 @@ func (sv *supervisor) run(ctx context.Context) (err error) {
 	sv.log.Info("server starting", "addr", sv.addr.String(), "mode", sv.cfg.Mode.String(), "workers", sv.want, "slots", sv.cfg.slots,
 		"accept", sv.cfg.Accept.String(), "pid", os.Getpid(), "state_file", sv.state.Path,
 		"semaphore", sv.set.ID(), "queue", sv.q.ID(), "segment", sv.m.ID())
+	if err := sv.startPool(); err != nil {
+		return err
+	}
 	sv.startJanitor(time.Now())
 	sv.reconcile(time.Now())
 
@@ -234,6 +241,8 @@ func (sv *supervisor) run(ctx context.Context) (err error) {
 			sv.onMessage(m)
 		case cfd := <-sv.forkConns():
 			sv.forkOne(cfd, time.Now())
+		case <-sv.pool.waiting():
+			sv.onWaiting(time.Now())
 		case now := <-t.C:
 			sv.onTick(now)
 		}
@@ -262,6 +271,7 @@ func (sv *supervisor) run(ctx context.Context) (err error) {
 // of completing handshakes nobody will accept.
 func (sv *supervisor) closeListener() {
 	sv.stopModeAccept()
+	sv.stopWatch()
 	if sv.ln != nil {
 		sv.ln.Close()
 		sv.ln = nil
@@ -418,6 +428,7 @@ func (sv *supervisor) onTick(now time.Time) {
 	if !sv.stopping && sv.janitor == nil {
 		sv.startJanitor(now)
 	}
+	sv.poolTick(now)
 	sv.reconcile(now)
 }
 
