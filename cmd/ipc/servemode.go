@@ -37,6 +37,10 @@ func checkServeMode(c *cli.Context) error {
 		return refuse("workers", "fork starts a child per connection; bound them with --max-children")
 	case m == prefork.ModeFork && c.IsSet("max-requests"):
 		return refuse("max-requests", "a fork child serves one connection")
+	case m == prefork.ModeFork && c.IsSet("pool") && c.String("pool") != "static":
+		return refuse("pool", "fork starts a child per connection; bound them with --max-children")
+	case m == prefork.ModeReuseport && c.String("pool") == "ondemand":
+		return refuse("pool ondemand", "it watches a listener in the supervisor, and with reuseport only the workers listen")
 	case m == prefork.ModeReuseport && c.IsSet("user"):
 		return refuse("user", "the kernel groups SO_REUSEPORT sockets of one user only")
 	}

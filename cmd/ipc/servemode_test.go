@@ -25,6 +25,8 @@ func TestServeModeUsage(t *testing.T) {
 		{[]string{"--max-children", "4"}, "ipc: serve: --max-children cannot be used with --mode prefork: "},
 		{[]string{"--mode", "fork", "--workers", "2"}, "ipc: serve: --workers cannot be used with --mode fork: "},
 		{[]string{"--mode", "fork", "--max-requests", "2"}, "ipc: serve: --max-requests cannot be used with --mode fork: "},
+		{[]string{"--mode", "fork", "--pool", "dynamic"}, "ipc: serve: --pool cannot be used with --mode fork: "},
+		{[]string{"--mode", "reuseport", "--pool", "ondemand"}, "ipc: serve: --pool ondemand cannot be used with --mode reuseport: "},
 		{[]string{"--mode", "fork", "--max-children", "0"}, "ipc: serve: --max-children must be between 1 and 4096, not 0"},
 		{[]string{"--mode", "reuseport", "--addr", "unix:/tmp/ipc-modes.sock"}, "ipc: serve: --mode reuseport takes TCP addresses only"},
 		{[]string{"--mode", "pass", "--addr", "127.0.0.1:0,127.0.0.1:0"}, "ipc: serve: --mode pass accepts on one --addr, not 2"},

@@ -111,6 +111,13 @@ func (c *config) checkMode() error {
 		return serverErr(op, errors.New("fork mode has no Workers: a child per connection, at most MaxChildren"), strconv.Itoa(c.Workers))
 	case m == ModeFork && c.MaxRequests != 0:
 		return serverErr(op, errors.New("MaxRequests is for the modes with workers: a fork child serves one connection"), "")
+	case m == ModeFork && c.Pool != PoolStatic:
+		return serverErr(op, errors.New("fork mode has no pool to size: a child per connection, at most MaxChildren"), "pool "+c.Pool.String())
+	case m == ModeReuseport && c.Pool == PoolOndemand:
+		// The watch polls the supervisor's listener, and in reuseport mode
+		// the supervisor's sockets do not listen: with no worker, nobody
+		// listens at all and a connection is refused, not kept waiting.
+		return serverErr(op, errors.New("an ondemand pool needs a listener in the supervisor to watch, which reuseport mode does not have"), "")
 	case m == ModeReuseport && c.User != "":
 		return serverErr(op, errors.New("reuseport mode cannot run the workers as another user: the kernel groups SO_REUSEPORT sockets of one user only"), c.User)
 	}

@@ -388,6 +388,8 @@ func TestModeConfigErrors(t *testing.T) {
 		{"unix with reuseport", prefork.Server{Mode: prefork.ModeReuseport, Workers: 2, Addr: "unix:/tmp/x.sock"}, "TCP addresses only"},
 		{"two addresses with pass", prefork.Server{Mode: prefork.ModePass, Workers: 2, Addrs: []string{"127.0.0.1:0", "127.0.0.1:0"}}, "accepts on one address"},
 		{"unknown", prefork.Server{Mode: 9, Workers: 2}, "unknown Mode"},
+		{"a dynamic pool with fork", prefork.Server{Mode: prefork.ModeFork, Pool: prefork.PoolDynamic}, "fork mode has no pool to size"},
+		{"an ondemand pool with reuseport", prefork.Server{Mode: prefork.ModeReuseport, Pool: prefork.PoolOndemand}, "an ondemand pool needs a listener in the supervisor"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			before := ipctest.Snapshot()
