@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -72,6 +73,10 @@ type supervisor struct {
 	// lastTotal is the connections served, read before the scoreboard
 	// goes, for the last line of the log.
 	lastTotal uint64
+
+	// handedOver: the old supervisor of an upgrade let go (or there was
+	// none), so systemd may hear READY=1 from this one (upgrade.go).
+	handedOver atomic.Bool
 }
 
 // childEvent is a stop or continue of a child, from the group's reaper.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ipctoolkit/ipc/internal/ipctest"
+	"golang.org/x/sys/unix"
 )
 
 // execSupervisorEnv makes the test binary run a test supervisor with the
@@ -41,9 +42,15 @@ func installBinary(t *testing.T, src, path string) {
 // execServer starts bin as a supervisor with args and waits for it to serve.
 func execServer(t *testing.T, bin string, args ...string) (*server, *exec.Cmd) {
 	t.Helper()
+	return execServerEnv(t, bin, nil, args...)
+}
+
+// execServerEnv is execServer with env added to the supervisor's environment.
+func execServerEnv(t *testing.T, bin string, env []string, args ...string) (*server, *exec.Cmd) {
+	t.Helper()
 	v := &server{t: t, log: &logBuf{}, done: make(chan struct{})}
 	cmd := exec.Command(bin)
-	cmd.Env = append(os.Environ(), execSupervisorEnv+"="+strings.Join(args, "\x1f"))
+	cmd.Env = append(append(os.Environ(), env...), execSupervisorEnv+"="+strings.Join(args, "\x1f"))
 	// A file, not a pipe: the new supervisor of an upgrade inherits it and
 	// must be able to write to it after the old one (and Wait) are gone.
 	logFile, err := os.Create(filepath.Join(t.TempDir(), "log"))
@@ -111,8 +118,9 @@ func reapPID(pid int, d time.Duration) bool {
 }
 
 // upgradable starts an HTTP server of 2 workers from a copy of the test
-// binary at bin, with a pid file, in a directory of its own (tmp).
-func upgradable(t *testing.T) (self, tmp, bin, pidFile string, v *server, cmd *exec.Cmd) {
+// binary at bin, with a pid file, in a directory of its own (tmp); env is
+// added to its environment.
+func upgradable(t *testing.T, env ...string) (self, tmp, bin, pidFile string, v *server, cmd *exec.Cmd) {
 	t.Helper()
 	self, err := os.Executable()
 	if err != nil {
@@ -121,7 +129,7 @@ func upgradable(t *testing.T) (self, tmp, bin, pidFile string, v *server, cmd *e
 	tmp = t.TempDir()
 	bin, pidFile = filepath.Join(tmp, "server"), filepath.Join(tmp, "server.pid")
 	installBinary(t, self, bin)
-	v, cmd = execServer(t, bin, "addr=127.0.0.1:0", "workers=2", "dir="+t.TempDir(), "handler=http",
+	v, cmd = execServerEnv(t, bin, env, "addr=127.0.0.1:0", "workers=2", "dir="+t.TempDir(), "handler=http",
 		"pidfile="+pidFile, "upgradetimeout=10s", "graceful=5s")
 	return self, tmp, bin, pidFile, v, cmd
 }
@@ -260,4 +268,129 @@ func overlap(log *logBuf) string {
 func eventTime(e event) time.Time {
 	t, _ := time.Parse(time.RFC3339Nano, e.str("time"))
 	return t
+}
+
+// notification is one datagram a fake NOTIFY_SOCKET got, and who sent it
+// (SO_PASSCRED: the kernel says, whatever the sender claims).
+type notification struct {
+	pid  int
+	text string
+}
+
+// notifySocket is a fake systemd NOTIFY_SOCKET.
+func notifySocket(t *testing.T) (path string, msgs chan notification) {
+	t.Helper()
+	path = filepath.Join(t.TempDir(), "notify")
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PASSCRED, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: path}); err != nil {
+		t.Fatal(err)
+	}
+	msgs = make(chan notification, 1000)
+	done := make(chan struct{})
+	t.Cleanup(func() { unix.Shutdown(fd, unix.SHUT_RDWR); <-done; unix.Close(fd) })
+	go func() {
+		defer close(done)
+		buf, oob := make([]byte, 4096), make([]byte, 1024)
+		for {
+			n, oobn, _, _, err := unix.Recvmsg(fd, buf, oob, 0)
+			if err != nil || n == 0 {
+				return
+			}
+			m := notification{text: string(buf[:n])}
+			if scms, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil {
+				for _, c := range scms {
+					if cred, err := unix.ParseUnixCredentials(&c); err == nil {
+						m.pid = int(cred.Pid)
+					}
+				}
+			}
+			msgs <- m
+		}
+	}()
+	return path, msgs
+}
+
+// The MAINPID hand-over through NOTIFY_SOCKET, as systemd (NotifyAccess=main)
+// needs it: the old supervisor says MAINPID=<new>, then the new one says
+// READY=1 (before that systemd would ignore it), then the new one alone
+// speaks: it pets the watchdog, and the old one says neither STOPPING=1 nor
+// WATCHDOG=1 as it drains.
+func TestUpgradeNotify(t *testing.T) {
+	before := ipctest.Snapshot()
+	sock, msgs := notifySocket(t)
+	self, _, bin, pidFile, v, cmd := upgradable(t, "NOTIFY_SOCKET="+sock, "WATCHDOG_USEC=400000")
+	old := cmd.Process.Pid
+	next := func(what string) notification {
+		t.Helper()
+		for {
+			select {
+			case m := <-msgs:
+				if m.text != "WATCHDOG=1" {
+					return m
+				}
+			case <-time.After(15 * time.Second):
+				t.Fatalf("no notification: waiting for %s", what)
+			}
+		}
+	}
+	if m := next("READY=1"); m.pid != old || !strings.HasPrefix(m.text, "READY=1\n") || !strings.Contains(m.text, "\nMAINPID="+strconv.Itoa(old)) {
+		t.Fatalf("first notification %+v, want READY=1 with MAINPID=%d from %d", m, old, old)
+	}
+	installBinary(t, self, bin)
+	cmd.Process.Signal(syscall.SIGUSR2)
+	m := next("MAINPID")
+	newPID, _ := strconv.Atoi(strings.TrimPrefix(strings.SplitN(m.text, "\n", 2)[0], "MAINPID="))
+	if m.pid != old || newPID <= 0 || newPID == old {
+		t.Fatalf("after SIGUSR2: %+v, want MAINPID=<new> from the old supervisor %d", m, old)
+	}
+	defer func() {
+		syscall.Kill(newPID, syscall.SIGTERM)
+		if !reapPID(newPID, 15*time.Second) {
+			syscall.Kill(newPID, syscall.SIGKILL)
+			t.Errorf("the new supervisor %d did not stop on SIGTERM", newPID)
+		}
+		if leaks := ipctest.Leaked(before); len(leaks) > 0 {
+			t.Errorf("left behind: %v", leaks)
+		}
+	}()
+	if m := next("READY=1 from the new supervisor"); m.pid != newPID || !strings.HasPrefix(m.text, "READY=1\n") ||
+		!strings.Contains(m.text, "\nMAINPID="+strconv.Itoa(newPID)) {
+		t.Fatalf("after MAINPID=%d: %+v, want READY=1 from it", newPID, m)
+	}
+	select {
+	case <-v.done:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the old supervisor did not exit")
+	}
+	// Until then and for a while after, the new supervisor alone speaks,
+	// and it pets the watchdog (every 200 ms).
+	watchdogs := 0
+	for end := time.After(time.Second); ; {
+		select {
+		case m := <-msgs:
+			if m.pid != newPID || m.text != "WATCHDOG=1" {
+				t.Errorf("after the hand-over: %+v (old %d, new %d)", m, old, newPID)
+			}
+			watchdogs++
+			continue
+		case <-end:
+		}
+		break
+	}
+	if watchdogs < 3 {
+		t.Errorf("%d WATCHDOG=1 from the new supervisor in 1s with WATCHDOG_USEC=400000", watchdogs)
+	}
+	if b, _ := os.ReadFile(pidFile); strings.TrimSpace(string(b)) != strconv.Itoa(newPID) {
+		t.Errorf("pid file %q, new supervisor %d", b, newPID)
+	}
+	syscall.Kill(newPID, syscall.SIGTERM)
+	if m := next("STOPPING=1"); m.pid != newPID || !strings.HasPrefix(m.text, "STOPPING=1") {
+		t.Errorf("on SIGTERM to the new supervisor: %+v", m)
+	}
 }
