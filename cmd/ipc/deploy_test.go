@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -16,6 +17,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ipctoolkit/ipc/internal/ipctest"
+	"golang.org/x/sys/unix"
 )
 
 // The example units of cmd/ipc/systemd, run as systemd would run them:
@@ -351,6 +355,237 @@ func TestServeUnixSocket(t *testing.T) {
 		want := fmt.Sprintf("ipc: serve: --socket-mode must be octal permission bits such as 0660, not %q\n", bad)
 		if exitCode(err) != 2 || string(out) != want {
 			t.Errorf("--socket-mode %s: %v %q", bad, err, out)
+		}
+	}
+}
+
+// copyBinary puts a copy of src at path by rename, as a deploy does: the
+// running processes keep the old file, the path names the new one.
+func copyBinary(t *testing.T, src, path string) {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path+".new", b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(path+".new", path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// procStatusLine is the value of a line of /proc/PID/status, spaces
+// squeezed.
+func procStatusLine(pid int, key string) string {
+	b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, key+":"); ok {
+			return strings.Join(strings.Fields(v), " ")
+		}
+	}
+	return ""
+}
+
+// An upgrade of the real binary under load on a TCP and a Unix socket (as
+// root also with --private-ipc and --user nobody): no request fails on
+// either; afterwards every process runs the new binary, the workers run as
+// nobody, the socket is the same file and `ipc status` shows the new
+// supervisor. Its standard error is then a pipe nobody reads (the test
+// closes it, as a log reader that followed the old process would): the
+// new supervisor logs a reload into it and serves on, and exits 0.
+func TestServeUpgrade(t *testing.T) {
+	root := os.Geteuid() == 0
+	top := t.TempDir()
+	if root {
+		// nobody's workers execute the binary there.
+		for _, d := range []string{top, filepath.Dir(top)} {
+			if err := os.Chmod(d, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	bin, sock, pidFile, state := filepath.Join(top, "ipc"), filepath.Join(top, "s.sock"), filepath.Join(top, "ipc.pid"), filepath.Join(top, "state")
+	copyBinary(t, ipcBin, bin)
+	args := []string{"serve", "--handler", "http", "--workers", "2", "--addr", "127.0.0.1:0", "--addr", "unix:" + sock,
+		"--pid-file", pidFile, "--state-dir", state, "--log-json", "--upgrade-timeout", "20s", "--graceful-timeout", "5s"}
+	if root {
+		args = append(args, "--private-ipc", "--user", "nobody")
+	}
+	// The new supervisor outlives the old one, its parent: it comes back
+	// here, to be waited for.
+	unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+	defer unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := &lockedBuffer{}
+	copied := make(chan struct{})
+	go func() { io.Copy(log, r); close(copied) }()
+	cmd := exec.Command(bin, args...)
+	cmd.Stderr = w
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	old := cmd.Process.Pid
+	oldDone := make(chan struct{})
+	go func() { cmd.Wait(); close(oldDone) }()
+	newPID := 0
+	t.Cleanup(func() {
+		for _, pid := range []int{old, newPID} {
+			if pid > 0 {
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+		<-oldDone
+		if newPID > 0 {
+			var ws syscall.WaitStatus
+			syscall.Wait4(newPID, &ws, 0, nil)
+		}
+		r.Close()
+		if t.Failed() {
+			t.Logf("log:\n%s", log.String())
+		}
+	})
+	waitLog := func(what string, n int) {
+		t.Helper()
+		for deadline := time.Now().Add(20 * time.Second); strings.Count(log.String(), `"msg":"`+what+`"`) < n; time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("no %q (%d) in the log", what, n)
+			}
+		}
+	}
+	waitLog("server ready", 1)
+	files, _ := filepath.Glob(filepath.Join(state, "prefork-*.json"))
+	if len(files) != 1 {
+		t.Fatalf("state files %v", files)
+	}
+	var st struct {
+		Addr string `json:"addr"`
+	}
+	if b, err := os.ReadFile(files[0]); err != nil || json.Unmarshal(b, &st) != nil {
+		t.Fatalf("state file: %v", err)
+	}
+	var sockBefore syscall.Stat_t
+	if err := syscall.Stat(sock, &sockBefore); err != nil {
+		t.Fatal(err)
+	}
+	tcpLoad := ipctest.StartHTTPLoad(func() (net.Conn, error) { return net.DialTimeout("tcp", st.Addr, 5*time.Second) }, 4)
+	unixLoad := ipctest.StartHTTPLoad(func() (net.Conn, error) { return net.DialTimeout("unix", sock, 5*time.Second) }, 4)
+	time.Sleep(300 * time.Millisecond)
+
+	copyBinary(t, ipcBin, bin) // the deploy
+	cmd.Process.Signal(syscall.SIGUSR2)
+	select {
+	case <-oldDone:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the old supervisor did not exit after SIGUSR2")
+	}
+	time.Sleep(300 * time.Millisecond)
+	tcpLoad.Stop()
+	unixLoad.Stop()
+	t.Logf("upgrade (root %v): TCP: %v; Unix: %v", root, tcpLoad, unixLoad)
+	for _, l := range []*ipctest.HTTPLoad{tcpLoad, unixLoad} {
+		if l.Failed.Load() != 0 || l.KeepAlive.Load() == 0 || l.NewConn.Load() == 0 {
+			t.Errorf("across the upgrade: %v: %s", l, l.Errors())
+		}
+	}
+	if !strings.Contains(log.String(), `"msg":"upgraded: the new supervisor serves; stopping gracefully"`) {
+		t.Fatal("no hand-over in the log")
+	}
+	b, _ := os.ReadFile(pidFile)
+	if newPID, _ = strconv.Atoi(strings.TrimSpace(string(b))); newPID <= 0 || newPID == old {
+		t.Fatalf("pid file %q after the upgrade (old %d)", b, old)
+	}
+	var sockAfter syscall.Stat_t
+	if err := syscall.Stat(sock, &sockAfter); err != nil || sockAfter.Ino != sockBefore.Ino {
+		t.Errorf("socket file after the upgrade: %v, inode %d, was %d", err, sockAfter.Ino, sockBefore.Ino)
+	}
+
+	// Every process is the new binary; the workers are nobody's.
+	tryStatus := func() (statusJSON, error) {
+		out, err := exec.Command(ipcBin, "status", "--state-dir", state, "--json").Output()
+		var sj statusJSON
+		if err == nil {
+			err = json.Unmarshal(out, &sj)
+		}
+		return sj, err
+	}
+	sj, err := tryStatus()
+	if err != nil {
+		t.Fatalf("ipc status: %v", err)
+	}
+	if sj.PID != newPID || len(sj.Workers) != 2 {
+		t.Fatalf("ipc status after the upgrade: pid %d, %d workers; want %d, 2", sj.PID, len(sj.Workers), newPID)
+	}
+	procs := append([]int{newPID}, ipctest.Children(newPID, false)...)
+	fb, _ := os.Stat(bin)
+	for _, pid := range procs {
+		if fe, err := os.Stat("/proc/" + strconv.Itoa(pid) + "/exe"); err != nil || !os.SameFile(fe, fb) {
+			exe, _ := os.Readlink("/proc/" + strconv.Itoa(pid) + "/exe")
+			t.Errorf("process %d runs %s, not the new %s", pid, exe, bin)
+		}
+	}
+	for _, wk := range sj.Workers {
+		if uid := procStatusLine(wk.PID, "Uid"); root && uid != "65534 65534 65534 65534" {
+			t.Errorf("worker %d after the upgrade: Uid %s, want nobody's", wk.PID, uid)
+		}
+	}
+	if root {
+		ns := func(pid int) string { l, _ := os.Readlink("/proc/" + strconv.Itoa(pid) + "/ns/ipc"); return l }
+		if ns(newPID) == ns(os.Getpid()) || ns(sj.Workers[0].PID) != ns(newPID) {
+			t.Errorf("IPC namespaces: new supervisor %s, its worker %s, the test %s", ns(newPID), ns(sj.Workers[0].PID), ns(os.Getpid()))
+		}
+	}
+	t.Logf("after the upgrade, processes %v run the new binary; workers %d and %d are uid %s", procs,
+		sj.Workers[0].PID, sj.Workers[1].PID, procStatusLine(sj.Workers[0].PID, "Uid"))
+
+	// The log pipe loses its reader: the new supervisor's next lines
+	// (a whole reload's) fail with EPIPE, and it goes on.
+	r.Close()
+	<-copied
+	syscall.Kill(newPID, syscall.SIGHUP)
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		var ws syscall.WaitStatus
+		if p, _ := syscall.Wait4(newPID, &ws, syscall.WNOHANG, nil); p == newPID {
+			newPID = 0
+			t.Fatalf("the new supervisor died with a closed log pipe: exit %d, signal %v", ws.ExitStatus(), ws.Signal())
+		}
+		sj, _ := tryStatus()
+		gen2 := 0
+		for _, wk := range sj.Workers {
+			if wk.Generation == 2 && wk.State != "starting" {
+				gen2++
+			}
+		}
+		if gen2 == 2 && len(sj.Workers) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no reload after SIGHUP with a closed log pipe: %+v", sj)
+		}
+	}
+	for _, c := range []*http.Client{{Timeout: 5 * time.Second}, {Timeout: 5 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+		}}}} {
+		resp, err := c.Get("http://" + st.Addr + "/")
+		if err != nil {
+			t.Fatalf("after the reload with a closed log pipe: %v", err)
+		}
+		resp.Body.Close()
+	}
+	syscall.Kill(newPID, syscall.SIGTERM)
+	var ws syscall.WaitStatus
+	if _, err := syscall.Wait4(newPID, &ws, 0, nil); err != nil || !ws.Exited() || ws.ExitStatus() != 0 {
+		t.Errorf("the new supervisor ended: %v (signal %v), want exit 0", err, ws.Signal())
+	}
+	newPID = 0
+	for _, p := range []string{sock, pidFile, pidFile + ".oldbin"} {
+		if _, err := os.Lstat(p); !os.IsNotExist(err) {
+			t.Errorf("%s after exit: %v", p, err)
 		}
 	}
 }
