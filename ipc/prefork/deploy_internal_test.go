@@ -40,3 +40,7 @@ func TestReadyListenerTakesTurns(t *testing.T) {
 		t.Errorf("a boot without listeners=: %+v", fds)
 	}
 }
+
+// SetRootStateDir moves where StatusDir looks for root's servers, for a
+// test that cannot use /run/ipc.
+func SetRootStateDir(dir string) { rootStateDir = dir }

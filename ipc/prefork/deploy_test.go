@@ -668,3 +668,82 @@ func TestDeployConfigErrors(t *testing.T) {
 		t.Errorf("left in the state dir: %v", ents)
 	}
 }
+
+func init() {
+	// deploy-statusdir ROOTDIR: where `ipc status` would look, with root's
+	// state dir moved to ROOTDIR, and what it finds there.
+	proc.Register("deploy-statusdir", func(args []string) int {
+		prefork.SetRootStateDir(args[0])
+		dir := prefork.StatusDir()
+		sts, _ := prefork.States(dir)
+		fmt.Println(dir, len(sts))
+		return 0
+	})
+}
+
+// A user's `ipc status` without --state-dir finds root's system service,
+// whose workers run as that user, when no server of the user's own runs;
+// its own first when one does.
+func TestStatusDirForUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	top := t.TempDir()
+	for _, d := range []string{top, filepath.Dir(top)} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rootDir, xdg := filepath.Join(top, "run-ipc"), filepath.Join(top, "xdg")
+	if err := os.Mkdir(xdg, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(xdg, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	nobody := &syscall.Credential{Uid: 65534, Gid: 65534}
+	where := func() string {
+		t.Helper()
+		c := proc.Command("deploy-statusdir", rootDir)
+		c.Env = []string{"XDG_RUNTIME_DIR=" + xdg}
+		c.SysProcAttr = &syscall.SysProcAttr{Credential: nobody}
+		var out logBuf
+		c.Stdout, c.Stderr = &out, &out
+		if st, err := c.Run(); err != nil || !st.Success() {
+			t.Fatalf("statusdir: %v %v: %s", st, err, out.String())
+		}
+		return strings.TrimSpace(out.String())
+	}
+	own := filepath.Join(xdg, "ipc")
+	if got := where(); got != own+" 0" {
+		t.Errorf("no server anywhere: %q, want %s 0", got, own)
+	}
+	s := startDeploy(t, "addr=127.0.0.1:0", "dir="+rootDir, "user=nobody", "workers=1")
+	s.ready()
+	if got := where(); got != rootDir+" 1" {
+		t.Errorf("root's service running as nobody: %q, want %s 1", got, rootDir)
+	}
+	// nobody's own server comes first.
+	c := proc.Command(deploySup, "addr=127.0.0.1:0", "dir="+own, "workers=1")
+	c.Env = []string{"XDG_RUNTIME_DIR=" + xdg}
+	c.SysProcAttr = &syscall.SysProcAttr{Credential: nobody}
+	mine := &deployServer{t: t, cmd: c, log: &logBuf{}, done: make(chan struct{})}
+	c.Stdout, c.Stderr = mine.log, mine.log
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { mine.st, _ = c.Wait(); close(mine.done) }()
+	defer func() {
+		c.Signal(syscall.SIGKILL)
+		<-mine.done
+	}()
+	mine.ready()
+	if got := where(); got != own+" 1" {
+		t.Errorf("nobody's own server and root's: %q, want %s 1", got, own)
+	}
+	mine.stop()
+	s.stop()
+	if got := where(); got != own+" 0" {
+		t.Errorf("both stopped: %q, want %s 0", got, own)
+	}
+}
