@@ -589,3 +589,54 @@ func TestServeUpgrade(t *testing.T) {
 		}
 	}
 }
+
+func TestSplitAddrs(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"127.0.0.1:80", "127.0.0.1:80"},
+		{"127.0.0.1:80,[::1]:81", "127.0.0.1:80|[::1]:81"},
+		{"unix:/run/a,b.sock", "unix:/run/a,b.sock"},
+		{"unix:/run/a.sock,127.0.0.1:80", "unix:/run/a.sock|127.0.0.1:80"},
+		{"127.0.0.1:80,unix:/run/a,b,c.sock,unix:/run/d.sock", "127.0.0.1:80|unix:/run/a,b,c.sock|unix:/run/d.sock"},
+		{"unix:/run/x,", "unix:/run/x,"},
+		{"127.0.0.1:80,", "127.0.0.1:80|"},
+	} {
+		if got := strings.Join(splitAddrs(c.in), "|"); got != c.want {
+			t.Errorf("splitAddrs(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
+
+// --addr repeated, a Unix path with a comma in it, and the comma-separated
+// list it always took: four listeners, each served.
+func TestServeAddrRepeated(t *testing.T) {
+	dir := t.TempDir()
+	comma, plain := filepath.Join(dir, "a,b.sock"), filepath.Join(dir, "c.sock")
+	s := startServe(t, "--handler", "upper", "--workers", "1", "--addr", "unix:"+comma, "--addr", "127.0.0.1:0,unix:"+plain)
+	for _, p := range []string{comma, plain} {
+		c, err := net.Dial("unix", p)
+		if err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		fmt.Fprintln(c, "over "+p)
+		line, err := bufio.NewReader(c).ReadString('\n')
+		c.Close()
+		if err != nil || line != strings.ToUpper("over "+p)+"\n" {
+			t.Fatalf("%s: %q %v", p, line, err)
+		}
+	}
+	log := s.stderr.String()
+	i := strings.Index(log, "msg=listening addrs=")
+	if i < 0 {
+		t.Fatalf("no listening line:\n%s", log)
+	}
+	line := log[i:]
+	line = line[:strings.IndexByte(line, '\n')]
+	if !strings.Contains(line, " "+comma+" 127.0.0.1:") || !strings.HasSuffix(line, " "+plain+`"`) || strings.Count(line, "127.0.0.1:") != 2 {
+		t.Errorf("listening on %s", line)
+	}
+	upperAsk(t, s.addr, "over tcp")
+	out, err := exec.Command(ipcBin, "serve", "--addr", "unix:").CombinedOutput()
+	if exitCode(err) != 2 || string(out) != "ipc: serve: --addr \"unix:\": want host:port or unix:/path\n" {
+		t.Errorf("--addr unix: gave %v %q", err, out)
+	}
+}
