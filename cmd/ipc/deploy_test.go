@@ -640,3 +640,171 @@ func TestServeAddrRepeated(t *testing.T) {
 		t.Errorf("--addr unix: gave %v %q", err, out)
 	}
 }
+
+// wrkResult is what one wrk run reports.
+type wrkResult struct {
+	requests, errors int
+	summary          string
+}
+
+var (
+	wrkRequests = regexp.MustCompile(`(\d+) requests in `)
+	wrkSocket   = regexp.MustCompile(`Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)`)
+	wrkNon2xx   = regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)`)
+)
+
+func parseWrk(out string) wrkResult {
+	r := wrkResult{summary: strings.Join(strings.Fields(out), " ")}
+	if m := wrkRequests.FindStringSubmatch(out); m != nil {
+		r.requests, _ = strconv.Atoi(m[1])
+	}
+	for _, re := range []*regexp.Regexp{wrkSocket, wrkNon2xx} {
+		if m := re.FindStringSubmatch(out); m != nil {
+			for _, n := range m[1:] {
+				k, _ := strconv.Atoi(n)
+				r.errors += k
+			}
+		}
+	}
+	return r
+}
+
+// jsonLogEvents are the lines of a JSON log with msg.
+func jsonLogEvents(log, msg string) []map[string]any {
+	var out []map[string]any
+	for _, l := range strings.Split(log, "\n") {
+		var e map[string]any
+		if json.Unmarshal([]byte(l), &e) == nil && e["msg"] == msg {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// An upgrade and then a rollback (to a binary that exits at start) of the
+// real binary, each under two wrk runs at once, one keep-alive and one
+// with Connection: close: wrk counts no error of any kind, and the log says
+// how long the hand-over took and how long the generations overlapped.
+// Long (2 x 6 s), so only with IPC_LONG=1.
+func TestServeUpgradeWrk(t *testing.T) {
+	if os.Getenv("IPC_LONG") == "" {
+		t.Skip("IPC_LONG=1 runs an upgrade and a rollback under wrk (12 s)")
+	}
+	wrk, err := exec.LookPath("wrk")
+	if err != nil {
+		t.Skip("no wrk:", err)
+	}
+	top := t.TempDir()
+	bin, pidFile, state := filepath.Join(top, "ipc"), filepath.Join(top, "ipc.pid"), filepath.Join(top, "state")
+	copyBinary(t, ipcBin, bin)
+	unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+	defer unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+	logFile, err := os.Create(filepath.Join(top, "log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	readLog := func() string { b, _ := os.ReadFile(logFile.Name()); return string(b) }
+	cmd := exec.Command(bin, "serve", "--handler", "http", "--workers", "2", "--addr", "127.0.0.1:0",
+		"--pid-file", pidFile, "--state-dir", state, "--log-json", "--upgrade-timeout", "20s", "--graceful-timeout", "5s")
+	cmd.Stderr = logFile
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	logFile.Close()
+	oldDone := make(chan struct{})
+	go func() { cmd.Wait(); close(oldDone) }()
+	newPID := 0
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-oldDone
+		if newPID > 0 {
+			syscall.Kill(newPID, syscall.SIGKILL)
+			var ws syscall.WaitStatus
+			syscall.Wait4(newPID, &ws, 0, nil)
+		}
+		if t.Failed() {
+			t.Logf("log:\n%s", readLog())
+		}
+	})
+	for deadline := time.Now().Add(20 * time.Second); len(jsonLogEvents(readLog(), "server ready")) == 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("not ready")
+		}
+	}
+	addr, _ := jsonLogEvents(readLog(), "server ready")[0]["addr"].(string)
+	url := "http://" + addr + "/"
+
+	// underWrk runs the two wrks for 6 s and, 2 s in, deploys and sends
+	// USR2 to pid.
+	underWrk := func(pid int, deploy func()) (keep, closing wrkResult) {
+		t.Helper()
+		outs := make([]string, 2)
+		done := make(chan struct{}, 2)
+		for i, extra := range [][]string{nil, {"-H", "Connection: close"}} {
+			go func() {
+				args := append([]string{"-t1", "-c4", "-d6s"}, extra...)
+				out, _ := exec.Command(wrk, append(args, url)...).CombinedOutput()
+				outs[i] = string(out)
+				done <- struct{}{}
+			}()
+		}
+		time.Sleep(2 * time.Second)
+		deploy()
+		syscall.Kill(pid, syscall.SIGUSR2)
+		<-done
+		<-done
+		return parseWrk(outs[0]), parseWrk(outs[1])
+	}
+	keep, closing := underWrk(cmd.Process.Pid, func() { copyBinary(t, ipcBin, bin) })
+	select {
+	case <-oldDone:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the old supervisor did not exit")
+	}
+	log := readLog()
+	up, stopped := jsonLogEvents(log, "upgraded: the new supervisor serves; stopping gracefully"), jsonLogEvents(log, "server stopped")
+	if len(up) != 1 || len(stopped) != 1 {
+		t.Fatalf("upgraded %d, stopped %d in the log", len(up), len(stopped))
+	}
+	took, _ := up[0]["took"].(float64)
+	t1, _ := time.Parse(time.RFC3339Nano, up[0]["time"].(string))
+	t2, _ := time.Parse(time.RFC3339Nano, stopped[0]["time"].(string))
+	t.Logf("upgrade under wrk: keep-alive %d requests, %d errors; Connection: close %d requests, %d errors; hand-over %v after USR2, generations overlapped %v",
+		keep.requests, keep.errors, closing.requests, closing.errors, time.Duration(took).Round(time.Millisecond), t2.Sub(t1).Round(time.Millisecond))
+	for _, r := range []wrkResult{keep, closing} {
+		if r.requests == 0 || r.errors != 0 {
+			t.Errorf("upgrade under wrk: %s", r.summary)
+		}
+	}
+	b, _ := os.ReadFile(pidFile)
+	if newPID, _ = strconv.Atoi(strings.TrimSpace(string(b))); newPID <= 0 || newPID == cmd.Process.Pid {
+		t.Fatalf("pid file %q", b)
+	}
+
+	// Rollback: the binary now on disk exits at start.
+	broken := filepath.Join(top, "broken")
+	if err := os.WriteFile(broken, []byte("#!/bin/sh\necho broken binary >&2\nexit 1\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	keep, closing = underWrk(newPID, func() { copyBinary(t, broken, bin) })
+	fails := jsonLogEvents(readLog(), "upgrade failed: rolled back, the old supervisor serves on")
+	t.Logf("rollback under wrk: keep-alive %d requests, %d errors; Connection: close %d requests, %d errors; %d rollback logged",
+		keep.requests, keep.errors, closing.requests, closing.errors, len(fails))
+	for _, r := range []wrkResult{keep, closing} {
+		if r.requests == 0 || r.errors != 0 {
+			t.Errorf("rollback under wrk: %s", r.summary)
+		}
+	}
+	if len(fails) != 1 {
+		t.Errorf("%d rollbacks in the log", len(fails))
+	}
+	if b, _ := os.ReadFile(pidFile); strings.TrimSpace(string(b)) != strconv.Itoa(newPID) {
+		t.Errorf("pid file after the rollback: %q, want %d", b, newPID)
+	}
+	syscall.Kill(newPID, syscall.SIGTERM)
+	var ws syscall.WaitStatus
+	if _, err := syscall.Wait4(newPID, &ws, 0, nil); err != nil || !ws.Exited() || ws.ExitStatus() != 0 {
+		t.Errorf("the supervisor ended %v %v", err, ws)
+	}
+	newPID = 0
+}
