@@ -749,3 +749,46 @@ func TestStatusDirForUser(t *testing.T) {
 		t.Errorf("both stopped: %q, want %s 0", got, own)
 	}
 }
+
+func init() {
+	// deploy-stderr prefork|os: writes a line to standard error through
+	// prefork.Stderr or os.Stderr, then says on stdout that it survived.
+	proc.Register("deploy-stderr", func(args []string) int {
+		w := prefork.Stderr
+		if args[0] == "os" {
+			w = os.Stderr
+		}
+		_, err := fmt.Fprintln(w, "a log line")
+		fmt.Println("survived:", err)
+		return 0
+	})
+}
+
+// With standard error a pipe nobody reads, a write through prefork.Stderr
+// fails with EPIPE and the process goes on; through os.Stderr Go kills it
+// with SIGPIPE (the control: what a new supervisor of an upgrade died of).
+func TestStderrBrokenPipe(t *testing.T) {
+	for _, c := range []struct{ via, want string }{
+		{"prefork", "survived: write stderr: broken pipe\n"},
+		{"os", ""},
+	} {
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Close()
+		cmd := proc.Command("deploy-stderr", c.via)
+		var out logBuf
+		cmd.Stdout, cmd.Stderr = &out, w
+		st, err := cmd.Run()
+		w.Close()
+		switch {
+		case err != nil:
+			t.Errorf("%s: %v", c.via, err)
+		case c.want != "" && (!st.Success() || out.String() != c.want):
+			t.Errorf("through %s.Stderr: %v, %q; want %q", c.via, st, out.String(), c.want)
+		case c.want == "" && st.Signal() != syscall.SIGPIPE:
+			t.Errorf("through os.Stderr: %v, %q; want killed by SIGPIPE", st, out.String())
+		}
+	}
+}
