@@ -39,14 +39,9 @@ func installBinary(t *testing.T, src, path string) {
 	}
 }
 
-// execServer starts bin as a supervisor with args and waits for it to serve.
-func execServer(t *testing.T, bin string, args ...string) (*server, *exec.Cmd) {
-	t.Helper()
-	return execServerEnv(t, bin, nil, args...)
-}
-
-// execServerEnv is execServer with env added to the supervisor's environment.
-func execServerEnv(t *testing.T, bin string, env []string, args ...string) (*server, *exec.Cmd) {
+// execServer starts bin as a supervisor with args, and env added to its
+// environment, and waits for it to serve.
+func execServer(t *testing.T, bin string, env []string, args ...string) (*server, *exec.Cmd) {
 	t.Helper()
 	v := &server{t: t, log: &logBuf{}, done: make(chan struct{})}
 	cmd := exec.Command(bin)
@@ -129,7 +124,7 @@ func upgradable(t *testing.T, env ...string) (self, tmp, bin, pidFile string, v 
 	tmp = t.TempDir()
 	bin, pidFile = filepath.Join(tmp, "server"), filepath.Join(tmp, "server.pid")
 	installBinary(t, self, bin)
-	v, cmd = execServerEnv(t, bin, env, "addr=127.0.0.1:0", "workers=2", "dir="+t.TempDir(), "handler=http",
+	v, cmd = execServer(t, bin, env, "addr=127.0.0.1:0", "workers=2", "dir="+t.TempDir(), "handler=http",
 		"pidfile="+pidFile, "upgradetimeout=10s", "graceful=5s")
 	return self, tmp, bin, pidFile, v, cmd
 }
