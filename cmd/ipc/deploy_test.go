@@ -359,22 +359,6 @@ func TestServeUnixSocket(t *testing.T) {
 	}
 }
 
-// copyBinary puts a copy of src at path by rename, as a deploy does: the
-// running processes keep the old file, the path names the new one.
-func copyBinary(t *testing.T, src, path string) {
-	t.Helper()
-	b, err := os.ReadFile(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path+".new", b, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(path+".new", path); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // procStatusLine is the value of a line of /proc/PID/status, spaces
 // squeezed.
 func procStatusLine(pid int, key string) string {
@@ -406,7 +390,7 @@ func TestServeUpgrade(t *testing.T) {
 		}
 	}
 	bin, sock, pidFile, state := filepath.Join(top, "ipc"), filepath.Join(top, "s.sock"), filepath.Join(top, "ipc.pid"), filepath.Join(top, "state")
-	copyBinary(t, ipcBin, bin)
+	ipctest.InstallBinary(t, ipcBin, bin)
 	args := []string{"serve", "--handler", "http", "--workers", "2", "--addr", "127.0.0.1:0", "--addr", "unix:" + sock,
 		"--pid-file", pidFile, "--state-dir", state, "--log-json", "--upgrade-timeout", "20s", "--graceful-timeout", "5s"}
 	if root {
@@ -476,7 +460,7 @@ func TestServeUpgrade(t *testing.T) {
 	unixLoad := ipctest.StartHTTPLoad(func() (net.Conn, error) { return net.DialTimeout("unix", sock, 5*time.Second) }, 4)
 	time.Sleep(300 * time.Millisecond)
 
-	copyBinary(t, ipcBin, bin) // the deploy
+	ipctest.InstallBinary(t, ipcBin, bin) // the deploy
 	cmd.Process.Signal(syscall.SIGUSR2)
 	select {
 	case <-oldDone:
@@ -696,7 +680,7 @@ func TestServeUpgradeWrk(t *testing.T) {
 	}
 	top := t.TempDir()
 	bin, pidFile, state := filepath.Join(top, "ipc"), filepath.Join(top, "ipc.pid"), filepath.Join(top, "state")
-	copyBinary(t, ipcBin, bin)
+	ipctest.InstallBinary(t, ipcBin, bin)
 	unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 	defer unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
 	logFile, err := os.Create(filepath.Join(top, "log"))
@@ -755,7 +739,7 @@ func TestServeUpgradeWrk(t *testing.T) {
 		<-done
 		return parseWrk(outs[0]), parseWrk(outs[1])
 	}
-	keep, closing := underWrk(cmd.Process.Pid, func() { copyBinary(t, ipcBin, bin) })
+	keep, closing := underWrk(cmd.Process.Pid, func() { ipctest.InstallBinary(t, ipcBin, bin) })
 	select {
 	case <-oldDone:
 	case <-time.After(10 * time.Second):
@@ -786,7 +770,7 @@ func TestServeUpgradeWrk(t *testing.T) {
 	if err := os.WriteFile(broken, []byte("#!/bin/sh\necho broken binary >&2\nexit 1\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	keep, closing = underWrk(newPID, func() { copyBinary(t, broken, bin) })
+	keep, closing = underWrk(newPID, func() { ipctest.InstallBinary(t, broken, bin) })
 	fails := jsonLogEvents(readLog(), "upgrade failed: rolled back, the old supervisor serves on")
 	t.Logf("rollback under wrk: keep-alive %d requests, %d errors; Connection: close %d requests, %d errors; %d rollback logged",
 		keep.requests, keep.errors, closing.requests, closing.errors, len(fails))

@@ -56,17 +56,8 @@ func SetRootStateDir(dir string) { rootStateDir = dir }
 // then find a live server. Without the lock the second removes the first's
 // file and both "serve", the first on a socket no client can reach.
 func TestUnixListenDirLock(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "s.sock")
-	// A stale socket file, as a server killed with -9 leaves it.
-	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: path}); err != nil {
-		t.Fatal(err)
-	}
-	unix.Close(fd)
+	path := filepath.Join(t.TempDir(), "s.sock")
+	StaleSocket(t, path)
 
 	paused, release := make(chan struct{}), make(chan struct{})
 	var calls atomic.Int32
@@ -115,5 +106,19 @@ func TestUnixListenDirLock(t *testing.T) {
 	defer c.Close()
 	if dev, ino, ok := statIno(path); !ok || dev != a.l.dev || ino != a.l.ino {
 		t.Errorf("the socket file is not the first server's")
+	}
+}
+
+// StaleSocket makes a socket file at path that nobody listens on: bound,
+// then closed without unlinking it, as a server killed with -9 leaves it.
+func StaleSocket(t *testing.T, path string) {
+	t.Helper()
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: path}); err != nil {
+		t.Fatal(err)
 	}
 }

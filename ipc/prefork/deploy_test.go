@@ -297,14 +297,7 @@ func TestPIDFileRace(t *testing.T) {
 func TestUnixSocketRace(t *testing.T) {
 	race(t, "a running server listens on it", func(dir string) []string {
 		sock := filepath.Join(dir, "ipc.sock")
-		fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer unix.Close(fd)
-		if err := unix.Bind(fd, &unix.SockaddrUnix{Name: sock}); err != nil {
-			t.Fatal(err)
-		}
+		prefork.StaleSocket(t, sock)
 		return []string{"addr=unix:" + sock}
 	}, func(dir string, winner int) {
 		if got, err := askOn("unix", filepath.Join(dir, "ipc.sock"), "still served"); err != nil || got != "STILL SERVED" {
@@ -370,16 +363,7 @@ func socketInode(t *testing.T, pid, fd int) string {
 func TestUnixAndTCPListeners(t *testing.T) {
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "ipc.sock")
-	// A stale socket file: bound, then closed without unlinking it, as a
-	// server killed with -9 leaves it.
-	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: sock}); err != nil {
-		t.Fatal(err)
-	}
-	unix.Close(fd)
+	prefork.StaleSocket(t, sock)
 
 	owner := ""
 	if os.Geteuid() == 0 {

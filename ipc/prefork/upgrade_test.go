@@ -23,22 +23,6 @@ import (
 // parent is checked) cannot be.
 const execSupervisorEnv = "PREFORK_TEST_EXEC_SUPERVISOR"
 
-// installBinary puts a copy of src at path by rename, as a deploy does: the
-// running processes keep the old file, the path names the new one.
-func installBinary(t *testing.T, src, path string) {
-	t.Helper()
-	b, err := os.ReadFile(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path+".new", b, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(path+".new", path); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // execServer starts bin as a supervisor with args, and env added to its
 // environment, and waits for it to serve.
 func execServer(t *testing.T, bin string, env []string, args ...string) (*server, *exec.Cmd) {
@@ -123,7 +107,7 @@ func upgradable(t *testing.T, env ...string) (self, tmp, bin, pidFile string, v 
 	}
 	tmp = t.TempDir()
 	bin, pidFile = filepath.Join(tmp, "server"), filepath.Join(tmp, "server.pid")
-	installBinary(t, self, bin)
+	ipctest.InstallBinary(t, self, bin)
 	v, cmd = execServer(t, bin, env, "addr=127.0.0.1:0", "workers=2", "dir="+t.TempDir(), "handler=http",
 		"pidfile="+pidFile, "upgradetimeout=10s", "graceful=5s")
 	return self, tmp, bin, pidFile, v, cmd
@@ -143,7 +127,7 @@ func TestUpgrade(t *testing.T) {
 	load := ipctest.StartHTTPLoad(tcpDialer(v.addr), 4)
 	time.Sleep(300 * time.Millisecond)
 
-	installBinary(t, self, bin) // the deploy: a new file at the path
+	ipctest.InstallBinary(t, self, bin) // the deploy: a new file at the path
 	t0 := time.Now()
 	cmd.Process.Signal(syscall.SIGUSR2)
 	select {
@@ -169,16 +153,7 @@ func TestUpgrade(t *testing.T) {
 	if newPID <= 0 || newPID == old || gone(newPID) {
 		t.Fatalf("pid file after the upgrade names %q (old supervisor %d)", b, old)
 	}
-	defer func() {
-		syscall.Kill(newPID, syscall.SIGTERM)
-		if !reapPID(newPID, 15*time.Second) {
-			syscall.Kill(newPID, syscall.SIGKILL)
-			t.Errorf("the new supervisor %d did not stop on SIGTERM", newPID)
-		}
-		if leaks := ipctest.Leaked(before); len(leaks) > 0 {
-			t.Errorf("left behind: %v", leaks)
-		}
-	}()
+	defer stopNewSupervisor(t, newPID, before)
 	if _, err := os.Stat(pidFile + ".oldbin"); err == nil {
 		t.Errorf("%s.oldbin left after the old supervisor exited", pidFile)
 	}
@@ -213,7 +188,7 @@ func TestUpgradeRollback(t *testing.T) {
 	if err := os.WriteFile(broken, []byte("#!/bin/sh\necho broken binary >&2\nexit 1\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	installBinary(t, broken, bin)
+	ipctest.InstallBinary(t, broken, bin)
 	cmd.Process.Signal(syscall.SIGUSR2)
 	e := v.waitEvent("upgrade failed: rolled back, the old supervisor serves on", 15*time.Second, nil)
 	t.Logf("rollback: %s", e.str("why"))
@@ -337,23 +312,14 @@ func TestUpgradeNotify(t *testing.T) {
 	if m := next("READY=1"); m.pid != old || !strings.HasPrefix(m.text, "READY=1\n") || !strings.Contains(m.text, "\nMAINPID="+strconv.Itoa(old)) {
 		t.Fatalf("first notification %+v, want READY=1 with MAINPID=%d from %d", m, old, old)
 	}
-	installBinary(t, self, bin)
+	ipctest.InstallBinary(t, self, bin)
 	cmd.Process.Signal(syscall.SIGUSR2)
 	m := next("MAINPID")
 	newPID, _ := strconv.Atoi(strings.TrimPrefix(strings.SplitN(m.text, "\n", 2)[0], "MAINPID="))
 	if m.pid != old || newPID <= 0 || newPID == old {
 		t.Fatalf("after SIGUSR2: %+v, want MAINPID=<new> from the old supervisor %d", m, old)
 	}
-	defer func() {
-		syscall.Kill(newPID, syscall.SIGTERM)
-		if !reapPID(newPID, 15*time.Second) {
-			syscall.Kill(newPID, syscall.SIGKILL)
-			t.Errorf("the new supervisor %d did not stop on SIGTERM", newPID)
-		}
-		if leaks := ipctest.Leaked(before); len(leaks) > 0 {
-			t.Errorf("left behind: %v", leaks)
-		}
-	}()
+	defer stopNewSupervisor(t, newPID, before)
 	if m := next("READY=1 from the new supervisor"); m.pid != newPID || !strings.HasPrefix(m.text, "READY=1\n") ||
 		!strings.Contains(m.text, "\nMAINPID="+strconv.Itoa(newPID)) {
 		t.Fatalf("after MAINPID=%d: %+v, want READY=1 from it", newPID, m)
@@ -387,5 +353,19 @@ func TestUpgradeNotify(t *testing.T) {
 	syscall.Kill(newPID, syscall.SIGTERM)
 	if m := next("STOPPING=1"); m.pid != newPID || !strings.HasPrefix(m.text, "STOPPING=1") {
 		t.Errorf("on SIGTERM to the new supervisor: %+v", m)
+	}
+}
+
+// stopNewSupervisor stops the supervisor an upgrade started (an orphan this
+// process reaps as subreaper) and checks that nothing is left.
+func stopNewSupervisor(t *testing.T, pid int, before map[string]bool) {
+	t.Helper()
+	syscall.Kill(pid, syscall.SIGTERM)
+	if !reapPID(pid, 15*time.Second) {
+		syscall.Kill(pid, syscall.SIGKILL)
+		t.Errorf("the new supervisor %d did not stop on SIGTERM", pid)
+	}
+	if leaks := ipctest.Leaked(before); len(leaks) > 0 {
+		t.Errorf("left behind: %v", leaks)
 	}
 }
