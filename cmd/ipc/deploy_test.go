@@ -512,6 +512,9 @@ func TestServeUpgrade(t *testing.T) {
 			t.Errorf("process %d runs %s, not the new %s", pid, exe, bin)
 		}
 	}
+	if uid := procStatusLine(newPID, "Uid"); root && uid != "0 0 0 0" {
+		t.Errorf("the new supervisor: Uid %s, want root's (it binds, supervises, cleans up)", uid)
+	}
 	for _, wk := range sj.Workers {
 		if uid := procStatusLine(wk.PID, "Uid"); root && uid != "65534 65534 65534 65534" {
 			t.Errorf("worker %d after the upgrade: Uid %s, want nobody's", wk.PID, uid)
