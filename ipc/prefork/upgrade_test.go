@@ -1,7 +1,9 @@
 package prefork_test
 
 import (
+	"bufio"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -367,5 +369,45 @@ func stopNewSupervisor(t *testing.T, pid int, before map[string]bool) {
 	}
 	if leaks := ipctest.Leaked(before); len(leaks) > 0 {
 		t.Errorf("left behind: %v", leaks)
+	}
+}
+
+// A connection that brings no request (a client's preconnect) is idle, as
+// a kept-alive one between requests: a draining HTTP worker closes it after
+// its grace, and does not wait the graceful timeout for it; a request that
+// comes on a connection opened just before the drain is answered.
+func TestHTTPDrainSilentConnection(t *testing.T) {
+	s := startServer(t, "workers=1", "handler=http", "graceful=20s")
+	silent, err := net.DialTimeout("tcp", s.addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	// Handed to the worker before the drain begins.
+	time.Sleep(200 * time.Millisecond)
+	late, err := net.DialTimeout("tcp", s.addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer late.Close()
+	time.Sleep(100 * time.Millisecond)
+	t0 := time.Now()
+	s.signal(syscall.SIGTERM)
+	time.Sleep(300 * time.Millisecond)
+	io.WriteString(late, "GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+	late.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if resp, err := http.ReadResponse(bufio.NewReader(late), nil); err != nil || resp.StatusCode != 200 || !resp.Close {
+		t.Errorf("a request 300 ms into the drain: %v, %v", resp, err)
+	}
+	silent.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := silent.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+		t.Errorf("the silent connection: %d, %v; want it closed (EOF)", n, err)
+	}
+	s.wait(10 * time.Second)
+	if d := time.Since(t0); d > 5*time.Second {
+		t.Errorf("the server took %v to stop with a silent connection open (graceful timeout 20s)", d.Round(time.Millisecond))
+	}
+	if e := s.log.events("graceful timeout passed; cutting connections"); len(e) > 0 {
+		t.Errorf("connections cut: %v", e)
 	}
 }

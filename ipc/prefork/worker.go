@@ -74,6 +74,11 @@ type worker struct {
 	acceptErrs   int
 	acceptErrsAt time.Time
 
+	// silentMu guards silent: the HTTP connections that have not brought
+	// a byte yet (StateNew), since when.
+	silentMu sync.Mutex
+	silent   map[net.Conn]time.Time
+
 	// ctx is what handlers get: done when draining starts.
 	ctx          context.Context
 	stopHandlers context.CancelFunc
@@ -145,7 +150,9 @@ func runWorker(ctx context.Context, s *Server) int {
 			BaseContext:       func(net.Listener) context.Context { return base },
 			ReadHeaderTimeout: 30 * time.Second,
 			ErrorLog:          slog.NewLogLogger(w.log.Handler(), slog.LevelWarn),
+			ConnState:         w.trackSilent,
 		}
+		w.silent = map[net.Conn]time.Time{}
 		go w.httpSrv.Serve(w.httpLn)
 	}
 
@@ -571,6 +578,7 @@ func (w *worker) finish() int {
 		// first request: 1 in ~4,000 across an upgrade).
 		w.httpSrv.SetKeepAlivesEnabled(false)
 		for w.openConns() > 0 && time.Now().Before(deadline) {
+			w.closeSilent(httpIdleGrace)
 			time.Sleep(10 * time.Millisecond)
 		}
 		cut = w.openConns()
@@ -607,6 +615,31 @@ func (w *worker) closeListener() {
 // which misses a connection between the http.Server's Accept and its
 // StateNew.
 func (w *worker) openConns() int { return int(w.slot[wActive].Load()) }
+
+// trackSilent keeps the HTTP connections that have not brought a byte yet.
+func (w *worker) trackSilent(c net.Conn, st http.ConnState) {
+	w.silentMu.Lock()
+	defer w.silentMu.Unlock()
+	if st == http.StateNew {
+		w.silent[c] = time.Now()
+	} else {
+		delete(w.silent, c)
+	}
+}
+
+// closeSilent closes the connections that have brought no request for
+// grace: idle, as a kept-alive connection between requests is (net/http
+// closes only those, and a StateNew one only after 5 s).
+func (w *worker) closeSilent(grace time.Duration) {
+	w.silentMu.Lock()
+	defer w.silentMu.Unlock()
+	for c, since := range w.silent {
+		if time.Since(since) >= grace {
+			c.Close()
+			delete(w.silent, c)
+		}
+	}
+}
 
 // Worker is the worker process a handler runs in, found with WorkerFrom.
 type Worker struct{ w *worker }
