@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -16,6 +17,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ipctoolkit/ipc/internal/ipctest"
+	"golang.org/x/sys/unix"
 )
 
 // The example units of cmd/ipc/systemd, run as systemd would run them:
@@ -353,4 +357,441 @@ func TestServeUnixSocket(t *testing.T) {
 			t.Errorf("--socket-mode %s: %v %q", bad, err, out)
 		}
 	}
+}
+
+// procStatusLine is the value of a line of /proc/PID/status, spaces
+// squeezed.
+func procStatusLine(pid int, key string) string {
+	b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, key+":"); ok {
+			return strings.Join(strings.Fields(v), " ")
+		}
+	}
+	return ""
+}
+
+// An upgrade of the real binary under load on a TCP and a Unix socket (as
+// root also with --private-ipc and --user nobody): no request fails on
+// either; afterwards every process runs the new binary, the workers run as
+// nobody, the socket is the same file and `ipc status` shows the new
+// supervisor. Its standard error is then a pipe nobody reads (the test
+// closes it, as a log reader that followed the old process would): the
+// new supervisor logs a reload into it and serves on, and exits 0.
+func TestServeUpgrade(t *testing.T) {
+	root := os.Geteuid() == 0
+	top := t.TempDir()
+	if root {
+		// nobody's workers execute the binary there.
+		for _, d := range []string{top, filepath.Dir(top)} {
+			if err := os.Chmod(d, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	bin, sock, pidFile, state := filepath.Join(top, "ipc"), filepath.Join(top, "s.sock"), filepath.Join(top, "ipc.pid"), filepath.Join(top, "state")
+	ipctest.InstallBinary(t, ipcBin, bin)
+	args := []string{"serve", "--handler", "http", "--workers", "2", "--addr", "127.0.0.1:0", "--addr", "unix:" + sock,
+		"--pid-file", pidFile, "--state-dir", state, "--log-json", "--upgrade-timeout", "20s", "--graceful-timeout", "5s"}
+	if root {
+		args = append(args, "--private-ipc", "--user", "nobody")
+	}
+	// The new supervisor outlives the old one, its parent: it comes back
+	// here, to be waited for.
+	unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+	defer unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := &lockedBuffer{}
+	copied := make(chan struct{})
+	go func() { io.Copy(log, r); close(copied) }()
+	cmd := exec.Command(bin, args...)
+	cmd.Stderr = w
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	old := cmd.Process.Pid
+	oldDone := make(chan struct{})
+	go func() { cmd.Wait(); close(oldDone) }()
+	newPID := 0
+	t.Cleanup(func() {
+		for _, pid := range []int{old, newPID} {
+			if pid > 0 {
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+		<-oldDone
+		if newPID > 0 {
+			var ws syscall.WaitStatus
+			syscall.Wait4(newPID, &ws, 0, nil)
+		}
+		r.Close()
+		if t.Failed() {
+			t.Logf("log:\n%s", log.String())
+		}
+	})
+	waitLog := func(what string, n int) {
+		t.Helper()
+		for deadline := time.Now().Add(20 * time.Second); strings.Count(log.String(), `"msg":"`+what+`"`) < n; time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("no %q (%d) in the log", what, n)
+			}
+		}
+	}
+	waitLog("server ready", 1)
+	files, _ := filepath.Glob(filepath.Join(state, "prefork-*.json"))
+	if len(files) != 1 {
+		t.Fatalf("state files %v", files)
+	}
+	var st struct {
+		Addr string `json:"addr"`
+	}
+	if b, err := os.ReadFile(files[0]); err != nil || json.Unmarshal(b, &st) != nil {
+		t.Fatalf("state file: %v", err)
+	}
+	var sockBefore syscall.Stat_t
+	if err := syscall.Stat(sock, &sockBefore); err != nil {
+		t.Fatal(err)
+	}
+	tcpLoad := ipctest.StartHTTPLoad(func() (net.Conn, error) { return net.DialTimeout("tcp", st.Addr, 5*time.Second) }, 4)
+	unixLoad := ipctest.StartHTTPLoad(func() (net.Conn, error) { return net.DialTimeout("unix", sock, 5*time.Second) }, 4)
+	time.Sleep(300 * time.Millisecond)
+
+	ipctest.InstallBinary(t, ipcBin, bin) // the deploy
+	cmd.Process.Signal(syscall.SIGUSR2)
+	select {
+	case <-oldDone:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the old supervisor did not exit after SIGUSR2")
+	}
+	time.Sleep(300 * time.Millisecond)
+	tcpLoad.Stop()
+	unixLoad.Stop()
+	t.Logf("upgrade (root %v): TCP: %v; Unix: %v", root, tcpLoad, unixLoad)
+	for _, l := range []*ipctest.HTTPLoad{tcpLoad, unixLoad} {
+		if l.Failed.Load() != 0 || l.KeepAlive.Load() == 0 || l.NewConn.Load() == 0 {
+			t.Errorf("across the upgrade: %v: %s", l, l.Errors())
+		}
+	}
+	if !strings.Contains(log.String(), `"msg":"upgraded: the new supervisor serves; stopping gracefully"`) {
+		t.Fatal("no hand-over in the log")
+	}
+	b, _ := os.ReadFile(pidFile)
+	if newPID, _ = strconv.Atoi(strings.TrimSpace(string(b))); newPID <= 0 || newPID == old {
+		t.Fatalf("pid file %q after the upgrade (old %d)", b, old)
+	}
+	var sockAfter syscall.Stat_t
+	if err := syscall.Stat(sock, &sockAfter); err != nil || sockAfter.Ino != sockBefore.Ino {
+		t.Errorf("socket file after the upgrade: %v, inode %d, was %d", err, sockAfter.Ino, sockBefore.Ino)
+	}
+
+	// Every process is the new binary; the workers are nobody's.
+	tryStatus := func() (statusJSON, error) {
+		out, err := exec.Command(ipcBin, "status", "--state-dir", state, "--json").Output()
+		var sj statusJSON
+		if err == nil {
+			err = json.Unmarshal(out, &sj)
+		}
+		return sj, err
+	}
+	sj, err := tryStatus()
+	if err != nil {
+		t.Fatalf("ipc status: %v", err)
+	}
+	if sj.PID != newPID || len(sj.Workers) != 2 {
+		t.Fatalf("ipc status after the upgrade: pid %d, %d workers; want %d, 2", sj.PID, len(sj.Workers), newPID)
+	}
+	procs := append([]int{newPID}, ipctest.Children(newPID, false)...)
+	fb, _ := os.Stat(bin)
+	for _, pid := range procs {
+		if fe, err := os.Stat("/proc/" + strconv.Itoa(pid) + "/exe"); err != nil || !os.SameFile(fe, fb) {
+			exe, _ := os.Readlink("/proc/" + strconv.Itoa(pid) + "/exe")
+			t.Errorf("process %d runs %s, not the new %s", pid, exe, bin)
+		}
+	}
+	if uid := procStatusLine(newPID, "Uid"); root && uid != "0 0 0 0" {
+		t.Errorf("the new supervisor: Uid %s, want root's (it binds, supervises, cleans up)", uid)
+	}
+	for _, wk := range sj.Workers {
+		if uid := procStatusLine(wk.PID, "Uid"); root && uid != "65534 65534 65534 65534" {
+			t.Errorf("worker %d after the upgrade: Uid %s, want nobody's", wk.PID, uid)
+		}
+	}
+	if root {
+		ns := func(pid int) string { l, _ := os.Readlink("/proc/" + strconv.Itoa(pid) + "/ns/ipc"); return l }
+		if ns(newPID) == ns(os.Getpid()) || ns(sj.Workers[0].PID) != ns(newPID) {
+			t.Errorf("IPC namespaces: new supervisor %s, its worker %s, the test %s", ns(newPID), ns(sj.Workers[0].PID), ns(os.Getpid()))
+		}
+	}
+	t.Logf("after the upgrade, processes %v run the new binary; workers %d and %d are uid %s", procs,
+		sj.Workers[0].PID, sj.Workers[1].PID, procStatusLine(sj.Workers[0].PID, "Uid"))
+
+	// The log pipe loses its reader: the new supervisor's next lines
+	// (a whole reload's) fail with EPIPE, and it goes on.
+	r.Close()
+	<-copied
+	syscall.Kill(newPID, syscall.SIGHUP)
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		var ws syscall.WaitStatus
+		if p, _ := syscall.Wait4(newPID, &ws, syscall.WNOHANG, nil); p == newPID {
+			newPID = 0
+			t.Fatalf("the new supervisor died with a closed log pipe: exit %d, signal %v", ws.ExitStatus(), ws.Signal())
+		}
+		sj, _ := tryStatus()
+		gen2 := 0
+		for _, wk := range sj.Workers {
+			if wk.Generation == 2 && wk.State != "starting" {
+				gen2++
+			}
+		}
+		if gen2 == 2 && len(sj.Workers) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no reload after SIGHUP with a closed log pipe: %+v", sj)
+		}
+	}
+	for _, c := range []*http.Client{{Timeout: 5 * time.Second}, {Timeout: 5 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+		}}}} {
+		resp, err := c.Get("http://" + st.Addr + "/")
+		if err != nil {
+			t.Fatalf("after the reload with a closed log pipe: %v", err)
+		}
+		resp.Body.Close()
+	}
+	syscall.Kill(newPID, syscall.SIGTERM)
+	var ws syscall.WaitStatus
+	if _, err := syscall.Wait4(newPID, &ws, 0, nil); err != nil || !ws.Exited() || ws.ExitStatus() != 0 {
+		t.Errorf("the new supervisor ended: %v (signal %v), want exit 0", err, ws.Signal())
+	}
+	newPID = 0
+	for _, p := range []string{sock, pidFile, pidFile + ".oldbin"} {
+		if _, err := os.Lstat(p); !os.IsNotExist(err) {
+			t.Errorf("%s after exit: %v", p, err)
+		}
+	}
+}
+
+func TestSplitAddrs(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"127.0.0.1:80", "127.0.0.1:80"},
+		{"127.0.0.1:80,[::1]:81", "127.0.0.1:80|[::1]:81"},
+		{"unix:/run/a,b.sock", "unix:/run/a,b.sock"},
+		{"unix:/run/a.sock,127.0.0.1:80", "unix:/run/a.sock|127.0.0.1:80"},
+		{"127.0.0.1:80,unix:/run/a,b,c.sock,unix:/run/d.sock", "127.0.0.1:80|unix:/run/a,b,c.sock|unix:/run/d.sock"},
+		{"unix:/run/x,", "unix:/run/x,"},
+		{"127.0.0.1:80,", "127.0.0.1:80|"},
+	} {
+		if got := strings.Join(splitAddrs(c.in), "|"); got != c.want {
+			t.Errorf("splitAddrs(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
+
+// --addr repeated, a Unix path with a comma in it, and the comma-separated
+// list it always took: four listeners, each served.
+func TestServeAddrRepeated(t *testing.T) {
+	dir := t.TempDir()
+	comma, plain := filepath.Join(dir, "a,b.sock"), filepath.Join(dir, "c.sock")
+	s := startServe(t, "--handler", "upper", "--workers", "1", "--addr", "unix:"+comma, "--addr", "127.0.0.1:0,unix:"+plain)
+	for _, p := range []string{comma, plain} {
+		c, err := net.Dial("unix", p)
+		if err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		fmt.Fprintln(c, "over "+p)
+		line, err := bufio.NewReader(c).ReadString('\n')
+		c.Close()
+		if err != nil || line != strings.ToUpper("over "+p)+"\n" {
+			t.Fatalf("%s: %q %v", p, line, err)
+		}
+	}
+	log := s.stderr.String()
+	i := strings.Index(log, "msg=listening addrs=")
+	if i < 0 {
+		t.Fatalf("no listening line:\n%s", log)
+	}
+	line := log[i:]
+	line = line[:strings.IndexByte(line, '\n')]
+	if !strings.Contains(line, " "+comma+" 127.0.0.1:") || !strings.HasSuffix(line, " "+plain+`"`) || strings.Count(line, "127.0.0.1:") != 2 {
+		t.Errorf("listening on %s", line)
+	}
+	upperAsk(t, s.addr, "over tcp")
+	out, err := exec.Command(ipcBin, "serve", "--addr", "unix:").CombinedOutput()
+	if exitCode(err) != 2 || string(out) != "ipc: serve: --addr \"unix:\": want host:port or unix:/path\n" {
+		t.Errorf("--addr unix: gave %v %q", err, out)
+	}
+}
+
+// wrkResult is what one wrk run reports.
+type wrkResult struct {
+	requests, errors int
+	summary          string
+}
+
+var (
+	wrkRequests = regexp.MustCompile(`(\d+) requests in `)
+	wrkSocket   = regexp.MustCompile(`Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)`)
+	wrkNon2xx   = regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)`)
+)
+
+func parseWrk(out string) wrkResult {
+	r := wrkResult{summary: strings.Join(strings.Fields(out), " ")}
+	if m := wrkRequests.FindStringSubmatch(out); m != nil {
+		r.requests, _ = strconv.Atoi(m[1])
+	}
+	for _, re := range []*regexp.Regexp{wrkSocket, wrkNon2xx} {
+		if m := re.FindStringSubmatch(out); m != nil {
+			for _, n := range m[1:] {
+				k, _ := strconv.Atoi(n)
+				r.errors += k
+			}
+		}
+	}
+	return r
+}
+
+// jsonLogEvents are the lines of a JSON log with msg.
+func jsonLogEvents(log, msg string) []map[string]any {
+	var out []map[string]any
+	for _, l := range strings.Split(log, "\n") {
+		var e map[string]any
+		if json.Unmarshal([]byte(l), &e) == nil && e["msg"] == msg {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// An upgrade and then a rollback (to a binary that exits at start) of the
+// real binary, each under two wrk runs at once, one keep-alive and one
+// with Connection: close: wrk counts no error of any kind, and the log says
+// how long the hand-over took and how long the generations overlapped.
+// Long (2 x 6 s), so only with IPC_LONG=1.
+func TestServeUpgradeWrk(t *testing.T) {
+	if os.Getenv("IPC_LONG") == "" {
+		t.Skip("IPC_LONG=1 runs an upgrade and a rollback under wrk (12 s)")
+	}
+	wrk, err := exec.LookPath("wrk")
+	if err != nil {
+		t.Skip("no wrk:", err)
+	}
+	top := t.TempDir()
+	bin, pidFile, state := filepath.Join(top, "ipc"), filepath.Join(top, "ipc.pid"), filepath.Join(top, "state")
+	ipctest.InstallBinary(t, ipcBin, bin)
+	unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+	defer unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+	logFile, err := os.Create(filepath.Join(top, "log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	readLog := func() string { b, _ := os.ReadFile(logFile.Name()); return string(b) }
+	cmd := exec.Command(bin, "serve", "--handler", "http", "--workers", "2", "--addr", "127.0.0.1:0",
+		"--pid-file", pidFile, "--state-dir", state, "--log-json", "--upgrade-timeout", "20s", "--graceful-timeout", "5s")
+	cmd.Stderr = logFile
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	logFile.Close()
+	oldDone := make(chan struct{})
+	go func() { cmd.Wait(); close(oldDone) }()
+	newPID := 0
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-oldDone
+		if newPID > 0 {
+			syscall.Kill(newPID, syscall.SIGKILL)
+			var ws syscall.WaitStatus
+			syscall.Wait4(newPID, &ws, 0, nil)
+		}
+		if t.Failed() {
+			t.Logf("log:\n%s", readLog())
+		}
+	})
+	for deadline := time.Now().Add(20 * time.Second); len(jsonLogEvents(readLog(), "server ready")) == 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("not ready")
+		}
+	}
+	addr, _ := jsonLogEvents(readLog(), "server ready")[0]["addr"].(string)
+	url := "http://" + addr + "/"
+
+	// underWrk runs the two wrks for 6 s and, 2 s in, deploys and sends
+	// USR2 to pid.
+	underWrk := func(pid int, deploy func()) (keep, closing wrkResult) {
+		t.Helper()
+		outs := make([]string, 2)
+		done := make(chan struct{}, 2)
+		for i, extra := range [][]string{nil, {"-H", "Connection: close"}} {
+			go func() {
+				args := append([]string{"-t1", "-c4", "-d6s"}, extra...)
+				out, _ := exec.Command(wrk, append(args, url)...).CombinedOutput()
+				outs[i] = string(out)
+				done <- struct{}{}
+			}()
+		}
+		time.Sleep(2 * time.Second)
+		deploy()
+		syscall.Kill(pid, syscall.SIGUSR2)
+		<-done
+		<-done
+		return parseWrk(outs[0]), parseWrk(outs[1])
+	}
+	keep, closing := underWrk(cmd.Process.Pid, func() { ipctest.InstallBinary(t, ipcBin, bin) })
+	select {
+	case <-oldDone:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the old supervisor did not exit")
+	}
+	log := readLog()
+	up, stopped := jsonLogEvents(log, "upgraded: the new supervisor serves; stopping gracefully"), jsonLogEvents(log, "server stopped")
+	if len(up) != 1 || len(stopped) != 1 {
+		t.Fatalf("upgraded %d, stopped %d in the log", len(up), len(stopped))
+	}
+	took, _ := up[0]["took"].(float64)
+	t1, _ := time.Parse(time.RFC3339Nano, up[0]["time"].(string))
+	t2, _ := time.Parse(time.RFC3339Nano, stopped[0]["time"].(string))
+	t.Logf("upgrade under wrk: keep-alive %d requests, %d errors; Connection: close %d requests, %d errors; hand-over %v after USR2, generations overlapped %v",
+		keep.requests, keep.errors, closing.requests, closing.errors, time.Duration(took).Round(time.Millisecond), t2.Sub(t1).Round(time.Millisecond))
+	for _, r := range []wrkResult{keep, closing} {
+		if r.requests == 0 || r.errors != 0 {
+			t.Errorf("upgrade under wrk: %s", r.summary)
+		}
+	}
+	b, _ := os.ReadFile(pidFile)
+	if newPID, _ = strconv.Atoi(strings.TrimSpace(string(b))); newPID <= 0 || newPID == cmd.Process.Pid {
+		t.Fatalf("pid file %q", b)
+	}
+
+	// Rollback: the binary now on disk exits at start.
+	broken := filepath.Join(top, "broken")
+	if err := os.WriteFile(broken, []byte("#!/bin/sh\necho broken binary >&2\nexit 1\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	keep, closing = underWrk(newPID, func() { ipctest.InstallBinary(t, broken, bin) })
+	fails := jsonLogEvents(readLog(), "upgrade failed: rolled back, the old supervisor serves on")
+	t.Logf("rollback under wrk: keep-alive %d requests, %d errors; Connection: close %d requests, %d errors; %d rollback logged",
+		keep.requests, keep.errors, closing.requests, closing.errors, len(fails))
+	for _, r := range []wrkResult{keep, closing} {
+		if r.requests == 0 || r.errors != 0 {
+			t.Errorf("rollback under wrk: %s", r.summary)
+		}
+	}
+	if len(fails) != 1 {
+		t.Errorf("%d rollbacks in the log", len(fails))
+	}
+	if b, _ := os.ReadFile(pidFile); strings.TrimSpace(string(b)) != strconv.Itoa(newPID) {
+		t.Errorf("pid file after the rollback: %q, want %d", b, newPID)
+	}
+	syscall.Kill(newPID, syscall.SIGTERM)
+	var ws syscall.WaitStatus
+	if _, err := syscall.Wait4(newPID, &ws, 0, nil); err != nil || !ws.Exited() || ws.ExitStatus() != 0 {
+		t.Errorf("the supervisor ended %v %v", err, ws)
+	}
+	newPID = 0
 }

@@ -226,9 +226,11 @@ func isServeHandler(name string) bool {
 // newServeServer is the Server both the supervisor and its workers build:
 // the same handler and logger, the worker role and its arguments.
 func newServeServer(handler, logFormat string, idle time.Duration) *prefork.Server {
-	var h slog.Handler = slog.NewTextHandler(os.Stderr, nil)
+	// prefork.Stderr, not os.Stderr: see there (an upgrade and a closed
+	// log pipe).
+	var h slog.Handler = slog.NewTextHandler(prefork.Stderr, nil)
 	if logFormat == "json" {
-		h = slog.NewJSONHandler(os.Stderr, nil)
+		h = slog.NewJSONHandler(prefork.Stderr, nil)
 	}
 	srv := &prefork.Server{
 		Role:       serveWorker,

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"net"
 	"os"
 	"strconv"
+	"strings"
 
 	"github.com/ipctoolkit/ipc/ipc/prefork"
 	"github.com/urfave/cli/v2"
@@ -12,8 +14,8 @@ import (
 // file, the user the workers run as.
 func serveDeployFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringSliceFlag{Name: "addr", Value: cli.NewStringSlice("127.0.0.1:8989"),
-			Usage: "address to listen on: TCP host:port (port 0 picks one) or unix:/path.sock; repeat it (or separate with commas) for several, every worker serves them all; ignored when systemd passes sockets (LISTEN_FDS)"},
+		&cli.GenericFlag{Name: "addr", Value: &addrList{}, DefaultText: defaultAddr,
+			Usage: "address to listen on: TCP host:port (port 0 picks one) or unix:/path.sock; repeat it for several, every worker serves them all (a comma also separates addresses, except inside a unix: path where what follows is no address); ignored when systemd passes sockets (LISTEN_FDS)"},
 		&cli.StringFlag{Name: "socket-mode", Usage: "octal mode of the unix: socket files", DefaultText: "0660"},
 		&cli.StringFlag{Name: "socket-owner", Usage: "user:group (or user, or :group) of the unix: socket files", DefaultText: "the supervisor's"},
 		&cli.StringFlag{Name: "pid-file", Usage: "write the supervisor's pid here; refuse to start while a live server holds it"},
@@ -24,9 +26,9 @@ func serveDeployFlags() []cli.Flag {
 
 // applyServeDeploy sets srv's deployment fields from the flags.
 func applyServeDeploy(c *cli.Context, srv *prefork.Server) error {
-	addrs := c.StringSlice("addr")
-	if len(addrs) == 0 {
-		return usagef("serve: --addr must not be empty")
+	addrs := []string{defaultAddr}
+	if l, ok := c.Generic("addr").(*addrList); ok && len(*l) > 0 {
+		addrs = *l
 	}
 	for _, a := range addrs {
 		if a == "" || a == "unix:" {
@@ -48,4 +50,45 @@ func applyServeDeploy(c *cli.Context, srv *prefork.Server) error {
 	srv.PIDFile = c.String("pid-file")
 	srv.User, srv.Group = c.String("user"), c.String("group")
 	return nil
+}
+
+const defaultAddr = "127.0.0.1:8989"
+
+// addrList is --addr: each use adds its addresses. Not a StringSliceFlag,
+// which splits every value at its commas, so that a Unix socket's path
+// could not hold one.
+type addrList []string
+
+func (l *addrList) Set(v string) error {
+	*l = append(*l, splitAddrs(v)...)
+	return nil
+}
+
+func (l *addrList) String() string { return strings.Join(*l, ",") }
+
+// splitAddrs splits a value of --addr at its commas, as the flag always
+// did, except where a comma inside a unix: address is followed by what is
+// no address (neither unix: nor host:port): that comma is part of the path.
+func splitAddrs(v string) []string {
+	var out []string
+	for _, p := range strings.Split(v, ",") {
+		if n := len(out); n > 0 && strings.HasPrefix(out[n-1], "unix:") && !looksLikeAddr(p) {
+			out[n-1] += "," + p
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+func looksLikeAddr(p string) bool {
+	if strings.HasPrefix(p, "unix:") {
+		return true
+	}
+	_, port, err := net.SplitHostPort(p)
+	if err != nil {
+		return false
+	}
+	_, err = strconv.ParseUint(port, 10, 16)
+	return err == nil
 }

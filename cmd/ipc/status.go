@@ -50,7 +50,7 @@ EXAMPLES:
    ipc status --json | jq '.workers[] | {slot, connections}'
    ipc status --watch --interval 500ms`,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "state-dir", Usage: "where the server's state file is", DefaultText: "/run/ipc for root, else $XDG_RUNTIME_DIR/ipc or /tmp/ipc-$UID"},
+			&cli.StringFlag{Name: "state-dir", Usage: "where the server's state file is", DefaultText: "/run/ipc for root, else $XDG_RUNTIME_DIR/ipc or /tmp/ipc-$UID, or /run/ipc if a server runs from there and not from that"},
 			&cli.IntFlag{Name: "pid", Usage: "the supervisor to show, when several run from one state dir"},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON document"},
 			&cli.BoolFlag{Name: "watch", Usage: "redraw until interrupted"},
@@ -69,8 +69,13 @@ func runStatus(c *cli.Context) error {
 		return usagef("status: --interval must be positive")
 	}
 	dir := c.String("state-dir")
-	if dir == "" {
+	switch {
+	case dir != "":
+	case c.Bool("clean"):
 		dir = prefork.DefaultStateDir()
+	default:
+		// Also a system service's, for the user its workers run as.
+		dir = prefork.StatusDir()
 	}
 	out := c.App.Writer
 	if c.Bool("clean") {

@@ -151,9 +151,6 @@ func (l *chanListener) Accept() (net.Conn, error) {
 	}
 }
 
-// pending is how many connections wait to be taken by Accept.
-func (l *chanListener) pending() int { return len(l.ch) }
-
 func (l *chanListener) Close() error {
 	l.once.Do(func() { close(l.done) })
 	return nil

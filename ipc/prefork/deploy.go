@@ -111,7 +111,7 @@ func (d *deployment) observe(sv *supervisor, now time.Time) {
 			n.stopping()
 		}
 	case !d.toldReady:
-		if sv.announced {
+		if sv.announced && sv.handedOver.Load() {
 			d.toldReady = true
 			d.gen = sv.gen
 			n.ready(sv.want)

@@ -292,17 +292,12 @@ func TestPIDFileRace(t *testing.T) {
 
 // Servers started at the same moment on one Unix socket path, with a stale
 // socket file there: exactly one wins, and it is not replaced by another.
+// Real processes rarely hit the window the directory's lock closes (it
+// passes without the lock): TestUnixListenDirLock holds the window open.
 func TestUnixSocketRace(t *testing.T) {
 	race(t, "a running server listens on it", func(dir string) []string {
 		sock := filepath.Join(dir, "ipc.sock")
-		fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer unix.Close(fd)
-		if err := unix.Bind(fd, &unix.SockaddrUnix{Name: sock}); err != nil {
-			t.Fatal(err)
-		}
+		prefork.StaleSocket(t, sock)
 		return []string{"addr=unix:" + sock}
 	}, func(dir string, winner int) {
 		if got, err := askOn("unix", filepath.Join(dir, "ipc.sock"), "still served"); err != nil || got != "STILL SERVED" {
@@ -368,16 +363,7 @@ func socketInode(t *testing.T, pid, fd int) string {
 func TestUnixAndTCPListeners(t *testing.T) {
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "ipc.sock")
-	// A stale socket file: bound, then closed without unlinking it, as a
-	// server killed with -9 leaves it.
-	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: sock}); err != nil {
-		t.Fatal(err)
-	}
-	unix.Close(fd)
+	prefork.StaleSocket(t, sock)
 
 	owner := ""
 	if os.Geteuid() == 0 {
@@ -666,5 +652,127 @@ func TestDeployConfigErrors(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
 		t.Errorf("left in the state dir: %v", ents)
+	}
+}
+
+func init() {
+	// deploy-statusdir ROOTDIR: where `ipc status` would look, with root's
+	// state dir moved to ROOTDIR, and what it finds there.
+	proc.Register("deploy-statusdir", func(args []string) int {
+		prefork.SetRootStateDir(args[0])
+		dir := prefork.StatusDir()
+		sts, _ := prefork.States(dir)
+		fmt.Println(dir, len(sts))
+		return 0
+	})
+}
+
+// A user's `ipc status` without --state-dir finds root's system service,
+// whose workers run as that user, when no server of the user's own runs;
+// its own first when one does.
+func TestStatusDirForUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	top := t.TempDir()
+	for _, d := range []string{top, filepath.Dir(top)} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rootDir, xdg := filepath.Join(top, "run-ipc"), filepath.Join(top, "xdg")
+	if err := os.Mkdir(xdg, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(xdg, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	nobody := &syscall.Credential{Uid: 65534, Gid: 65534}
+	where := func() string {
+		t.Helper()
+		c := proc.Command("deploy-statusdir", rootDir)
+		c.Env = []string{"XDG_RUNTIME_DIR=" + xdg}
+		c.SysProcAttr = &syscall.SysProcAttr{Credential: nobody}
+		var out logBuf
+		c.Stdout, c.Stderr = &out, &out
+		if st, err := c.Run(); err != nil || !st.Success() {
+			t.Fatalf("statusdir: %v %v: %s", st, err, out.String())
+		}
+		return strings.TrimSpace(out.String())
+	}
+	own := filepath.Join(xdg, "ipc")
+	if got := where(); got != own+" 0" {
+		t.Errorf("no server anywhere: %q, want %s 0", got, own)
+	}
+	s := startDeploy(t, "addr=127.0.0.1:0", "dir="+rootDir, "user=nobody", "workers=1")
+	s.ready()
+	if got := where(); got != rootDir+" 1" {
+		t.Errorf("root's service running as nobody: %q, want %s 1", got, rootDir)
+	}
+	// nobody's own server comes first.
+	c := proc.Command(deploySup, "addr=127.0.0.1:0", "dir="+own, "workers=1")
+	c.Env = []string{"XDG_RUNTIME_DIR=" + xdg}
+	c.SysProcAttr = &syscall.SysProcAttr{Credential: nobody}
+	mine := &deployServer{t: t, cmd: c, log: &logBuf{}, done: make(chan struct{})}
+	c.Stdout, c.Stderr = mine.log, mine.log
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { mine.st, _ = c.Wait(); close(mine.done) }()
+	defer func() {
+		c.Signal(syscall.SIGKILL)
+		<-mine.done
+	}()
+	mine.ready()
+	if got := where(); got != own+" 1" {
+		t.Errorf("nobody's own server and root's: %q, want %s 1", got, own)
+	}
+	mine.stop()
+	s.stop()
+	if got := where(); got != own+" 0" {
+		t.Errorf("both stopped: %q, want %s 0", got, own)
+	}
+}
+
+func init() {
+	// deploy-stderr prefork|os: writes a line to standard error through
+	// prefork.Stderr or os.Stderr, then says on stdout that it survived.
+	proc.Register("deploy-stderr", func(args []string) int {
+		w := prefork.Stderr
+		if args[0] == "os" {
+			w = os.Stderr
+		}
+		_, err := fmt.Fprintln(w, "a log line")
+		fmt.Println("survived:", err)
+		return 0
+	})
+}
+
+// With standard error a pipe nobody reads, a write through prefork.Stderr
+// fails with EPIPE and the process goes on; through os.Stderr Go kills it
+// with SIGPIPE (the control: what a new supervisor of an upgrade died of).
+func TestStderrBrokenPipe(t *testing.T) {
+	for _, c := range []struct{ via, want string }{
+		{"prefork", "survived: write stderr: broken pipe\n"},
+		{"os", ""},
+	} {
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Close()
+		cmd := proc.Command("deploy-stderr", c.via)
+		var out logBuf
+		cmd.Stdout, cmd.Stderr = &out, w
+		st, err := cmd.Run()
+		w.Close()
+		switch {
+		case err != nil:
+			t.Errorf("%s: %v", c.via, err)
+		case c.want != "" && (!st.Success() || out.String() != c.want):
+			t.Errorf("through %s.Stderr: %v, %q; want %q", c.via, st, out.String(), c.want)
+		case c.want == "" && st.Signal() != syscall.SIGPIPE:
+			t.Errorf("through os.Stderr: %v, %q; want killed by SIGPIPE", st, out.String())
+		}
 	}
 }

@@ -162,7 +162,10 @@
 // by rename and held with an flock on PIDFile+".lock": a second server is
 // refused while the first lives. User and Group run the workers as another
 // user (the supervisor, which must start as root, keeps root), the IPC
-// objects becoming theirs, mode 0600. DefaultStateDir is /run/ipc for root.
+// objects becoming theirs, mode 0600. DefaultStateDir is /run/ipc for root;
+// StatusDir finds a system service's state from its workers' user too. A
+// daemon that may be upgraded logs through Stderr, not os.Stderr: see
+// there.
 //
 // # Modes
 //

@@ -156,6 +156,9 @@ func listenUnix(path string, mode fs.FileMode, uid, gid int) (l *listener, stale
 			return fail(unix.ENOENT, "stat ")
 		}
 	}
+	if afterUnixBind != nil {
+		afterUnixBind()
+	}
 	if err := unix.Listen(fd, backlog()); err != nil {
 		return fail(err, "listen on ")
 	}
@@ -165,6 +168,11 @@ func listenUnix(path string, mode fs.FileMode, uid, gid int) (l *listener, stale
 	}
 	return l, stale, nil
 }
+
+// afterUnixBind is a seam for the package's tests: called by listenUnix
+// between bind and listen, where a socket file exists that no one accepts
+// on, which is what a stale one looks like to another server's check.
+var afterUnixBind func()
 
 // removeStaleSocket removes the socket file at path if no one accepts on
 // it, and says whether there was one.

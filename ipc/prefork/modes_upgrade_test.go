@@ -28,13 +28,13 @@ func TestModesUpgrade(t *testing.T) {
 			before := ipctest.Snapshot()
 			tmp := t.TempDir()
 			bin, pidFile := filepath.Join(tmp, "server"), filepath.Join(tmp, "server.pid")
-			installBinary(t, self, bin)
+			ipctest.InstallBinary(t, self, bin)
 			args := []string{"addr=127.0.0.1:0", "mode=" + m, "dir=" + t.TempDir(), "handler=upper",
 				"pidfile=" + pidFile, "upgradetimeout=10s", "graceful=5s"}
 			if m != "fork" {
 				args = append(args, "workers=2")
 			}
-			v, cmd := execServer(t, bin, args...)
+			v, cmd := execServer(t, bin, nil, args...)
 			stop := make(chan struct{})
 			load := startLoad(v.addr, 4, stop)
 			time.Sleep(200 * time.Millisecond)

@@ -182,3 +182,28 @@ func (r *runAs) shareStateDir(dir string) error {
 	}
 	return nil
 }
+
+// rootStateDir is root's DefaultStateDir, where StatusDir looks for a
+// system service (a variable for the package's tests).
+var rootStateDir = "/run/ipc"
+
+// StatusDir is where `ipc status` looks for a server when it is not told:
+// the caller's DefaultStateDir if a live server recorded its state there;
+// else, for a user other than root, root's (/run/ipc) if a live server
+// recorded its state there and the caller can read it (a system service
+// whose workers run as User can be read by that user, whose group the
+// state directory gets); else DefaultStateDir. Only reading looks further
+// than the caller's own directory: cleaning up (CleanStale) never does.
+func StatusDir() string {
+	own := DefaultStateDir()
+	for _, dir := range []string{own, rootStateDir} {
+		if sts, err := States(dir); err == nil {
+			for _, st := range sts {
+				if st.Alive() {
+					return dir
+				}
+			}
+		}
+	}
+	return own
+}

@@ -396,11 +396,7 @@ func (sv *supervisor) announce() {
 		return
 	}
 	sv.announced = true
-	if sv.readyPipe != nil {
-		sv.readyPipe.Write([]byte{1})
-		sv.readyPipe.Close()
-		sv.readyPipe = nil
-	}
+	sv.upgradeAnnounce()
 	sv.log.Info("server ready", "addr", sv.addr.String(), "workers", ready)
 	if sv.cfg.Ready != nil {
 		sv.cfg.Ready(sv.addr)

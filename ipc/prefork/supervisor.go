@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -80,6 +81,9 @@ type supervisor struct {
 	// crash breaker's record (crash.go).
 	pool  poolManager
 	crash crashBreaker
+	// handedOver: the old supervisor of an upgrade let go (or there was
+	// none), so systemd may hear READY=1 from this one (upgrade.go).
+	handedOver atomic.Bool
 }
 
 // childEvent is a stop or continue of a child, from the group's reaper.

@@ -31,6 +31,9 @@ type notifier struct {
 	// for never; next is when.
 	watchdog time.Duration
 	next     time.Time
+	// watchdogUsec is WATCHDOG_USEC as systemd gave it, for the new
+	// supervisor of an upgrade (upgrade.go).
+	watchdogUsec string
 	// reloading: RELOADING=1 was sent, READY=1 is owed when the reload ends.
 	reloading bool
 }
@@ -42,6 +45,7 @@ func newNotifier(log *slog.Logger) *notifier {
 	}
 	// Unset: the watchdog is the supervisor's alone, and a worker must
 	// not take it for its own.
+	usec := os.Getenv("WATCHDOG_USEC")
 	d, err := daemon.SdWatchdogEnabled(true)
 	if err != nil {
 		log.Warn("ignoring the watchdog", "err", err)
@@ -49,8 +53,18 @@ func newNotifier(log *slog.Logger) *notifier {
 	if d > 0 {
 		n.watchdog = d / 2
 		n.next = time.Now()
+		n.watchdogUsec = usec
 	}
 	return n
+}
+
+// off: from now on nothing is sent (the old supervisor, after an upgrade
+// handed the service to the new one).
+func (n *notifier) off() {
+	if n != nil {
+		n.on = false
+		n.watchdog = 0
+	}
 }
 
 func (n *notifier) send(state string) {

@@ -2,10 +2,12 @@ package prefork
 
 import (
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -15,10 +17,14 @@ import (
 
 // The binary upgrade (nginx's and unicorn's USR2): the supervisor starts a
 // new supervisor from the binary now at the path it was started from,
-// handing it the listening sockets as inherited descriptors and a pipe on
-// which the new one writes one byte once its first pool serves. Then the
-// old one drains and exits; if the new one exits or is not ready within
-// UpgradeTimeout, it is killed and the old one serves on.
+// handing it the listening sockets as inherited descriptors and one end of
+// a socket pair, on which the new one writes one byte once its first pool
+// serves. Then the old one tells systemd MAINPID=<new> (with NOTIFY_SOCKET
+// set), writes one byte back, says nothing more to systemd, drains and
+// exits; the new one tells systemd READY=1 only once that byte came (or
+// the old one is gone), because systemd (NotifyAccess=main) ignores a
+// process that is not yet the main one. If the new one exits or is not
+// ready within UpgradeTimeout, it is killed and the old one serves on.
 //
 // The descriptors are named in the environment as systemd names its own
 // (LISTEN_FDS), but under names of the package's: LISTEN_PID would have to
@@ -26,8 +32,13 @@ import (
 const (
 	// upgradeFDsEnv: how many listeners, from descriptor 3.
 	upgradeFDsEnv = "IPC_PREFORK_UPGRADE_FDS"
-	// upgradeReadyEnv: the descriptor to write the ready byte to.
+	// upgradeReadyEnv: the descriptor to write the ready byte to and
+	// read the handed-over byte from.
 	upgradeReadyEnv = "IPC_PREFORK_UPGRADE_READY_FD"
+	// watchdogEnv: systemd's watchdog interval, which the new supervisor
+	// must pet once it is the main process: newNotifier unset it in this
+	// one's environment, so it is passed on by hand.
+	watchdogEnv = "WATCHDOG_USEC"
 )
 
 // DefaultUpgradeTimeout is how long an upgrade waits for the new
@@ -50,6 +61,8 @@ type upgrade struct {
 	timeout <-chan time.Time
 	started time.Time
 	done    bool // handed over: the new supervisor is left running
+	// conn is this end of the socket pair (see above).
+	conn *os.File
 }
 
 // Upgrade starts a new supervisor from the binary now on disk and hands it
@@ -76,19 +89,23 @@ func (sv *supervisor) startUpgrade(why string) error {
 	case exeErr != nil:
 		return serverErr("upgrade", exeErr, "find the binary")
 	}
-	r, w, err := os.Pipe()
+	r, w, err := socketPair()
 	if err != nil {
 		return serverErr("upgrade", err, "")
 	}
 	defer w.Close()
 	files := sv.dep.files()
-	env := make([]string, 0, len(os.Environ())+2)
+	env := make([]string, 0, len(os.Environ())+3)
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, upgradeFDsEnv+"=") && !strings.HasPrefix(kv, upgradeReadyEnv+"=") {
+		k, _, _ := strings.Cut(kv, "=")
+		if k != upgradeFDsEnv && k != upgradeReadyEnv && k != watchdogEnv && k != "WATCHDOG_PID" {
 			env = append(env, kv)
 		}
 	}
 	env = append(env, upgradeFDsEnv+"="+strconv.Itoa(len(files)), upgradeReadyEnv+"="+strconv.Itoa(3+len(files)))
+	if n := sv.dep.notify; n != nil && n.watchdogUsec != "" {
+		env = append(env, watchdogEnv+"="+n.watchdogUsec)
+	}
 	cmd := &exec.Cmd{Path: exePath, Args: os.Args, Env: env, Stdin: nil, Stdout: os.Stdout, Stderr: os.Stderr,
 		ExtraFiles: append(files, w)}
 	// The pid file is the new supervisor's to take: ours becomes .oldbin.
@@ -102,9 +119,8 @@ func (sv *supervisor) startUpgrade(why string) error {
 		return serverErr("upgrade", err, "start "+exePath)
 	}
 	up := &upgrade{cmd: cmd, ready: make(chan struct{}), exited: make(chan error, 1),
-		timeout: time.After(sv.cfg.upgradeTimeout()), started: time.Now()}
+		timeout: time.After(sv.cfg.upgradeTimeout()), started: time.Now(), conn: r}
 	go func() {
-		defer r.Close()
 		var b [1]byte
 		if n, _ := r.Read(b[:]); n == 1 {
 			close(up.ready)
@@ -131,8 +147,12 @@ func (sv *supervisor) upgradeReady() {
 	sv.log.Info("upgraded: the new supervisor serves; stopping gracefully", "new_pid", pid,
 		"took", time.Since(up.started).Round(time.Millisecond))
 	sv.dep.notify.send("MAINPID=" + strconv.Itoa(pid) + "\nSTATUS=upgraded to pid " + strconv.Itoa(pid))
-	// The service is not stopping: its main process changed.
-	sv.dep.toldStopping = true
+	// The service is not stopping, its main process changed: this one says
+	// nothing more (no STOPPING=1, no WATCHDOG=1), and the new one may
+	// say READY=1 now.
+	sv.dep.notify.off()
+	up.conn.Write([]byte{1})
+	up.conn.Close()
 	// The socket files are the new supervisor's now: not ours to remove.
 	for _, l := range sv.dep.lns {
 		l.path = ""
@@ -145,6 +165,7 @@ func (sv *supervisor) upgradeReady() {
 func (sv *supervisor) upgradeFailed(why string) {
 	up := sv.up
 	sv.up = nil
+	up.conn.Close()
 	up.cmd.Process.Signal(syscall.SIGKILL)
 	if why != "" {
 		<-up.exited
@@ -193,7 +214,7 @@ func inheritedListeners() ([]*listener, error) {
 	return out, nil
 }
 
-// upgradeReadyFile is the pipe to the old supervisor, if this one was
+// upgradeReadyFile is the socket to the old supervisor, if this one was
 // started by an upgrade.
 func upgradeReadyFile() *os.File {
 	v := os.Getenv(upgradeReadyEnv)
@@ -206,5 +227,66 @@ func upgradeReadyFile() *os.File {
 		return nil
 	}
 	unix.CloseOnExec(fd)
-	return os.NewFile(uintptr(fd), "upgrade ready pipe")
+	return os.NewFile(uintptr(fd), "upgrade socket")
+}
+
+// upgradeAnnounce, in a supervisor an upgrade started, tells the old one
+// that this one serves, and waits (on a goroutine) for its answer that it
+// has told systemd MAINPID, or for it to be gone; handedOver says when.
+// Elsewhere handedOver is true at once.
+func (sv *supervisor) upgradeAnnounce() {
+	f := sv.readyPipe
+	sv.readyPipe = nil
+	if f == nil {
+		sv.handedOver.Store(true)
+		return
+	}
+	if _, err := f.Write([]byte{1}); err != nil {
+		f.Close()
+		sv.handedOver.Store(true)
+		return
+	}
+	go func() {
+		defer f.Close()
+		var b [1]byte
+		f.Read(b[:]) // the byte, or EOF: the old supervisor is gone
+		sv.handedOver.Store(true)
+	}()
+}
+
+// socketPair is a connected pair of Unix stream sockets, close-on-exec
+// (exec.Cmd's ExtraFiles clears that in the child for its end).
+func socketPair() (a, b *os.File, err error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	return os.NewFile(uintptr(fds[0]), "upgrade socket"), os.NewFile(uintptr(fds[1]), "upgrade socket"), nil
+}
+
+// Stderr is standard error written through a descriptor of its own (a
+// duplicate of descriptor 2), for a daemon's logger: write the log there,
+// not to os.Stderr. A new supervisor started by an upgrade inherits the old
+// one's standard error; when that is a pipe whose reader goes with the old
+// process, a write to it fails with EPIPE, and Go turns EPIPE on
+// descriptors 1 and 2 (and on those alone, see os/signal's "SIGPIPE") into
+// death by SIGPIPE unless the program asked for the signal, which a library
+// must not do. Through Stderr the write fails and the line is lost, as it
+// would be anyway, and the server goes on. If the duplicate cannot be made,
+// Stderr writes to os.Stderr.
+var Stderr io.Writer = new(stderrWriter)
+
+type stderrWriter struct {
+	once sync.Once
+	f    *os.File
+}
+
+func (w *stderrWriter) Write(p []byte) (int, error) {
+	w.once.Do(func() {
+		w.f = os.Stderr
+		if fd, err := unix.FcntlInt(2, unix.F_DUPFD_CLOEXEC, 3); err == nil {
+			w.f = os.NewFile(uintptr(fd), "stderr")
+		}
+	})
+	return w.f.Write(p)
 }
