@@ -24,12 +24,17 @@ func serveDeployFlags() []cli.Flag {
 	}
 }
 
+// serveAddrs is every address --addr gave, or the default.
+func serveAddrs(c *cli.Context) []string {
+	if l, ok := c.Generic("addr").(*addrList); ok && len(*l) > 0 {
+		return *l
+	}
+	return []string{defaultAddr}
+}
+
 // applyServeDeploy sets srv's deployment fields from the flags.
 func applyServeDeploy(c *cli.Context, srv *prefork.Server) error {
-	addrs := []string{defaultAddr}
-	if l, ok := c.Generic("addr").(*addrList); ok && len(*l) > 0 {
-		addrs = *l
-	}
+	addrs := serveAddrs(c)
 	for _, a := range addrs {
 		if a == "" || a == "unix:" {
 			return usagef("serve: --addr %q: want host:port or unix:/path", a)

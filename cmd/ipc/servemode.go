@@ -47,13 +47,13 @@ func checkServeMode(c *cli.Context) error {
 	if n := c.Int("max-children"); c.IsSet("max-children") && (n < 1 || n > prefork.MaxSlots) {
 		return usagef("serve: --max-children must be between 1 and %d, not %d", prefork.MaxSlots, n)
 	}
-	for _, a := range c.StringSlice("addr") {
+	for _, a := range serveAddrs(c) {
 		if m == prefork.ModeReuseport && strings.HasPrefix(a, "unix:") {
 			return usagef("serve: --mode reuseport takes TCP addresses only, not %q", a)
 		}
 	}
-	if (m == prefork.ModeFork || m == prefork.ModePass) && len(c.StringSlice("addr")) > 1 {
-		return usagef("serve: --mode %s accepts on one --addr, not %d", m, len(c.StringSlice("addr")))
+	if (m == prefork.ModeFork || m == prefork.ModePass) && len(serveAddrs(c)) > 1 {
+		return usagef("serve: --mode %s accepts on one --addr, not %d", m, len(serveAddrs(c)))
 	}
 	return nil
 }
