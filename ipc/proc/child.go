@@ -14,8 +14,9 @@ import (
 )
 
 // childEnv is the marker Command puts in a child's environment:
-// "<parent pid>:<life pipe fd>:<role>". The role comes last so that it may
-// contain anything, colons included.
+// "<parent pid>:<life pipe fd>:<role>", the fd followed by "+" for a child
+// started with NoPdeathsig, which is meant to outlive its parent. The role
+// comes last so that it may contain anything, colons included.
 const childEnv = "IPC_PROC_CHILD"
 
 // Exit statuses of a child that never ran its role.
@@ -40,6 +41,10 @@ var (
 	role      string
 	parentPID int
 	lifeFD    = -1
+	// outlives: started with NoPdeathsig, so a parent already gone is no
+	// reason not to run (a janitor started just before its supervisor was
+	// killed has its whole job to do).
+	outlives bool
 
 	inheritedMu sync.Mutex
 	inherited   = map[int]*os.File{}
@@ -50,17 +55,22 @@ func init() { parseChildEnv(os.Getenv(childEnv)) }
 func parseChildEnv(v string) bool {
 	ppid, rest, ok1 := strings.Cut(v, ":")
 	fd, r, ok2 := strings.Cut(rest, ":")
+	fd, out := strings.CutSuffix(fd, "+")
 	p, err1 := strconv.Atoi(ppid)
 	f, err2 := strconv.Atoi(fd)
 	if !ok1 || !ok2 || err1 != nil || err2 != nil || p <= 0 || f < 3 {
 		return false
 	}
-	isChild, role, parentPID, lifeFD = true, r, p, f
+	isChild, role, parentPID, lifeFD, outlives = true, r, p, f, out
 	return true
 }
 
-func formatChildEnv(ppid, fd int, role string) string {
-	return childEnv + "=" + strconv.Itoa(ppid) + ":" + strconv.Itoa(fd) + ":" + role
+func formatChildEnv(ppid, fd int, outlives bool, role string) string {
+	mark := ""
+	if outlives {
+		mark = "+"
+	}
+	return childEnv + "=" + strconv.Itoa(ppid) + ":" + strconv.Itoa(fd) + mark + ":" + role
 }
 
 // Register names a function that a child started with Command(role, ...)
@@ -89,7 +99,8 @@ func lookupRole(name string) func([]string) int {
 // Dispatch must be the first thing main does (and TestMain, in tests that
 // start children). In a process that Command started, it checks that the
 // process that started it is still its parent, by pid and by the life pipe
-// (else it exits at once with ExitOrphaned), runs the role with the arguments given to Command, and
+// (else it exits at once with ExitOrphaned; not a child started with
+// NoPdeathsig, which may outlive its parent from the start), runs the role with the arguments given to Command, and
 // exits with the role's result; it never returns there. Anywhere else it
 // returns at once.
 //
@@ -103,7 +114,7 @@ func Dispatch() {
 		return
 	}
 	os.Unsetenv(childEnv)
-	if ppid := os.Getppid(); (ppid != parentPID && ppid != 0) || lifePipeHungUp() {
+	if ppid := os.Getppid(); !outlives && ((ppid != parentPID && ppid != 0) || lifePipeHungUp()) {
 		// getppid is 0 when the parent is outside this process's pid
 		// namespace (Cloneflags CLONE_NEWPID); the life pipe still tells.
 		fmt.Fprintf(os.Stderr, "proc: child %q: started by pid %d, whose child it no longer is (parent is now %d); exiting\n", role, parentPID, ppid)

@@ -62,7 +62,8 @@ type Cmd struct {
 	// binary clears it.
 	Pdeathsig syscall.Signal
 	// NoPdeathsig lets the child outlive this process (Pdeathsig is then
-	// ignored).
+	// ignored), and run its role even if this process is gone by the time
+	// the child starts.
 	NoPdeathsig bool
 
 	// SysProcAttr holds other attributes of the new process (Setpgid,
@@ -186,7 +187,7 @@ func (c *Cmd) Start() error {
 	}
 	env := os.Environ()
 	env = append(env, c.Env...)
-	cmd.Env = append(env, formatChildEnv(os.Getpid(), 3+len(c.ExtraFiles), c.Role))
+	cmd.Env = append(env, formatChildEnv(os.Getpid(), 3+len(c.ExtraFiles), c.NoPdeathsig, c.Role))
 
 	attr := syscall.SysProcAttr{}
 	if c.SysProcAttr != nil {

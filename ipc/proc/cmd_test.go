@@ -420,6 +420,25 @@ func TestParentCheck(t *testing.T) {
 		t.Errorf("stderr %q", stderr.String())
 	}
 
+	// A child meant to outlive its parent (NoPdeathsig) runs its role
+	// even when the parent is already gone: a janitor started just before
+	// its supervisor's kill -9 still has its work to do.
+	lr, lw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lw.Close()
+	cmd = exec.Command(proc.Self, "0")
+	cmd.Env = append(os.Environ(), proc.OutlivingChildEnvForTest(os.Getppid(), 3, "exit"))
+	cmd.ExtraFiles = []*os.File{lr}
+	stdout.Reset()
+	cmd.Stdout = &stdout
+	err = cmd.Run()
+	lr.Close()
+	if err != nil || !strings.HasPrefix(stdout.String(), "role=exit") {
+		t.Errorf("outliving child, parent gone: %v, %q", err, stdout.String())
+	}
+
 	// By hand with the right parent, the role runs while the life pipe's
 	// writer is open, and not once it is closed.
 	for _, open := range []bool{true, false} {
