@@ -103,11 +103,13 @@ func (sv *supervisor) spawn(s *slot, now time.Time) error {
 	w[wStarted].Store(uint64(now.UnixNano()))
 	w[wHeartbeat].Store(uint64(now.UnixNano()))
 	w[wState].Store(stateStarting)
+	sv.opsCmd(cmd)
 	if err := sv.group.Start(cmd); err != nil {
 		sv.board.clear(s.i)
 		return err
 	}
 	w[wPID].Store(uint64(cmd.Pid()))
+	sv.board.hdr[hWorkerStarts].Add(1)
 	c := &child{slot: s, gen: sv.gen, cmd: cmd, pid: cmd.Pid(), started: now}
 	s.c, s.phase = c, slotStarting
 	s.sent, s.sentBytes = 0, 0
@@ -441,6 +443,7 @@ func (sv *supervisor) onExit(e proc.Exit) {
 		level = slog.LevelWarn
 	}
 	sv.log.Log(context.Background(), level, "worker exited", attrs...)
+	sv.countExit(c, st, expected)
 	if sv.cfg.OnWorkerExit != nil {
 		sv.cfg.OnWorkerExit(WorkerExit{Slot: s.i, PID: c.pid, Generation: c.gen, Status: st,
 			Ready: c.ready, Expected: expected, Reason: c.reason, Uptime: uptime})

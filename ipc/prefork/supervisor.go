@@ -72,6 +72,8 @@ type supervisor struct {
 	// lastTotal is the connections served, read before the scoreboard
 	// goes, for the last line of the log.
 	lastTotal uint64
+	// ops: request timeouts, the slow log, counters (reqtimeout.go).
+	ops opsState
 }
 
 // childEvent is a stop or continue of a child, from the group's reaper.
@@ -126,6 +128,10 @@ func runSupervisor(ctx context.Context, s *Server) (err error) {
 }
 
 func (sv *supervisor) run(ctx context.Context) (err error) {
+	if err := sv.openSlowLog(); err != nil {
+		return err
+	}
+	defer sv.closeSlowLog()
 	if err := sv.dep.start(sv); err != nil {
 		return err
 	}
@@ -368,6 +374,7 @@ func (sv *supervisor) logCounters() {
 
 func (sv *supervisor) onTick(now time.Time) {
 	sv.watchLock(now)
+	sv.checkRequests(now)
 	for _, s := range sv.slots {
 		c := s.c
 		if c == nil {

@@ -100,6 +100,11 @@ type worker struct {
 	// waits for that to end, not for a wait for the lock to time out.
 	accepting atomic.Bool
 	public    *Worker
+
+	// The operator's (reqtimeout.go, slowlog.go): the running requests,
+	// oldest first, and the slow log (nil: the Logger).
+	reqs    requests
+	slowLog *os.File
 }
 
 func runWorker(ctx context.Context, s *Server) int {
@@ -149,11 +154,13 @@ func runWorker(ctx context.Context, s *Server) int {
 			ReadHeaderTimeout: 30 * time.Second,
 			ErrorLog:          slog.NewLogLogger(w.log.Handler(), slog.LevelWarn),
 			ConnState:         w.trackConn,
+			ConnContext:       func(ctx context.Context, c net.Conn) context.Context { return context.WithValue(ctx, connKey{}, c) },
 		}
 		w.connState = map[net.Conn]http.ConnState{}
 		go w.httpSrv.Serve(w.httpLn)
 	}
 
+	w.startOps()
 	go w.control()
 	go func() {
 		select {
@@ -274,7 +281,12 @@ func (w *worker) send(kind msgKind, arg uint64, text []byte, d time.Duration) er
 	return w.q.SendContext(ctx, supervisorType, m.encode(buf[:]), 0)
 }
 
-func (w *worker) beat() { w.slot[wHeartbeat].Store(now()) }
+// beat stores the heartbeat and returns its time.
+func (w *worker) beat() uint64 {
+	t := now()
+	w.slot[wHeartbeat].Store(t)
+	return t
+}
 
 // drain starts the worker's stop, once: the accept loop ends, handlers are
 // told, and the main goroutine waits for them.
@@ -297,8 +309,20 @@ func (w *worker) acceptLoop() {
 	locking := w.boot.accept == AcceptLock
 	fds := pollFDs(w.boot.listeners, w.wakeFD)
 	var batch [acceptBatch]int
+	// The accept lock's wait and hold times: one clock read more per turn
+	// (when the lock is taken); the hold ends at the next turn's
+	// heartbeat, so it includes the hand-off of what was accepted.
+	var waitFrom, heldAt uint64
 	for !w.draining.Load() {
-		w.beat()
+		t := w.beat()
+		if heldAt != 0 {
+			w.slot[wLockHoldNS].Add(t - heldAt)
+			heldAt = 0
+		}
+		if waitFrom != 0 {
+			w.slot[wLockWaitNS].Add(t - waitFrom)
+			waitFrom = 0
+		}
 		if w.slot[wOrder].Load() == orderStop {
 			// The order stands in the slot even if its message was lost.
 			w.drain(reasonStop, "asked to stop")
@@ -307,6 +331,7 @@ func (w *worker) acceptLoop() {
 		if locking {
 			err := w.lock.LockTimeout(lockWait)
 			if errors.Is(err, os.ErrDeadlineExceeded) {
+				waitFrom = t
 				continue
 			}
 			if err != nil {
@@ -315,6 +340,8 @@ func (w *worker) acceptLoop() {
 			}
 			// 1, not the time: a clock read costs 3% of a turn here; the
 			// supervisor records since when (hHolderSince), to a tick.
+			heldAt = now()
+			w.slot[wLockWaitNS].Add(heldAt - t)
 			w.slot[wHolding].Store(1)
 			w.slot[wLocks].Add(1)
 			if hangAfterLock != "" {
@@ -439,7 +466,7 @@ func (w *worker) handoff(cfd int) {
 		return
 	}
 	w.handlers.Add(1)
-	go w.serve(c)
+	go w.serveTracked(c, t)
 	w.requestDone()
 }
 
@@ -469,7 +496,10 @@ func (w *worker) requestDone() {
 func (w *worker) httpHandler(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		defer w.requestDone()
-		w.slot[wLastActive].Store(now())
+		start := now()
+		w.slot[wLastActive].Store(start)
+		q := w.beginRequest(start, connOf(r), r)
+		defer w.endRequest(q)
 		if w.draining.Load() {
 			rw.Header().Set("Connection", "close")
 		}
@@ -517,6 +547,10 @@ func (w *worker) control() {
 			if w.srv.OnBroadcast != nil && !w.draining.Load() {
 				w.srv.OnBroadcast(w.ctx, m.text)
 			}
+		case kindSlow:
+			w.writeSlow(m.arg)
+		case kindTimeout:
+			w.timedOut(m.arg)
 		}
 	}
 }
@@ -677,7 +711,9 @@ func (w *Worker) Status() Status {
 	if w == nil {
 		return Status{}
 	}
-	return w.w.board.snapshot()
+	st := w.w.board.snapshot()
+	st.Queue = queueDepth(w.w.q.ID())
+	return st
 }
 
 func localAddr() net.Addr {
