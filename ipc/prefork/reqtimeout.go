@@ -45,14 +45,14 @@ const (
 
 // Slot words of the operator's band (48 to 59).
 const (
-	wReqStart    = 48 + iota // unix nanoseconds the oldest running request began; 0: none (worker)
-	wReqID                   // its sequence number in this worker, from 1 (worker)
-	wLockWaitNS              // nanoseconds waited for the accept lock (worker)
-	wLockHoldNS              // nanoseconds held it, hand-off of what it accepted included (worker)
-	wSlow                    // slow requests the supervisor found in this worker (supervisor)
-	wTimedOut                // requests it timed out in this worker (supervisor)
-	wDescID                  // the request wDesc describes; 0 while it is rewritten (worker)
-	wDesc                    // descWords words of text: what request wDescID is
+	wReqStart   = 48 + iota // unix nanoseconds the oldest running request began; 0: none (worker)
+	wReqID                  // its sequence number in this worker, from 1 (worker)
+	wLockWaitNS             // nanoseconds waited for the accept lock (worker)
+	wLockHoldNS             // nanoseconds held it, hand-off of what it accepted included (worker)
+	wSlow                   // slow requests the supervisor found in this worker (supervisor)
+	wTimedOut               // requests it timed out in this worker (supervisor)
+	wDescID                 // the request wDesc describes; 0 while it is rewritten (worker)
+	wDesc                   // descWords words of text: what request wDescID is
 )
 
 // descWords ends the description at word 60, where the free words begin.

@@ -306,9 +306,9 @@ type Status struct {
 	// TimedOutRequests count the requests found past SlowTimeout and
 	// RequestTimeout; WorkerStarts the workers started, WorkerExits those
 	// reaped by why (start_failure, crash, hung, request_timeout,
-	// max_requests, stopped, other: see metrics.go); AcceptLock sums the accept lock's use by
-	// every worker, running or gone; Queue is the server's queue's depth
-	// (msgctl IPC_STAT), nil if it could not be read.
+	// max_requests, stopped, other: see metrics.go); AcceptLock sums the
+	// accept lock's use by every worker, running or gone; Queue is the
+	// server's queue's depth (msgctl IPC_STAT), nil if it could not be read.
 	SlowRequests     uint64            `json:"slow_requests"`
 	TimedOutRequests uint64            `json:"timed_out_requests"`
 	WorkerStarts     uint64            `json:"worker_starts"`
