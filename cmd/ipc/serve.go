@@ -46,13 +46,22 @@ new connections are refused rather than left hanging. Logs go to stderr.
 Handlers: echo (returns what it reads), upper (the textbook's upper-case line
 echo), chat (a line from one client reaches every other client, on any worker,
 through the queue), http (GET / answers a short body, GET /status the
-scoreboard as JSON). echo, upper and chat close a connection idle for
+scoreboard as JSON, GET /metrics the same for Prometheus, GET /sleep?d=2s
+answers after 2s, at most 1m). echo, upper and chat close a connection idle for
 --idle-timeout.
 
 Signals: TERM or INT stop gracefully (connections get --graceful-timeout),
 QUIT stops at once, HUP replaces every worker by a new generation without
 refusing or cutting a connection, TTIN and TTOU add or remove a worker, USR1
-logs each worker's counters. The state file in --state-dir lets 'ipc status'
+logs each worker's counters.
+
+--request-timeout stops a worker whose request (a connection for echo,
+upper and chat, an HTTP request for http) has run that long, closing the
+request's connection, kills it a second later if it has not exited, and
+replaces it (PHP-FPM's request_terminate_timeout). --slow-timeout makes a
+worker whose request has run that long write the stacks of all its
+goroutines to --slow-log (default: the server log), once per request,
+while the request goes on (request_slowlog_timeout). The state file in --state-dir lets 'ipc status'
 find the scoreboard. A kill -9 of the supervisor leaks nothing: its janitor
 process removes the objects once the last worker is gone. A kill -9 of every
 process leaves what the state file names, which the next start or
@@ -77,7 +86,7 @@ EXAMPLES:
 			&cli.StringFlag{Name: "accept", Value: "lock", Usage: "lock (the semaphore) or shared (every idle worker polls: the herd, for comparison)"},
 			&cli.BoolFlag{Name: "log-json", Usage: "log JSON lines instead of key=value text"},
 			&cli.BoolFlag{Name: "private-ipc", Usage: "run in an IPC namespace of its own (needs CAP_SYS_ADMIN): nothing can leak, but workers cannot see the host's objects"},
-		}, serveDeployFlags()...),
+		}, append(serveDeployFlags(), serveOpsFlags()...)...),
 		Action: runServe,
 	})
 	proc.Register(serveWorker, runServeWorker)
@@ -101,6 +110,9 @@ func runServe(c *cli.Context) error {
 		return usagef("serve: --accept must be lock or shared, not %q", c.String("accept"))
 	}
 	if err := checkServeRanges(c); err != nil {
+		return err
+	}
+	if err := checkServeOps(c); err != nil {
 		return err
 	}
 	jitter := c.Int("max-requests-jitter")
@@ -131,6 +143,7 @@ func runServe(c *cli.Context) error {
 	srv.MaxRequests = c.Int("max-requests")
 	srv.MaxRequestsJitter = jitter
 	srv.Accept = accept
+	applyServeOps(c, srv)
 	defer prefork.HandleSignals(srv)()
 	if err := srv.Run(context.Background()); err != nil && !errors.Is(err, prefork.ErrServerClosed) {
 		return err
@@ -327,6 +340,8 @@ func serveHTTP() http.Handler {
 		rw.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintf(rw, "hello from worker %d\n", prefork.WorkerFrom(r.Context()).Slot())
 	})
+	mux.HandleFunc("GET /sleep", serveSleep)
+	mux.HandleFunc("GET /metrics", serveMetrics)
 	mux.HandleFunc("GET /status", func(rw http.ResponseWriter, r *http.Request) {
 		rw.Header().Set("Content-Type", "application/json")
 		enc := json.NewEncoder(rw)
