@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ipctoolkit/ipc/internal/promtext"
+	"github.com/ipctoolkit/ipc/internal/promtext/promtexttest"
 )
 
 func httpGet(t *testing.T, url string) (int, string, error) {
@@ -146,7 +146,7 @@ func TestServeMetrics(t *testing.T) {
 			t.Errorf("ipc status --prometheus lacks %q:\n%s", want, prom)
 		}
 	}
-	promtool(t, "ipc status --prometheus", prom)
+	promtexttest.Lint(t, "ipc status --prometheus", prom)
 
 	resp, err := http.Get("http://" + s.addr + "/metrics")
 	if err != nil {
@@ -158,7 +158,7 @@ func TestServeMetrics(t *testing.T) {
 		t.Errorf("GET /metrics: %d, Content-Type %q", resp.StatusCode, ct)
 	}
 	metrics := string(b)
-	promtool(t, "GET /metrics", metrics)
+	promtexttest.Lint(t, "GET /metrics", metrics)
 	// Its own request is running: counted as a connection, not yet as a
 	// request.
 	if !strings.Contains(metrics, "\nipc_prefork_requests_total 10\n") || !strings.Contains(metrics, "\nipc_prefork_connections_total 11\n") {
@@ -176,17 +176,6 @@ func TestServeMetrics(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("ipc status shows no running request:\n%s", text)
 		}
-	}
-}
-
-func promtool(t *testing.T, what, text string) {
-	t.Helper()
-	installed, err := promtext.Lint([]byte(text))
-	if !installed {
-		t.Logf("promtool not installed: %s not checked by it", what)
-	}
-	if err != nil {
-		t.Errorf("%s: %v", what, err)
 	}
 }
 

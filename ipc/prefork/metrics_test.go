@@ -4,42 +4,12 @@ import (
 	"bytes"
 	"os"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/ipctoolkit/ipc/internal/promtext"
+	"github.com/ipctoolkit/ipc/internal/promtext/promtexttest"
 	"github.com/ipctoolkit/ipc/ipc/prefork"
 )
-
-// parseMetrics reads an exposition's samples: "name{labels}" to value.
-func parseMetrics(t *testing.T, text string) map[string]float64 {
-	t.Helper()
-	m := map[string]float64{}
-	for _, line := range strings.Split(text, "\n") {
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		if i < 0 || err != nil {
-			t.Fatalf("bad sample line %q", line)
-		}
-		m[line[:i]] = v
-	}
-	return m
-}
-
-func lint(t *testing.T, text []byte) {
-	t.Helper()
-	installed, err := promtext.Lint(text)
-	if !installed {
-		t.Log("promtool not installed: the exposition is not checked by it")
-	}
-	if err != nil {
-		t.Errorf("%v\n%s", err, text)
-	}
-}
 
 // After a known load (20 HTTP requests, each on its connection), the
 // metrics (from the scoreboard read as `ipc status` reads it, and served
@@ -63,8 +33,8 @@ func TestMetrics(t *testing.T) {
 	if err := st.WriteMetrics(&b); err != nil {
 		t.Fatal(err)
 	}
-	lint(t, b.Bytes())
-	m := parseMetrics(t, b.String())
+	promtexttest.Lint(t, "WriteMetrics", b.String())
+	m := promtexttest.Samples(t, b.String())
 	workers := 0.0
 	for _, s := range []string{"starting", "idle", "accepting", "busy", "stopping"} {
 		v, ok := m[`ipc_prefork_workers{state="`+s+`"}`]
@@ -113,8 +83,8 @@ func TestMetrics(t *testing.T) {
 	if err != nil || code != 200 {
 		t.Fatalf("GET /metrics: %d %v", code, err)
 	}
-	lint(t, []byte(body))
-	m = parseMetrics(t, body)
+	promtexttest.Lint(t, "GET /metrics", body)
+	m = promtexttest.Samples(t, body)
 	if m["ipc_prefork_requests_total"] != n || m["ipc_prefork_connections_total"] != n+1 || m["ipc_prefork_connections_open"] != 1 {
 		t.Errorf("GET /metrics says requests %v, connections %v (open %v); want %d, %d (1)", m["ipc_prefork_requests_total"],
 			m["ipc_prefork_connections_total"], m["ipc_prefork_connections_open"], n, n+1)

@@ -139,6 +139,21 @@ func mustJSON(e event) string {
 	return string(b)
 }
 
+// dialRaw connects to the raw handler and sends line.
+func (o *opsServer) dialRaw(t *testing.T, line string) net.Conn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", o.addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, line+"\n"); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 // httpConn is one keep-alive HTTP/1.1 connection.
 type httpConn struct {
 	c net.Conn
@@ -273,14 +288,8 @@ func TestRequestTimeoutHTTP(t *testing.T) {
 // is cut and its worker replaced; the log names the peer and how long.
 func TestRequestTimeoutRaw(t *testing.T) {
 	o := startOps(t, "raw", func(s *prefork.Server) { s.RequestTimeout = 500 * time.Millisecond })
-	c, err := net.DialTimeout("tcp", o.addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
 	start := time.Now()
-	io.WriteString(c, "sleep 20s\n")
-	c.SetDeadline(time.Now().Add(10 * time.Second))
+	c := o.dialRaw(t, "sleep 20s")
 	b, err := io.ReadAll(c)
 	took := time.Since(start)
 	if len(b) != 0 || took > 5*time.Second {

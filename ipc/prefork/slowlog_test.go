@@ -2,7 +2,6 @@ package prefork_test
 
 import (
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -79,13 +78,7 @@ func TestSlowLog(t *testing.T) {
 // handler's request is its connection.
 func TestSlowLogDefault(t *testing.T) {
 	o := startOps(t, "raw", func(s *prefork.Server) { s.SlowTimeout = 300 * time.Millisecond })
-	c, err := net.DialTimeout("tcp", o.addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	io.WriteString(c, "sleep 1s\n")
+	c := o.dialRaw(t, "sleep 1s")
 	buf := make([]byte, 5)
 	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "done\n" {
 		t.Fatalf("%q, %v", buf, err)
