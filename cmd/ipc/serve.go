@@ -53,7 +53,12 @@ answers after 2s, at most 1m). echo, upper and chat close a connection idle for
 Signals: TERM or INT stop gracefully (connections get --graceful-timeout),
 QUIT stops at once, HUP replaces every worker by a new generation without
 refusing or cutting a connection, TTIN and TTOU add or remove a worker, USR1
-logs each worker's counters.
+logs each worker's counters. The state file in --state-dir lets 'ipc status'
+find the scoreboard. A kill -9 of the supervisor leaks nothing: its janitor
+process removes the objects once the last worker is gone. A kill -9 of every
+process leaves what the state file names, which the next start or
+'ipc status --clean' removes. With --private-ipc (needs CAP_SYS_ADMIN) the
+server runs in an IPC namespace of its own, where nothing can leak at all.
 
 --request-timeout stops a worker whose request (a connection for echo,
 upper and chat, an HTTP request for http) has run that long, closing the
@@ -61,12 +66,7 @@ request's connection, kills it a second later if it has not exited, and
 replaces it (PHP-FPM's request_terminate_timeout). --slow-timeout makes a
 worker whose request has run that long write the stacks of all its
 goroutines to --slow-log (default: the server log), once per request,
-while the request goes on (request_slowlog_timeout). The state file in --state-dir lets 'ipc status'
-find the scoreboard. A kill -9 of the supervisor leaks nothing: its janitor
-process removes the objects once the last worker is gone. A kill -9 of every
-process leaves what the state file names, which the next start or
-'ipc status --clean' removes. With --private-ipc (needs CAP_SYS_ADMIN) the
-server runs in an IPC namespace of its own, where nothing can leak at all.
+while the request goes on (request_slowlog_timeout).
 
 EXAMPLES:
    ipc serve --addr 127.0.0.1:8989 --workers 4 --handler upper

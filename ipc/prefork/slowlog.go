@@ -1,6 +1,7 @@
 package prefork
 
 import (
+	"bytes"
 	"os"
 	"runtime"
 	"strconv"
@@ -21,9 +22,9 @@ import (
 // do not interleave. Without a SlowLog, the entry is a record of the
 // server's Logger, the stacks in its "stacks" attribute.
 
-// slowStackMax bounds the stacks of one entry: runtime.Stack stops the
-// world while it writes, and a worker of many connections has a goroutine
-// for each.
+// slowStackMax bounds the stacks of one entry: a worker of many
+// connections has a goroutine for each (runtime.Stack also stops the world
+// while it writes).
 const slowStackMax = 256 << 10
 
 // slowLogEnv names the descriptor a worker writes its slow log to.
@@ -86,12 +87,10 @@ func (w *worker) writeSlow(id uint64) {
 	if !ok {
 		return
 	}
-	buf := make([]byte, slowStackMax)
-	n := runtime.Stack(buf, true)
-	stacks := buf[:n]
+	stacks, truncated := slowStacks()
+	n := len(stacks)
 	ran := time.Duration(now() - q.start).Round(time.Millisecond)
 	goroutines := runtime.NumGoroutine()
-	truncated := n == len(buf)
 	if w.slowLog == nil {
 		w.log.Warn("slow request: the worker's goroutines", "request", what, "running_for", ran,
 			"goroutines", goroutines, "truncated", truncated, "stacks", string(stacks))
@@ -122,4 +121,41 @@ func (w *worker) writeSlow(id uint64) {
 	if _, err := w.slowLog.Write(entry); err != nil {
 		w.log.Error("cannot write the slow log", "err", err, "request", what)
 	}
+}
+
+// slowStacks returns the stacks of every goroutine, those serving requests
+// first, at most slowStackMax bytes of them, and whether that cut some.
+func slowStacks() ([]byte, bool) {
+	// Taken 4 times larger than kept, so that the requests' goroutines,
+	// put first, survive the cut.
+	buf := make([]byte, 4*slowStackMax)
+	stacks := requestsFirst(buf[:runtime.Stack(buf, true)])
+	if len(stacks) > slowStackMax {
+		return stacks[:slowStackMax], true
+	}
+	return stacks, false
+}
+
+// requestsFirst reorders runtime.Stack's goroutines so that those serving
+// a request (a raw handler's, net/http's per connection) come first, the
+// worker's own machinery after: where the request is slow is what a
+// reader looks for, and it is also what a truncated dump must keep.
+func requestsFirst(stacks []byte) []byte {
+	blocks := bytes.Split(stacks, []byte("\n\n"))
+	out := make([]byte, 0, len(stacks))
+	for _, first := range []bool{true, false} {
+		for _, b := range blocks {
+			if isRequest(b) == first {
+				if len(out) > 0 {
+					out = append(out, "\n\n"...)
+				}
+				out = append(out, b...)
+			}
+		}
+	}
+	return out
+}
+
+func isRequest(block []byte) bool {
+	return bytes.Contains(block, []byte("prefork.(*worker).serveTracked(")) || bytes.Contains(block, []byte("net/http.(*conn).serve("))
 }

@@ -52,6 +52,10 @@ func TestSlowLog(t *testing.T) {
 			t.Errorf("slow log lacks %q:\n%s", want, log)
 		}
 	}
+	// The request's goroutine comes first.
+	if g := strings.Index(log, "\ngoroutine "); g < 0 || !strings.Contains(log[g:g+strings.Index(log[g+1:], "\n\n")+1], "prefork_test.sleepHandler(") {
+		t.Errorf("the first goroutine is not the request's:\n%s", log)
+	}
 	if d, err := time.ParseDuration(strings.TrimSuffix(strings.Fields(first[strings.Index(first, "running for ")+12:])[0], ";")); err != nil || d < 500*time.Millisecond || d > 1500*time.Millisecond {
 		t.Errorf("running for %v (%v) in %q", d, err, first)
 	}
