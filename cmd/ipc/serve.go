@@ -60,6 +60,16 @@ process leaves what the state file names, which the next start or
 'ipc status --clean' removes. With --private-ipc (needs CAP_SYS_ADMIN) the
 server runs in an IPC namespace of its own, where nothing can leak at all.
 
+Pools (--pool): static keeps --workers; dynamic keeps --min-spare to
+--max-spare idle workers (a worker with no open connection), checking once a
+second, starting 1, 2, 4 ... up to 32 a second when short and retiring one a
+second when over; ondemand starts a worker when a connection waits and none is
+idle, and retires one idle for --idle-timeout-worker. For dynamic and ondemand
+--max-workers is the pool's maximum (default four per CPU), and TTIN and TTOU
+raise and lower that maximum instead of the size. --crash-limit N
+--crash-window T: N worker crashes within T restart every worker, or with
+--on-crash-limit exit stop the server with exit status 1.
+
 --request-timeout stops a worker whose request (a connection for echo,
 upper and chat, an HTTP request for http) has run that long, closing the
 request's connection, kills it a second later if it has not exited, and
@@ -70,11 +80,12 @@ while the request goes on (request_slowlog_timeout).
 
 EXAMPLES:
    ipc serve --addr 127.0.0.1:8989 --workers 4 --handler upper
+   ipc serve --pool dynamic --min-spare 2 --max-spare 4 --max-workers 16
    ipc serve --handler http --max-requests 10000 --log-json
    kill -HUP $(jq .pid "$XDG_RUNTIME_DIR"/ipc/prefork-*.json)`,
 		Flags: append([]cli.Flag{
 			&cli.IntFlag{Name: "workers", Value: runtime.NumCPU(), Usage: "worker processes (1 to 4096)"},
-			&cli.IntFlag{Name: "max-workers", Usage: "scoreboard slots, bounding --workers and a reload's overlap (up to 4096)", DefaultText: "twice --workers"},
+			&cli.IntFlag{Name: "max-workers", Usage: "scoreboard slots, bounding --workers and a reload's overlap (up to 4096); with --pool dynamic or ondemand, the pool's maximum", DefaultText: "twice --workers; dynamic, ondemand: four per CPU"},
 			&cli.StringFlag{Name: "handler", Value: "echo", Usage: "echo, upper, chat or http"},
 			&cli.StringFlag{Name: "state-dir", Usage: "where the state file goes", DefaultText: "/run/ipc for root, else $XDG_RUNTIME_DIR/ipc or /tmp/ipc-$UID"},
 			&cli.DurationFlag{Name: "graceful-timeout", Value: prefork.DefaultGracefulTimeout, Usage: "how long connections get to finish on stop or reload (100ms to 24h)"},
@@ -86,7 +97,7 @@ EXAMPLES:
 			&cli.StringFlag{Name: "accept", Value: "lock", Usage: "lock (the semaphore) or shared (every idle worker polls: the herd, for comparison)"},
 			&cli.BoolFlag{Name: "log-json", Usage: "log JSON lines instead of key=value text"},
 			&cli.BoolFlag{Name: "private-ipc", Usage: "run in an IPC namespace of its own (needs CAP_SYS_ADMIN): nothing can leak, but workers cannot see the host's objects"},
-		}, append(serveDeployFlags(), serveOpsFlags()...)...),
+		}, append(serveDeployFlags(), append(servePoolFlags(), serveOpsFlags()...)...)...),
 		Action: runServe,
 	})
 	proc.Register(serveWorker, runServeWorker)
@@ -110,6 +121,9 @@ func runServe(c *cli.Context) error {
 		return usagef("serve: --accept must be lock or shared, not %q", c.String("accept"))
 	}
 	if err := checkServeRanges(c); err != nil {
+		return err
+	}
+	if err := checkServePool(c); err != nil {
 		return err
 	}
 	if err := checkServeOps(c); err != nil {
@@ -143,6 +157,7 @@ func runServe(c *cli.Context) error {
 	srv.MaxRequests = c.Int("max-requests")
 	srv.MaxRequestsJitter = jitter
 	srv.Accept = accept
+	applyServePool(c, srv)
 	applyServeOps(c, srv)
 	defer prefork.HandleSignals(srv)()
 	if err := srv.Run(context.Background()); err != nil && !errors.Is(err, prefork.ErrServerClosed) {
@@ -187,7 +202,7 @@ func checkServeRanges(c *cli.Context) error {
 			return usagef("serve: --%s must be between %d and %d, not %d", r.name, r.min, r.max, n)
 		}
 	}
-	if n := c.Int("max-workers"); n != 0 && (n < c.Int("workers") || n > prefork.MaxSlots) {
+	if n := c.Int("max-workers"); c.String("pool") == "static" && n != 0 && (n < c.Int("workers") || n > prefork.MaxSlots) {
 		return usagef("serve: --max-workers must be between --workers (%d) and %d, not %d", c.Int("workers"), prefork.MaxSlots, n)
 	}
 	return nil

@@ -31,7 +31,9 @@ bytes in and out, age and idle time.
 
 With --json: {"pid": <supervisor>, "workers": [{"slot", "pid", "generation",
 "state", "connections", "bytes_in", "bytes_out", "started", "last_active",
-...}], "lock_holder", ...} with RFC 3339 times. --watch redraws every
+...}], "lock_holder", "pool": {"mode", "idle", "busy", "max_workers",
+"min_spare", "max_spare", "max_workers_reached", "crashes", "crash_trips",
+"spawns_load", ...}, ...} with RFC 3339 times. --watch redraws every
 --interval until interrupted. The text view ends with a line per worker
 running a request: how long its oldest has run and what it is.
 
@@ -213,15 +215,15 @@ func cleanStatus(out io.Writer, dir string) error {
 
 func printStatus(out io.Writer, s prefork.Status) {
 	now := time.Now()
-	fmt.Fprintf(out, "server pid %d on %s, generation %d, %d of %d workers, up %s\n",
-		s.PID, s.Addr, s.Generation, len(s.Workers), s.Want, age(now, s.Started))
+	fmt.Fprintf(out, "server pid %d on %s, generation %d, %d of %d workers, up %s, %s\n",
+		s.PID, s.Addr, s.Generation, len(s.Workers), s.Want, age(now, s.Started), poolLine(s.Pool))
 	fmt.Fprintf(out, "connections %d (%d by exited workers), requests %d, bytes in %d, out %d",
 		s.Total.Connections, s.Exited.Connections, s.Total.Requests, s.Total.BytesIn, s.Total.BytesOut)
 	fmt.Fprint(out, statusOps(s))
 	if s.LockHolder != 0 {
 		fmt.Fprintf(out, ", accept lock held by %d for %s", s.LockHolder, age(now, s.LockHeldSince))
 	}
-	fmt.Fprintln(out)
+	fmt.Fprintln(out, poolCounters(s.Pool))
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "SLOT\tPID\tGEN\tSTATE\tCONNS\tACTIVE\tREQUESTS\tBYTES-IN\tBYTES-OUT\tAGE\tIDLE\t")
 	for _, w := range s.Workers {
@@ -248,4 +250,22 @@ func age(now, t time.Time) string {
 		return d.Round(time.Second).String()
 	}
 	return d.Round(time.Minute).String()
+}
+
+// poolLine says the pool's mode, its idle and busy workers and its limits;
+// poolCounters, the pool's and the crash breaker's counters.
+func poolLine(p prefork.PoolStatus) string {
+	line := fmt.Sprintf("pool %s: %d idle, %d busy, at most %d workers", p.Mode, p.Idle, p.Busy, p.MaxWorkers)
+	switch p.Mode {
+	case "dynamic":
+		line += fmt.Sprintf(", %d to %d spare", p.MinSpare, p.MaxSpare)
+	case "ondemand":
+		line += fmt.Sprintf(", idle timeout %s", p.IdleTimeout)
+	}
+	return line
+}
+
+func poolCounters(p prefork.PoolStatus) string {
+	return fmt.Sprintf("; max workers reached %d, crashes %d, crash breaker trips %d; workers started for load %d, to replace %d, for reloads %d; idle retired %d",
+		p.MaxWorkersReached, p.Crashes, p.CrashTrips, p.SpawnsLoad, p.SpawnsReplace, p.SpawnsReload, p.RetiresIdle)
 }

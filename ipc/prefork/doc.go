@@ -111,6 +111,25 @@
 // worker also stops when its supervisor is gone (proc.WatchParent), when
 // its queue or semaphore is removed, and after MaxRequests requests.
 //
+// # Pools and the crash breaker
+//
+// Server.Pool decides how many workers run (pool.go): PoolStatic keeps
+// Workers; PoolDynamic keeps MinSpare to MaxSpare idle workers (a worker
+// the scoreboard shows serving with no open connection), checking once a
+// second, starting 1, 2, 4 ... up to 32 a second while short and retiring
+// one a second while over, as Apache's prefork MPM and PHP-FPM do;
+// PoolOndemand starts none until a connection waits with no worker idle
+// (the supervisor polls its raw listening descriptors, from a goroutine
+// armed at most once a tick and only while no worker is idle or starting,
+// so it takes no connection and never spins), and retires a worker idle for
+// WorkerIdleTimeout. For both, MaxWorkers (the scoreboard's slots) is the
+// most worker processes there can be, and Scale moves the pool's maximum
+// rather than its size. A refused worker is counted and logged ("max
+// workers reached"). CrashLimit crashes within CrashWindow (crash.go says
+// what is a crash: a death by a signal the supervisor did not send, or a
+// non-zero exit) restart the whole generation or stop the server with a
+// *CrashLimitError, as OnCrashLimit says. Status.Pool reports all of it.
+//
 // # Hooks
 //
 // Three, as unicorn's and gunicorn's, each run in one process:

@@ -253,6 +253,9 @@ func (sv *supervisor) onCommand(c command) {
 }
 
 func (sv *supervisor) scaleTo(c command) error {
+	if sv.pool.mode != PoolStatic {
+		return sv.scalePool(c)
+	}
 	n := c.n
 	if c.kind == cmdScaleBy {
 		n = sv.want + c.n

@@ -189,6 +189,7 @@ func (st Status) WriteMetrics(w io.Writer) error {
 		set.Gauge("ipc_prefork_queue_bytes", "Bytes of text waiting in the server's control queue.").Add(float64(q.Bytes))
 		set.Gauge("ipc_prefork_queue_capacity_bytes", "The control queue's capacity in bytes of text (msg_qbytes).").Add(float64(q.Capacity))
 	}
+	writePoolMetrics(&set, st.Pool)
 	set.Gauge("ipc_prefork_oldest_request_age_seconds", "How long the oldest running request has run; 0 when none runs.").Add(oldest)
 	for _, ws := range st.Workers {
 		slot := strconv.Itoa(ws.Slot)
@@ -198,4 +199,25 @@ func (st Status) WriteMetrics(w io.Writer) error {
 	}
 	_, err := set.WriteTo(w)
 	return err
+}
+
+// writePoolMetrics adds the pool's and the crash breaker's (pool.go,
+// crash.go) to set.
+func writePoolMetrics(set *promtext.Set, p PoolStatus) {
+	if p.Mode != "" {
+		set.Gauge("ipc_prefork_pool_info", "The pool's mode (static, dynamic, ondemand), as a label; always 1.").Add(1, "mode", p.Mode)
+	}
+	set.Gauge("ipc_prefork_pool_max_workers", "The most workers the pool keeps.").Add(float64(p.MaxWorkers))
+	set.Gauge("ipc_prefork_pool_min_spare_workers", "A dynamic pool's least idle workers; 0 for the others.").Add(float64(p.MinSpare))
+	set.Gauge("ipc_prefork_pool_max_spare_workers", "A dynamic pool's most idle workers; 0 for the others.").Add(float64(p.MaxSpare))
+	set.Gauge("ipc_prefork_pool_idle_timeout_seconds", "How long an ondemand pool's worker may be idle; 0 for the others.").Add(p.IdleTimeout.Seconds())
+	counter := func(name, help string, v uint64) { set.Family(name, help, promtext.Counter).Add(float64(v)) }
+	counter("ipc_prefork_max_workers_reached_total", "Times the pool's maximum refused a worker the load asked for (PHP-FPM's max_children_reached).", p.MaxWorkersReached)
+	counter("ipc_prefork_worker_crashes_total", "Workers that crashed, as the crash breaker counts them (not the ends the supervisor caused).", p.Crashes)
+	counter("ipc_prefork_crash_breaker_trips_total", "Times the crash breaker tripped.", p.CrashTrips)
+	spawns := set.Family("ipc_prefork_worker_spawns_total", "Workers the pool started, by cause: load (dynamic, ondemand), replace (of one that ended by itself), reload (a new generation); the first workers and Scale's are in none.", promtext.Counter)
+	spawns.Add(float64(p.SpawnsLoad), "cause", "load")
+	spawns.Add(float64(p.SpawnsReplace), "cause", "replace")
+	spawns.Add(float64(p.SpawnsReload), "cause", "reload")
+	counter("ipc_prefork_pool_idle_retirements_total", "Idle workers the pool retired (above max spare, or idle past the idle timeout).", p.RetiresIdle)
 }

@@ -60,6 +60,11 @@ func TestMetrics(t *testing.T) {
 		"ipc_prefork_accept_lock_acquisitions_total":     float64(st.AcceptLock.Acquisitions),
 		"ipc_prefork_queue_capacity_bytes":               float64(st.Queue.Capacity),
 		"ipc_prefork_oldest_request_age_seconds":         0,
+		`ipc_prefork_pool_info{mode="static"}`:           1,
+		"ipc_prefork_pool_max_workers":                   float64(st.Pool.MaxWorkers),
+		"ipc_prefork_max_workers_reached_total":          0,
+		"ipc_prefork_worker_crashes_total":               0,
+		`ipc_prefork_worker_spawns_total{cause="load"}`:  0,
 	} {
 		if got, ok := m[name]; !ok || got != want {
 			t.Errorf("%s = %v (present %v), want %v", name, got, ok, want)

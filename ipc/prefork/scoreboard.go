@@ -273,6 +273,7 @@ func (b *board) snapshot() Status {
 		st.Total.BytesIn += ws.BytesIn
 		st.Total.BytesOut += ws.BytesOut
 	}
+	st.Pool = b.poolStatus(st.Workers)
 	b.snapshotOps(&st)
 	return st
 }
@@ -301,6 +302,9 @@ type Status struct {
 	// those of the running ones.
 	Exited Totals `json:"exited"`
 	Total  Totals `json:"total"`
+	// Pool is the pool's mode, idle and busy counts, limits and counters
+	// (pool.go), and the crash breaker's.
+	Pool PoolStatus `json:"pool"`
 
 	// The operator's counters (metrics.go). SlowRequests and
 	// TimedOutRequests count the requests found past SlowTimeout and

@@ -30,6 +30,9 @@ type Server struct {
 	// MaxWorkers is the number of scoreboard slots, which bounds Workers
 	// and how many workers may run at once during a reload (new ones start
 	// before old ones stop). 0 means twice Workers, and at least Workers+1.
+	// With a dynamic or ondemand Pool it is the pool's maximum (PHP-FPM's
+	// pm.max_children, Apache's MaxRequestWorkers), and 0 means
+	// DefaultPoolMax (see pool.go).
 	MaxWorkers int
 
 	// Handler serves one connection, which it need not close. Its ctx
@@ -99,6 +102,26 @@ type Server struct {
 	// Accept is how workers share the listener; the default, AcceptLock,
 	// serializes accept with the semaphore.
 	Accept AcceptMode
+
+	// Pool management and the crash breaker (pool.go, crash.go). Pool is
+	// how the number of workers is decided: PoolStatic (the default) keeps
+	// Workers; PoolDynamic keeps MinSpare to MaxSpare idle workers, starting
+	// with StartWorkers; PoolOndemand starts none until a connection waits
+	// and retires a worker idle for WorkerIdleTimeout. In the two automatic
+	// pools MaxWorkers is the most worker processes there may be, starting
+	// and draining ones included, and Scale changes that maximum.
+	Pool              PoolMode
+	MinSpare          int
+	MaxSpare          int
+	StartWorkers      int
+	WorkerIdleTimeout time.Duration
+	// CrashLimit, if not 0, is how many workers may crash (die of a signal
+	// the supervisor did not send, or exit non-zero) within CrashWindow
+	// before the supervisor acts as OnCrashLimit says: restart the whole
+	// generation, or stop and make Run return a *CrashLimitError.
+	CrashLimit   int
+	CrashWindow  time.Duration
+	OnCrashLimit CrashAction
 
 	// Operating (reqtimeout.go, slowlog.go, metrics.go), as PHP-FPM's
 	// request_terminate_timeout and request_slowlog_timeout.
@@ -309,8 +332,11 @@ func (s *Server) config() (config, error) {
 	if c.StateDir == "" {
 		c.StateDir = DefaultStateDir()
 	}
+	if err := c.poolConfig(); err != nil {
+		return c, err
+	}
 	switch {
-	case c.workers < 1:
+	case c.workers < 1 && c.Pool == PoolStatic:
 		return c, serverErr(op, errors.New("the number of Workers must be at least 1"), strconv.Itoa(c.Workers))
 	case c.slots < c.workers:
 		return c, serverErr(op, errors.New("MaxWorkers must be at least Workers"), strconv.Itoa(c.slots)+" < "+strconv.Itoa(c.workers))

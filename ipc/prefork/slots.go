@@ -115,6 +115,7 @@ func (sv *supervisor) spawn(s *slot, now time.Time) error {
 	s.sent, s.sentBytes = 0, 0
 	sv.byCmd[cmd] = c
 	sv.log.Info("worker started", "slot", s.i, "pid", c.pid, "generation", c.gen)
+	sv.poolSpawned()
 	return nil
 }
 
@@ -443,11 +444,13 @@ func (sv *supervisor) onExit(e proc.Exit) {
 		level = slog.LevelWarn
 	}
 	sv.log.Log(context.Background(), level, "worker exited", attrs...)
+	ex := WorkerExit{Slot: s.i, PID: c.pid, Generation: c.gen, Status: st,
+		Ready: c.ready, Expected: expected, Reason: c.reason, Uptime: uptime}
 	sv.countExit(c, st, expected)
 	if sv.cfg.OnWorkerExit != nil {
-		sv.cfg.OnWorkerExit(WorkerExit{Slot: s.i, PID: c.pid, Generation: c.gen, Status: st,
-			Ready: c.ready, Expected: expected, Reason: c.reason, Uptime: uptime})
+		sv.cfg.OnWorkerExit(ex)
 	}
+	sv.poolExit(c, ex, now)
 
 	switch {
 	case sv.stopping:

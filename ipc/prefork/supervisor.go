@@ -72,6 +72,10 @@ type supervisor struct {
 	// lastTotal is the connections served, read before the scoreboard
 	// goes, for the last line of the log.
 	lastTotal uint64
+	// pool sizes a dynamic or ondemand pool (pool.go); crash is the
+	// crash breaker's record (crash.go).
+	pool  poolManager
+	crash crashBreaker
 	// ops: request timeouts, the slow log, counters (reqtimeout.go).
 	ops opsState
 }
@@ -193,6 +197,9 @@ func (sv *supervisor) run(ctx context.Context) (err error) {
 	sv.log.Info("server starting", "addr", sv.addr.String(), "workers", sv.want, "slots", sv.cfg.slots,
 		"accept", sv.cfg.Accept.String(), "pid", os.Getpid(), "state_file", sv.state.Path,
 		"semaphore", sv.set.ID(), "queue", sv.q.ID(), "segment", sv.m.ID())
+	if err := sv.startPool(); err != nil {
+		return err
+	}
 	sv.startJanitor(time.Now())
 	sv.reconcile(time.Now())
 
@@ -230,6 +237,8 @@ func (sv *supervisor) run(ctx context.Context) (err error) {
 			sv.onEvent(ev)
 		case m := <-sv.inbox:
 			sv.onMessage(m)
+		case <-sv.pool.waiting():
+			sv.onWaiting(time.Now())
 		case now := <-t.C:
 			sv.onTick(now)
 		}
@@ -256,6 +265,7 @@ func (sv *supervisor) run(ctx context.Context) (err error) {
 // worker has closed its own, the kernel refuses new connections instead
 // of completing handshakes nobody will accept.
 func (sv *supervisor) closeListener() {
+	sv.stopWatch()
 	if sv.ln != nil {
 		sv.ln.Close()
 		sv.ln = nil
@@ -407,6 +417,7 @@ func (sv *supervisor) onTick(now time.Time) {
 	if !sv.stopping && sv.janitor == nil {
 		sv.startJanitor(now)
 	}
+	sv.poolTick(now)
 	sv.reconcile(now)
 }
 
