@@ -100,7 +100,13 @@ func TestServeRequestTimeout(t *testing.T) {
 	t.Logf("server log: %s", s.waitLog(t, `why="request timeout: GET /sleep?d=30s from 127.0.0.1:`, 3*time.Second))
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		text := s.status(t)
-		if strings.Contains(text, "timed out 1") && strings.Count(text, " idle ")+strings.Count(text, " accepting ") == 2 {
+		serving := 0
+		for _, l := range strings.Split(text, "\n") {
+			if m := statusRow.FindStringSubmatch(l); m != nil && (m[4] == "idle" || m[4] == "accepting") {
+				serving++
+			}
+		}
+		if strings.Contains(text, "timed out 1") && serving == 2 {
 			break
 		}
 		if time.Now().After(deadline) {
