@@ -106,18 +106,22 @@ func serveMetrics(rw http.ResponseWriter, r *http.Request) {
 	prefork.WorkerFrom(r.Context()).Status().WriteMetrics(rw)
 }
 
-// printOps adds to `ipc status` each worker's oldest running request.
+// printOps adds to `ipc status` a line for each worker running a request
+// (how long its oldest has run, and what it is) or that has had a slow or
+// timed-out one.
 func printOps(out io.Writer, s prefork.Status) {
 	for _, w := range s.Workers {
-		if w.OldestRequest.IsZero() {
+		running := "no request running"
+		if !w.OldestRequest.IsZero() {
+			what := w.OldestWhat
+			if what == "" {
+				what = "(not described yet: it has run under 100ms)"
+			}
+			running = "oldest request running " + time.Duration(w.OldestRequestAge*float64(time.Second)).Round(time.Millisecond).String() + ": " + what
+		} else if w.Slow == 0 && w.TimedOut == 0 {
 			continue
 		}
-		what := w.OldestWhat
-		if what == "" {
-			what = "(not described yet)"
-		}
-		fmt.Fprintf(out, "slot %d (pid %d): oldest request running %s: %s; slow %d, timed out %d\n",
-			w.Slot, w.PID, time.Duration(w.OldestRequestAge*float64(time.Second)).Round(time.Millisecond), what, w.Slow, w.TimedOut)
+		fmt.Fprintf(out, "slot %d (pid %d): %s; slow %d, timed out %d\n", w.Slot, w.PID, running, w.Slow, w.TimedOut)
 	}
 }
 

@@ -83,6 +83,10 @@ func TestServeSlowLog(t *testing.T) {
 	if err := json.Unmarshal([]byte(s.status(t, "--json")), &st); err != nil || st.Slow != 1 {
 		t.Errorf("ipc status --json: slow_requests %d, %v", st.Slow, err)
 	}
+	text := s.status(t)
+	if l := logLine(text, "no request running; slow 1, timed out 0"); l == "" || !strings.Contains(text, "slow requests 1, timed out 0") {
+		t.Errorf("ipc status:\n%s", text)
+	}
 }
 
 // --request-timeout: the client's connection is closed after it, the log
