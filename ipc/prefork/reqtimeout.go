@@ -255,6 +255,9 @@ func (sv *supervisor) checkRequests(now time.Time) {
 	if rt == 0 && st == 0 {
 		return
 	}
+	// The clock, not the tick's time, which is older by however long the
+	// loop was busy: ages are measured against the workers' clock reads.
+	now = time.Now()
 	for _, s := range sv.slots {
 		c := s.c
 		if c == nil || c.killed {
