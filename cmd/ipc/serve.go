@@ -46,7 +46,8 @@ new connections are refused rather than left hanging. Logs go to stderr.
 Handlers: echo (returns what it reads), upper (the textbook's upper-case line
 echo), chat (a line from one client reaches every other client, on any worker,
 through the queue), http (GET / answers a short body, GET /status the
-scoreboard as JSON). echo, upper and chat close a connection idle for
+scoreboard as JSON, GET /metrics the same for Prometheus, GET /sleep?d=2s
+answers after 2s, at most 1m). echo, upper and chat close a connection idle for
 --idle-timeout.
 
 Signals: TERM or INT stop gracefully (connections get --graceful-timeout),
@@ -69,6 +70,14 @@ raise and lower that maximum instead of the size. --crash-limit N
 --crash-window T: N worker crashes within T restart every worker, or with
 --on-crash-limit exit stop the server with exit status 1.
 
+--request-timeout stops a worker whose request (a connection for echo,
+upper and chat, an HTTP request for http) has run that long, closing the
+request's connection, kills it a second later if it has not exited, and
+replaces it (PHP-FPM's request_terminate_timeout). --slow-timeout makes a
+worker whose request has run that long write the stacks of all its
+goroutines to --slow-log (default: the server log), once per request,
+while the request goes on (request_slowlog_timeout).
+
 EXAMPLES:
    ipc serve --addr 127.0.0.1:8989 --workers 4 --handler upper
    ipc serve --pool dynamic --min-spare 2 --max-spare 4 --max-workers 16
@@ -88,7 +97,7 @@ EXAMPLES:
 			&cli.StringFlag{Name: "accept", Value: "lock", Usage: "lock (the semaphore) or shared (every idle worker polls: the herd, for comparison)"},
 			&cli.BoolFlag{Name: "log-json", Usage: "log JSON lines instead of key=value text"},
 			&cli.BoolFlag{Name: "private-ipc", Usage: "run in an IPC namespace of its own (needs CAP_SYS_ADMIN): nothing can leak, but workers cannot see the host's objects"},
-		}, append(append(serveDeployFlags(), serveModeFlags()...), servePoolFlags()...)...),
+		}, append(append(append(serveDeployFlags(), serveModeFlags()...), servePoolFlags()...), serveOpsFlags()...)...),
 		Action: runServe,
 	})
 	proc.Register(serveWorker, runServeWorker)
@@ -118,6 +127,9 @@ func runServe(c *cli.Context) error {
 		return err
 	}
 	if err := checkServePool(c); err != nil {
+		return err
+	}
+	if err := checkServeOps(c); err != nil {
 		return err
 	}
 	jitter := c.Int("max-requests-jitter")
@@ -150,6 +162,7 @@ func runServe(c *cli.Context) error {
 	srv.Accept = accept
 	applyServeMode(c, srv)
 	applyServePool(c, srv)
+	applyServeOps(c, srv)
 	defer prefork.HandleSignals(srv)()
 	if err := srv.Run(context.Background()); err != nil && !errors.Is(err, prefork.ErrServerClosed) {
 		return err
@@ -348,6 +361,8 @@ func serveHTTP() http.Handler {
 		rw.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintf(rw, "hello from worker %d\n", prefork.WorkerFrom(r.Context()).Slot())
 	})
+	mux.HandleFunc("GET /sleep", serveSleep)
+	mux.HandleFunc("GET /metrics", serveMetrics)
 	mux.HandleFunc("GET /status", func(rw http.ResponseWriter, r *http.Request) {
 		rw.Header().Set("Content-Type", "application/json")
 		enc := json.NewEncoder(rw)

@@ -34,7 +34,14 @@ With --json: {"pid": <supervisor>, "workers": [{"slot", "pid", "generation",
 ...}], "lock_holder", "pool": {"mode", "idle", "busy", "max_workers",
 "min_spare", "max_spare", "max_workers_reached", "crashes", "crash_trips",
 "spawns_load", ...}, ...} with RFC 3339 times. --watch redraws every
---interval until interrupted.
+--interval until interrupted. The text view ends with a line per worker
+running a request: how long its oldest has run and what it is.
+
+With --prometheus: the same in the Prometheus text format (ipc_prefork_*:
+workers by state, connections, requests, bytes, worker starts and exits by
+why, slow and timed-out requests, the accept lock's acquisitions, wait and
+hold seconds, the control queue's depth), as the http handler's GET
+/metrics serves it.
 
 A server started with --private-ipc runs in another IPC namespace: status
 enters it (setns on /proc/PID/ns/ipc, which needs CAP_SYS_ADMIN) to read the
@@ -48,11 +55,13 @@ them, and the file; it prints one line per dead server.
 EXAMPLES:
    ipc status
    ipc status --json | jq '.workers[] | {slot, connections}'
-   ipc status --watch --interval 500ms`,
+   ipc status --watch --interval 500ms
+   ipc status --prometheus > /var/lib/node_exporter/ipc.prom`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "state-dir", Usage: "where the server's state file is", DefaultText: "/run/ipc for root, else $XDG_RUNTIME_DIR/ipc or /tmp/ipc-$UID, or /run/ipc if a server runs from there and not from that"},
 			&cli.IntFlag{Name: "pid", Usage: "the supervisor to show, when several run from one state dir"},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON document"},
+			&cli.BoolFlag{Name: "prometheus", Usage: "print the scoreboard and the supervisor's counters in the Prometheus text format (what the http handler's /metrics serves)"},
 			&cli.BoolFlag{Name: "watch", Usage: "redraw until interrupted"},
 			&cli.DurationFlag{Name: "interval", Value: time.Second, Usage: "how often --watch redraws"},
 			&cli.BoolFlag{Name: "clean", Usage: "remove the IPC objects and state files dead servers left, and say what"},
@@ -78,14 +87,23 @@ func runStatus(c *cli.Context) error {
 		dir = prefork.StatusDir()
 	}
 	out := c.App.Writer
+	format := "text"
+	switch {
+	case c.Bool("json") && c.Bool("prometheus"):
+		return usagef("status: --json and --prometheus go alone")
+	case c.Bool("json"):
+		format = "json"
+	case c.Bool("prometheus"):
+		format = "prometheus"
+	}
 	if c.Bool("clean") {
-		if c.Bool("watch") || c.Bool("json") || c.IsSet("pid") {
+		if c.Bool("watch") || format != "text" || c.IsSet("pid") {
 			return usagef("status: --clean goes alone")
 		}
 		return cleanStatus(out, dir)
 	}
 	if !c.Bool("watch") {
-		return showStatus(out, dir, c.Int("pid"), c.Bool("json"))
+		return showStatus(out, dir, c.Int("pid"), format)
 	}
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
@@ -101,10 +119,10 @@ func runStatus(c *cli.Context) error {
 		if tty {
 			fmt.Fprint(out, "\x1b[H\x1b[2J")
 		}
-		if err := showStatus(out, dir, c.Int("pid"), c.Bool("json")); err != nil {
+		if err := showStatus(out, dir, c.Int("pid"), format); err != nil {
 			return err
 		}
-		if !tty && !c.Bool("json") {
+		if !tty && format == "text" {
 			fmt.Fprintln(out)
 		}
 		select {
@@ -115,8 +133,9 @@ func runStatus(c *cli.Context) error {
 	}
 }
 
-// showStatus prints the status of the server(s) running from dir.
-func showStatus(out io.Writer, dir string, pid int, asJSON bool) error {
+// showStatus prints the status of the server(s) running from dir, in
+// format text, json or prometheus.
+func showStatus(out io.Writer, dir string, pid int, format string) error {
 	states, err := prefork.States(dir)
 	if err != nil {
 		return err
@@ -142,7 +161,7 @@ func showStatus(out io.Writer, dir string, pid int, asJSON bool) error {
 		}
 		return fmt.Errorf("%s", msg)
 	}
-	if asJSON && len(live) > 1 {
+	if format != "text" && len(live) > 1 {
 		pids := make([]string, len(live))
 		for i, st := range live {
 			pids[i] = strconv.Itoa(st.PID)
@@ -154,7 +173,10 @@ func showStatus(out io.Writer, dir string, pid int, asJSON bool) error {
 		if err != nil {
 			return err
 		}
-		if asJSON {
+		if format == "prometheus" {
+			return s.WriteMetrics(out)
+		}
+		if format == "json" {
 			enc := json.NewEncoder(out)
 			enc.SetIndent("", "  ")
 			return enc.Encode(s)
@@ -202,6 +224,7 @@ func printStatus(out io.Writer, s prefork.Status) {
 		s.PID, s.Addr, s.Generation, len(s.Workers), s.Want, age(now, s.Started), poolLine(s.Pool))
 	fmt.Fprintf(out, "connections %d (%d by exited workers), requests %d, bytes in %d, out %d",
 		s.Total.Connections, s.Exited.Connections, s.Total.Requests, s.Total.BytesIn, s.Total.BytesOut)
+	fmt.Fprint(out, statusOps(s))
 	if s.LockHolder != 0 {
 		fmt.Fprintf(out, ", accept lock held by %d for %s", s.LockHolder, age(now, s.LockHeldSince))
 	}
@@ -215,6 +238,7 @@ func printStatus(out io.Writer, s prefork.Status) {
 			w.BytesIn, w.BytesOut, age(now, w.Started), age(now, w.LastActive), modeColumn(s, w))
 	}
 	tw.Flush()
+	printOps(out, s)
 }
 
 // age is how long ago t was, rounded as a person reads it.

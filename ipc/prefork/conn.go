@@ -1,6 +1,7 @@
 package prefork
 
 import (
+	"io/fs"
 	"net"
 	"os"
 	"sync"
@@ -25,6 +26,28 @@ type sockConn struct {
 
 func newSockConn(fd int) *sockConn {
 	return &sockConn{File: os.NewFile(uintptr(fd), "tcp connection"), fd: fd}
+}
+
+// Read and Write return the errors a net.Conn does: net/http takes a
+// deadline's error for the end of its own background read only if it is a
+// net.Error, and an *os.PathError is not one (no Temporary), so without
+// this every request after the first on a keep-alive connection had its
+// context cancelled at once.
+func (c *sockConn) Read(p []byte) (int, error) {
+	n, err := c.File.Read(p)
+	return n, netError("read", err)
+}
+
+func (c *sockConn) Write(p []byte) (int, error) {
+	n, err := c.File.Write(p)
+	return n, netError("write", err)
+}
+
+func netError(op string, err error) error {
+	if pe, ok := err.(*fs.PathError); ok {
+		return &net.OpError{Op: op, Net: "tcp", Err: pe.Err}
+	}
+	return err
 }
 
 func (c *sockConn) addrs() {

@@ -148,6 +148,22 @@
 //
 // The supervisor's two run in its event loop and must not block.
 //
+// # Operating
+//
+// RequestTimeout and SlowTimeout are PHP-FPM's request_terminate_timeout
+// and request_slowlog_timeout (reqtimeout.go, slowlog.go). A request is a
+// connection for Handler and an HTTP request for HTTPHandler. A worker keeps
+// its running requests oldest first and records the oldest's start in its
+// slot; the supervisor's tick compares it with the limits. Past SlowTimeout
+// it asks the worker over the queue, once per request, to write
+// runtime.Stack of all its goroutines to SlowLog (or the Logger): no ptrace,
+// and the request goes on. Past RequestTimeout it stops the worker: the
+// worker closes the request's connection and drains, and it is killed a
+// second later if still alive, then replaced. Status.WriteMetrics
+// (metrics.go) writes the scoreboard and the supervisor's counters (worker
+// starts and exits by why, slow and timed-out requests, the accept lock's
+// wait and hold, the queue's depth) in the Prometheus text format.
+//
 // # Deploying
 //
 // The fields for running as a system service (deploy.go and the files it

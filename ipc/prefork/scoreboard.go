@@ -164,27 +164,33 @@ func (b *board) clear(s int) {
 }
 
 // putText stores up to textWords*8 bytes of t in slot s's text.
-func (b *board) putText(s int, t string) {
+func (b *board) putText(s int, t string) { b.putWords(s, wWhy, textWords, t) }
+
+// text reads slot s's text.
+func (b *board) text(s int) string { return b.words(s, wWhy, textWords) }
+
+// putWords stores up to n*8 bytes of t in slot s's words from first on,
+// padded with zeros.
+func (b *board) putWords(s, first, n int, t string) {
 	w := &b.slots[s]
-	var buf [textWords * 8]byte
-	copy(buf[:], t)
-	for i := range textWords {
-		w[wWhy+i].Store(binary.LittleEndian.Uint64(buf[i*8:]))
+	buf := make([]byte, n*8)
+	copy(buf, t)
+	for i := range n {
+		w[first+i].Store(binary.LittleEndian.Uint64(buf[i*8:]))
 	}
 }
 
-// text reads slot s's text.
-func (b *board) text(s int) string {
+// words reads the text putWords stored.
+func (b *board) words(s, first, n int) string {
 	w := &b.slots[s]
-	var buf [textWords * 8]byte
-	for i := range textWords {
-		binary.LittleEndian.PutUint64(buf[i*8:], w[wWhy+i].Load())
+	buf := make([]byte, n*8)
+	for i := range n {
+		binary.LittleEndian.PutUint64(buf[i*8:], w[first+i].Load())
 	}
-	t := buf[:]
-	if i := bytes.IndexByte(t, 0); i >= 0 {
-		t = t[:i]
+	if i := bytes.IndexByte(buf, 0); i >= 0 {
+		buf = buf[:i]
 	}
-	return string(t)
+	return string(buf)
 }
 
 // retire adds the counters of the reaped worker in slot s to the header's
@@ -195,6 +201,7 @@ func (b *board) retire(s int) {
 	b.hdr[hDeadRequests].Add(w[wRequests].Load())
 	b.hdr[hDeadBytesIn].Add(w[wBytesIn].Load())
 	b.hdr[hDeadBytesOut].Add(w[wBytesOut].Load())
+	b.retireOps(s)
 	b.clear(s)
 }
 
@@ -260,6 +267,7 @@ func (b *board) snapshot() Status {
 			ws.State = "idle"
 		}
 		b.modeWorker(s, &ws)
+		b.workerOps(s, &ws)
 		st.Workers = append(st.Workers, ws)
 		st.Total.Connections += ws.Connections
 		st.Total.Requests += ws.Requests
@@ -268,6 +276,7 @@ func (b *board) snapshot() Status {
 	}
 	b.modeStatus(&st)
 	st.Pool = b.poolStatus(st.Workers)
+	b.snapshotOps(&st)
 	return st
 }
 
@@ -309,6 +318,20 @@ type Status struct {
 	// Pool is the pool's mode, idle and busy counts, limits and counters
 	// (pool.go), and the crash breaker's.
 	Pool PoolStatus `json:"pool"`
+
+	// The operator's counters (metrics.go). SlowRequests and
+	// TimedOutRequests count the requests found past SlowTimeout and
+	// RequestTimeout; WorkerStarts the workers started, WorkerExits those
+	// reaped by why (start_failure, crash, hung, request_timeout,
+	// max_requests, stopped, other: see metrics.go); AcceptLock sums the
+	// accept lock's use by every worker, running or gone; Queue is the
+	// server's queue's depth (msgctl IPC_STAT), nil if it could not be read.
+	SlowRequests     uint64            `json:"slow_requests"`
+	TimedOutRequests uint64            `json:"timed_out_requests"`
+	WorkerStarts     uint64            `json:"worker_starts"`
+	WorkerExits      map[string]uint64 `json:"worker_exits"`
+	AcceptLock       LockTotals        `json:"accept_lock"`
+	Queue            *QueueDepth       `json:"queue,omitempty"`
 }
 
 // Totals are counters summed over several workers.
@@ -357,4 +380,14 @@ type WorkerStatus struct {
 	Passed uint64 `json:"passed,omitempty"`
 	Socket uint64 `json:"socket_inode,omitempty"`
 	Child  bool   `json:"child,omitempty"`
+	// The operator's (metrics.go): this worker's requests found slow and
+	// timed out; when its oldest running request began (zero: none), how
+	// long it had run when the scoreboard was read, and what it is (once
+	// it has run 100 ms); the accept lock's wait and hold.
+	Slow             uint64     `json:"slow_requests"`
+	TimedOut         uint64     `json:"timed_out_requests"`
+	OldestRequest    time.Time  `json:"oldest_request_started,omitzero"`
+	OldestRequestAge float64    `json:"oldest_request_age_seconds"`
+	OldestWhat       string     `json:"oldest_request,omitempty"`
+	AcceptLock       LockTotals `json:"accept_lock"`
 }

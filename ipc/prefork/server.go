@@ -141,6 +141,20 @@ type Server struct {
 	CrashWindow  time.Duration
 	OnCrashLimit CrashAction
 
+	// Operating (reqtimeout.go, slowlog.go, metrics.go), as PHP-FPM's
+	// request_terminate_timeout and request_slowlog_timeout.
+	// RequestTimeout, if not 0, bounds a request (a connection for
+	// Handler, an HTTP request for HTTPHandler): the worker running one
+	// longer is stopped, the request's connection closed, and killed if it
+	// has not exited within a second; it is replaced. SlowTimeout, if not
+	// 0 (and below RequestTimeout), makes the worker running a request
+	// longer write the stacks of all its goroutines to SlowLog, once per
+	// request, without stopping it; SlowLog "" is the Logger. The
+	// supervisor opens SlowLog (appending, created 0600) before it starts.
+	RequestTimeout time.Duration
+	SlowTimeout    time.Duration
+	SlowLog        string
+
 	// UpgradeTimeout is how long Upgrade waits for the new supervisor to
 	// serve before it kills it and rolls back; 0 means
 	// DefaultUpgradeTimeout.
@@ -356,6 +370,9 @@ func (s *Server) config() (config, error) {
 		return c, serverErr(op, errors.New("MaxRequests and MaxRequestsJitter must not be negative"), "")
 	case c.Accept != AcceptLock && c.Accept != AcceptShared:
 		return c, serverErr(op, errors.New("unknown AcceptMode"), strconv.Itoa(int(c.Accept)))
+	}
+	if err := c.checkOps(); err != nil {
+		return c, err
 	}
 	return c, c.checkMode()
 }

@@ -110,6 +110,7 @@ func (sv *supervisor) spawn(s *slot, now time.Time) error {
 	w[wStarted].Store(uint64(now.UnixNano()))
 	w[wHeartbeat].Store(uint64(now.UnixNano()))
 	w[wState].Store(stateStarting)
+	sv.opsCmd(cmd)
 	if err := sv.group.Start(cmd); err != nil {
 		started(0, err)
 		sv.board.clear(s.i)
@@ -117,6 +118,7 @@ func (sv *supervisor) spawn(s *slot, now time.Time) error {
 	}
 	started(cmd.Pid(), nil)
 	w[wPID].Store(uint64(cmd.Pid()))
+	sv.board.hdr[hWorkerStarts].Add(1)
 	c := &child{slot: s, gen: sv.gen, cmd: cmd, pid: cmd.Pid(), started: now}
 	s.c, s.phase = c, slotStarting
 	s.sent, s.sentBytes = 0, 0
@@ -458,6 +460,7 @@ func (sv *supervisor) onExit(e proc.Exit) {
 	sv.log.Log(context.Background(), level, "worker exited", attrs...)
 	ex := WorkerExit{Slot: s.i, PID: c.pid, Generation: c.gen, Status: st,
 		Ready: c.ready, Expected: expected, Reason: c.reason, Uptime: uptime}
+	sv.countExit(c, st, expected)
 	if sv.cfg.OnWorkerExit != nil {
 		sv.cfg.OnWorkerExit(ex)
 	}

@@ -362,5 +362,6 @@ func (st State) readBoard() (Status, error) {
 		return Status{}, serverErr(op, unix.ESTALE, fmt.Sprintf("scoreboard %d belongs to pid %d", st.Segment, s.PID))
 	}
 	s.Addr = st.Addr
+	s.Queue = queueDepth(st.Queue)
 	return s, nil
 }

@@ -84,6 +84,8 @@ type supervisor struct {
 	// handedOver: the old supervisor of an upgrade let go (or there was
 	// none), so systemd may hear READY=1 from this one (upgrade.go).
 	handedOver atomic.Bool
+	// ops: request timeouts, the slow log, counters (reqtimeout.go).
+	ops opsState
 }
 
 // childEvent is a stop or continue of a child, from the group's reaper.
@@ -138,6 +140,10 @@ func runSupervisor(ctx context.Context, s *Server) (err error) {
 }
 
 func (sv *supervisor) run(ctx context.Context) (err error) {
+	if err := sv.openSlowLog(); err != nil {
+		return err
+	}
+	defer sv.closeSlowLog()
 	if err := sv.dep.start(sv); err != nil {
 		return err
 	}
@@ -400,6 +406,7 @@ func (sv *supervisor) logCounters() {
 
 func (sv *supervisor) onTick(now time.Time) {
 	sv.watchLock(now)
+	sv.checkRequests(now)
 	for _, s := range sv.slots {
 		c := s.c
 		if c == nil {
