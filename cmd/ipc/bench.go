@@ -18,7 +18,7 @@ func init() {
 	register(&cli.Command{
 		Name:      "bench",
 		Usage:     "measure each mechanism between two real processes: round trips, streams, shm bandwidth",
-		UsageText: "ipc bench [sem|msgq|pipe|socketpair|shm|all] [--rounds N] [--size BYTES] [--cpu same|cross|any] [--json] [--ref [--repeat N]]",
+		UsageText: "ipc bench [sem|msgq|pipe|socketpair|shm|all|serve] [--rounds N] [--size BYTES] [--cpu same|cross|any] [--json] [--ref [--repeat N]]",
 		Description: `Ping-pong round trips (sem split and combined, msgq, pipe, socketpair, shm
 with a semaphore handshake) and one-way streams (msgq at 64, 1024 and 8000
 bytes; pipe and socketpair in 64 KiB chunks), plus the bandwidth of copying
@@ -47,7 +47,8 @@ EXAMPLES:
 			&cli.BoolFlag{Name: "ref", Usage: "build the C reference program with cc and compare with it"},
 			&cli.IntFlag{Name: "repeat", Value: 1, Usage: "run each case this many times (Go and C taking turns) and report medians"},
 		},
-		Action: runBench,
+		Action:      runBench,
+		Subcommands: []*cli.Command{benchServeCommand()}, // benchserve.go
 	})
 }
 

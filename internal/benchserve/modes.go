@@ -1,0 +1,50 @@
+package benchserve
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/ipctoolkit/ipc/ipc/prefork"
+)
+
+// Modes lists the designs this build measures, in the order a run takes
+// them when none are chosen: prefork with the accept lock, prefork with
+// every idle worker polling the listener (the herd), and the baseline of
+// one Go process with a goroutine per connection.
+var Modes = []string{"prefork", "prefork-shared", "single"}
+
+// KnownModes are every design's names, available in this build or not, so
+// that a mode this build lacks is told apart from a typing error.
+var KnownModes = []string{"prefork", "prefork-shared", "fork", "pass", "reuseport", "single"}
+
+// CheckModes returns an error naming the first mode of modes this build
+// cannot measure, or a repeated one.
+func CheckModes(modes []string) error {
+	seen := map[string]bool{}
+	for _, m := range modes {
+		switch {
+		case seen[m]:
+			return fmt.Errorf("mode %q is given twice", m)
+		case !slices.Contains(KnownModes, m):
+			return fmt.Errorf("unknown mode %q: want %s", m, strings.Join(KnownModes, ", "))
+		case !slices.Contains(Modes, m):
+			return fmt.Errorf("mode %q is not available in this build: want %s", m, strings.Join(Modes, ", "))
+		}
+		seen[m] = true
+	}
+	return nil
+}
+
+// configure sets the Server fields of a prefork design.
+func configure(srv *prefork.Server, mode string) error {
+	switch mode {
+	case "prefork":
+		srv.Accept = prefork.AcceptLock
+	case "prefork-shared":
+		srv.Accept = prefork.AcceptShared
+	default:
+		return fmt.Errorf("mode %q is not a prefork design", mode)
+	}
+	return nil
+}
