@@ -77,7 +77,7 @@ EXAMPLES:
 			&cli.StringFlag{Name: "accept", Value: "lock", Usage: "lock (the semaphore) or shared (every idle worker polls: the herd, for comparison)"},
 			&cli.BoolFlag{Name: "log-json", Usage: "log JSON lines instead of key=value text"},
 			&cli.BoolFlag{Name: "private-ipc", Usage: "run in an IPC namespace of its own (needs CAP_SYS_ADMIN): nothing can leak, but workers cannot see the host's objects"},
-		}, serveDeployFlags()...),
+		}, append(serveDeployFlags(), serveModeFlags()...)...),
 		Action: runServe,
 	})
 	proc.Register(serveWorker, runServeWorker)
@@ -101,6 +101,9 @@ func runServe(c *cli.Context) error {
 		return usagef("serve: --accept must be lock or shared, not %q", c.String("accept"))
 	}
 	if err := checkServeRanges(c); err != nil {
+		return err
+	}
+	if err := checkServeMode(c); err != nil {
 		return err
 	}
 	jitter := c.Int("max-requests-jitter")
@@ -131,6 +134,7 @@ func runServe(c *cli.Context) error {
 	srv.MaxRequests = c.Int("max-requests")
 	srv.MaxRequestsJitter = jitter
 	srv.Accept = accept
+	applyServeMode(c, srv)
 	defer prefork.HandleSignals(srv)()
 	if err := srv.Run(context.Background()); err != nil && !errors.Is(err, prefork.ErrServerClosed) {
 		return err

@@ -199,12 +199,13 @@ func printStatus(out io.Writer, s prefork.Status) {
 		fmt.Fprintf(out, ", accept lock held by %d for %s", s.LockHolder, age(now, s.LockHeldSince))
 	}
 	fmt.Fprintln(out)
+	fmt.Fprint(out, modeSummary(s))
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "SLOT\tPID\tGEN\tSTATE\tCONNS\tACTIVE\tREQUESTS\tBYTES-IN\tBYTES-OUT\tAGE\tIDLE\t")
+	fmt.Fprintln(tw, "SLOT\tPID\tGEN\tSTATE\tCONNS\tACTIVE\tREQUESTS\tBYTES-IN\tBYTES-OUT\tAGE\tIDLE\t"+modeHeader(s))
 	for _, w := range s.Workers {
-		fmt.Fprintf(tw, "%d\t%d\t%d\t%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t\n",
+		fmt.Fprintf(tw, "%d\t%d\t%d\t%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\n",
 			w.Slot, w.PID, w.Generation, w.State, w.Connections, w.Active, w.Requests,
-			w.BytesIn, w.BytesOut, age(now, w.Started), age(now, w.LastActive))
+			w.BytesIn, w.BytesOut, age(now, w.Started), age(now, w.LastActive), modeColumn(s, w))
 	}
 	tw.Flush()
 }

@@ -145,6 +145,36 @@
 // user (the supervisor, which must start as root, keeps root), the IPC
 // objects becoming theirs, mode 0600. DefaultStateDir is /run/ipc for root.
 //
+// # Modes
+//
+// Server.Mode chooses the design, among the four UNIX Network Programming
+// ch.30 compares (mode.go); all run the same handlers under the same
+// supervisor, scoreboard, signals and faults. ModePrefork (the zero value)
+// is the one described above. ModeFork (fork.go): the supervisor accepts
+// and starts a child per connection, the connection its descriptor 3; each
+// child has a scoreboard slot while it lives, and its end is logged in the
+// textbook's words (TextbookWords); at MaxChildren live children the
+// supervisor stops accepting. Scale (SIGTTIN, SIGTTOU) moves that bound and
+// Reload starts new children in a new generation. ModePass (pass.go, UNP's
+// child05.c): the supervisor accepts and passes each socket with
+// SCM_RIGHTS over the socketpair each worker got before it started, to the
+// first idle worker; the worker serves that one client, unlike prefork's
+// goroutine per connection, and writes a byte back when free; the
+// per-worker counts are logged in the book's words on SIGUSR1 and at the
+// stop. ModeReuseport (reuseport.go): each worker listens on its own
+// SO_REUSEPORT socket, bound to the address the supervisor holds without
+// listening; a retiring worker serves what is queued on its socket before
+// closing it, since the kernel resets it otherwise (unless
+// net.ipv4.tcp_migrate_req is 1).
+//
+// # Any Go server in the workers
+//
+// Server.Serve, if set, is run in each worker with a net.Listener whose
+// Accept is the mode's accept path, in the calling goroutine (listener_api.go):
+// the accept lock's turn in prefork mode, the worker's own socket in
+// reuseport, the passed descriptor in pass, the one connection in fork. So
+// net/http (ServeHTTP), gRPC or fasthttp run inside the workers unchanged.
+//
 // # Traps avoided
 //
 //   - The epoll herd behind the lock: the listener is never given to the Go

@@ -115,6 +115,10 @@ func runTestSupervisor(args []string) int {
 			}
 		case "role":
 			s.Role = v
+		case "mode":
+			s.Mode, _ = prefork.ParseMode(v)
+		case "maxchildren":
+			s.MaxChildren = n
 		case "hang":
 			hang = v
 		case "maxworkers":

@@ -73,7 +73,7 @@ func reasonWords(code, requests uint64) string {
 	case reasonListener:
 		return "the listener failed"
 	}
-	return ""
+	return modeReasonWords(code)
 }
 
 type message struct {

@@ -259,12 +259,14 @@ func (b *board) snapshot() Status {
 		default:
 			ws.State = "idle"
 		}
+		b.modeWorker(s, &ws)
 		st.Workers = append(st.Workers, ws)
 		st.Total.Connections += ws.Connections
 		st.Total.Requests += ws.Requests
 		st.Total.BytesIn += ws.BytesIn
 		st.Total.BytesOut += ws.BytesOut
 	}
+	b.modeStatus(&st)
 	return st
 }
 
@@ -292,6 +294,17 @@ type Status struct {
 	// those of the running ones.
 	Exited Totals `json:"exited"`
 	Total  Totals `json:"total"`
+
+	// The modes (mode.go). Mode is the server's ("prefork", "fork",
+	// "pass", "reuseport"). In fork mode Workers are the live children,
+	// Children their number, MaxChildren the bound (Want) and Forked the
+	// children started so far. In pass mode Passed counts the connections
+	// the supervisor passed, to all workers since the start.
+	Mode        string `json:"mode,omitempty"`
+	Children    int    `json:"children,omitempty"`
+	MaxChildren int    `json:"max_children,omitempty"`
+	Forked      uint64 `json:"forked,omitempty"`
+	Passed      uint64 `json:"passed,omitempty"`
 }
 
 // Totals are counters summed over several workers.
@@ -331,4 +344,13 @@ type WorkerStatus struct {
 	Futile  uint64 `json:"futile_wakeups"`
 	Locks   uint64 `json:"lock_acquisitions"`
 	Panics  uint64 `json:"panics"`
+
+	// The modes (mode.go): Passed, in pass mode, counts the connections
+	// the supervisor passed to this worker; Socket, in reuseport mode, is
+	// the inode of the worker's own listening socket (as in
+	// /proc/PID/fd and /proc/net/tcp); Child, in fork mode, says the slot
+	// is a child serving one connection.
+	Passed uint64 `json:"passed,omitempty"`
+	Socket uint64 `json:"socket_inode,omitempty"`
+	Child  bool   `json:"child,omitempty"`
 }

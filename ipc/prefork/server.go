@@ -41,6 +41,18 @@ type Server struct {
 	// HTTPHandler, if Handler is nil, serves HTTP/1.1 on every connection.
 	// A request's context carries the Worker.
 	HTTPHandler http.Handler
+	// Serve, if set, is what each worker runs instead of Handler and
+	// HTTPHandler: any Go server (net/http, gRPC, fasthttp) on l, a
+	// net.Listener whose Accept is the worker's own accept path (in
+	// prefork mode it takes the accept lock; see listener_api.go).
+	// Accept's connections count in the worker's slot (connections, bytes,
+	// active; requests are connections here). ctx carries the Worker and
+	// is done when the worker begins to stop: Serve should then stop
+	// accepting, finish its connections and return (ServeHTTP does this
+	// for an *http.Server). Closing l, or returning, ends the worker,
+	// which then waits up to GracefulTimeout for the connections l gave
+	// to be closed. Nil Serve: Handler or HTTPHandler.
+	Serve func(ctx context.Context, l net.Listener) error
 	// OnBroadcast, if set, receives in every worker the messages another
 	// worker sent with Worker.Broadcast, one at a time and in order: it
 	// must not block for long, since the worker's control messages wait
@@ -99,6 +111,13 @@ type Server struct {
 	// Accept is how workers share the listener; the default, AcceptLock,
 	// serializes accept with the semaphore.
 	Accept AcceptMode
+
+	// The server's design (mode.go): Mode, the zero value being prefork,
+	// and MaxChildren, fork mode's bound on children alive at once (0:
+	// DefaultMaxChildren). A field the mode cannot honour (Accept outside
+	// prefork, MaxChildren outside fork, Workers in fork) is refused by Run.
+	Mode        Mode
+	MaxChildren int
 
 	// UpgradeTimeout is how long Upgrade waits for the new supervisor to
 	// serve before it kills it and rolls back; 0 means
@@ -313,7 +332,7 @@ func (s *Server) config() (config, error) {
 	case c.Accept != AcceptLock && c.Accept != AcceptShared:
 		return c, serverErr(op, errors.New("unknown AcceptMode"), strconv.Itoa(int(c.Accept)))
 	}
-	return c, nil
+	return c, c.checkMode()
 }
 
 // bootEnv carries what a worker learns from its supervisor: slot,
@@ -335,6 +354,7 @@ type boot struct {
 	timeout     time.Duration
 	accept      AcceptMode
 	listeners   int // descriptors 3 on; 1 if absent
+	mode        Mode
 }
 
 func (b boot) encode() string {
@@ -359,6 +379,7 @@ func (b boot) encode() string {
 	add("timeout", int64(b.timeout))
 	add("accept", int64(b.accept))
 	add("listeners", int64(b.listeners))
+	add("mode", int64(b.mode))
 	return bootEnv + "=" + sb.String()
 }
 
@@ -397,6 +418,8 @@ func parseBoot(v string) (boot, error) {
 			b.accept = AcceptMode(n)
 		case "listeners":
 			b.listeners = int(n)
+		case "mode":
+			b.mode = Mode(n)
 		default:
 			seen--
 		}

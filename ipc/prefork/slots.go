@@ -51,6 +51,9 @@ type slot struct {
 	c       *child
 	crashes int       // start crashes in a row in this slot
 	retryAt time.Time // in slotBackoff: when to start again
+	// conn, in fork mode, is the connection the next child of the slot
+	// is started with.
+	conn *os.File
 	// sent and sentBytes count the messages queued for this slot's inbox;
 	// with what the worker says it read (wInboxRead, wInboxBytes) they tell
 	// who fills the queue.
@@ -84,10 +87,14 @@ func (sv *supervisor) spawn(s *slot, now time.Time) error {
 		slot: s.i, slots: sv.cfg.slots, gen: sv.gen,
 		semID: sv.set.ID(), queueID: sv.q.ID(), segID: sv.m.ID(), supervisor: os.Getpid(),
 		maxRequests: limit, graceful: sv.cfg.GracefulTimeout, timeout: sv.cfg.Timeout, accept: sv.cfg.Accept,
-		listeners: len(sv.dep.lns),
+		listeners: len(sv.dep.lns), mode: sv.cfg.Mode,
+	}
+	files, started, err := sv.modeFiles(s)
+	if err != nil {
+		return err
 	}
 	cmd := proc.Command(sv.cfg.Role, sv.cfg.WorkerArgs...)
-	cmd.ExtraFiles = sv.dep.files()
+	cmd.ExtraFiles = files
 	cmd.Env = []string{b.encode()}
 	// SIGTERM when the supervisor dies: the worker stops gracefully on its
 	// own (and WatchParent covers the moment before signal.Notify).
@@ -104,15 +111,17 @@ func (sv *supervisor) spawn(s *slot, now time.Time) error {
 	w[wHeartbeat].Store(uint64(now.UnixNano()))
 	w[wState].Store(stateStarting)
 	if err := sv.group.Start(cmd); err != nil {
+		started(0, err)
 		sv.board.clear(s.i)
 		return err
 	}
+	started(cmd.Pid(), nil)
 	w[wPID].Store(uint64(cmd.Pid()))
 	c := &child{slot: s, gen: sv.gen, cmd: cmd, pid: cmd.Pid(), started: now}
 	s.c, s.phase = c, slotStarting
 	s.sent, s.sentBytes = 0, 0
 	sv.byCmd[cmd] = c
-	sv.log.Info("worker started", "slot", s.i, "pid", c.pid, "generation", c.gen)
+	sv.log.Log(context.Background(), sv.perChildLevel(), "worker started", "slot", s.i, "pid", c.pid, "generation", c.gen)
 	return nil
 }
 
@@ -131,7 +140,7 @@ func (sv *supervisor) markReady(c *child, now time.Time, via string) {
 	if via != "" {
 		attrs = append(attrs, "seen_in", via)
 	}
-	sv.log.Info("worker ready", attrs...)
+	sv.log.Log(context.Background(), sv.perChildLevel(), "worker ready", attrs...)
 	sv.announce()
 }
 
@@ -173,7 +182,7 @@ func (sv *supervisor) retiring(c *child, why string, now time.Time) {
 		c.reason = why
 	}
 	c.deadline = now.Add(sv.cfg.GracefulTimeout + killGrace)
-	sv.log.Info("worker retiring", "slot", c.slot.i, "pid", c.pid, "generation", c.gen, "why", why)
+	sv.log.Log(context.Background(), sv.perChildLevel(), "worker retiring", "slot", c.slot.i, "pid", c.pid, "generation", c.gen, "why", why)
 }
 
 // reconcile keeps the pool at size: starts workers of the current
@@ -186,6 +195,11 @@ func (sv *supervisor) reconcile(now time.Time) {
 	sv.observe(now)
 	sv.resendStops()
 	if sv.stopping {
+		return
+	}
+	if sv.cfg.Mode == ModeFork {
+		// No pool to keep: the acceptor starts the children.
+		sv.announce()
 		return
 	}
 	var cur, old []*child
@@ -377,7 +391,7 @@ func (sv *supervisor) announce() {
 			ready++
 		}
 	}
-	if ready < sv.want {
+	if ready < sv.want && sv.cfg.Mode != ModeFork {
 		return
 	}
 	sv.announced = true
@@ -399,6 +413,10 @@ func (sv *supervisor) onExit(e proc.Exit) {
 	}
 	c := sv.byCmd[e.Cmd]
 	if c == nil {
+		return
+	}
+	if sv.cfg.Mode == ModeFork {
+		sv.forkExited(c, e)
 		return
 	}
 	now := time.Now()

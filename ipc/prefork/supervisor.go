@@ -72,6 +72,10 @@ type supervisor struct {
 	// lastTotal is the connections served, read before the scoreboard
 	// goes, for the last line of the log.
 	lastTotal uint64
+
+	// The modes (mode.go): the supervisor's accepting in fork and pass.
+	mode modeState
+	fork *forkState
 }
 
 // childEvent is a stop or continue of a child, from the group's reaper.
@@ -147,7 +151,7 @@ func (sv *supervisor) run(ctx context.Context) (err error) {
 		return err
 	}
 
-	if sv.ln, err = sv.dep.listen(sv); err != nil {
+	if sv.ln, err = sv.listenModes(); err != nil {
 		return err
 	}
 	defer sv.closeListener()
@@ -184,7 +188,11 @@ func (sv *supervisor) run(ctx context.Context) (err error) {
 	go sv.readInbox()
 	defer close(sv.quit) // runs before removeIPC, which ends readInbox
 
-	sv.log.Info("server starting", "addr", sv.addr.String(), "workers", sv.want, "slots", sv.cfg.slots,
+	if err := sv.startMode(); err != nil {
+		return err
+	}
+	defer sv.endMode()
+	sv.log.Info("server starting", "addr", sv.addr.String(), "mode", sv.cfg.Mode.String(), "workers", sv.want, "slots", sv.cfg.slots,
 		"accept", sv.cfg.Accept.String(), "pid", os.Getpid(), "state_file", sv.state.Path,
 		"semaphore", sv.set.ID(), "queue", sv.q.ID(), "segment", sv.m.ID())
 	sv.startJanitor(time.Now())
@@ -224,6 +232,8 @@ func (sv *supervisor) run(ctx context.Context) (err error) {
 			sv.onEvent(ev)
 		case m := <-sv.inbox:
 			sv.onMessage(m)
+		case cfd := <-sv.forkConns():
+			sv.forkOne(cfd, time.Now())
 		case now := <-t.C:
 			sv.onTick(now)
 		}
@@ -235,6 +245,7 @@ func (sv *supervisor) run(ctx context.Context) (err error) {
 	// Every worker is gone: remove the objects now, which ends the
 	// janitor's wait, and reap the janitor.
 	sv.lastTotal = sv.board.snapshot().Total.Connections
+	sv.endMode()
 	sv.removeIPC("the server stopped")
 	sv.awaitJanitor(exits)
 	sv.group.Close()
@@ -250,6 +261,7 @@ func (sv *supervisor) run(ctx context.Context) (err error) {
 // worker has closed its own, the kernel refuses new connections instead
 // of completing handshakes nobody will accept.
 func (sv *supervisor) closeListener() {
+	sv.stopModeAccept()
 	if sv.ln != nil {
 		sv.ln.Close()
 		sv.ln = nil
@@ -301,6 +313,7 @@ func (sv *supervisor) beginStop(why string) {
 	if sv.stopping {
 		return
 	}
+	sv.modeLogCounters()
 	sv.stopping = true
 	sv.closeListener()
 	sv.board.hdr[hWant].Store(0)
@@ -336,6 +349,10 @@ func (sv *supervisor) onEvent(e childEvent) {
 	if c == nil {
 		return
 	}
+	if sv.cfg.Mode == ModeFork {
+		sv.forkEvent(c, e.ev)
+		return
+	}
 	msg := "worker stopped"
 	if e.ev.Continued() {
 		msg = "worker continued"
@@ -357,6 +374,7 @@ func (sv *supervisor) logCounters() {
 	sv.log.Info("server counters", "workers", len(st.Workers), "connections", st.Total.Connections,
 		"requests", st.Total.Requests, "bytes_in", st.Total.BytesIn, "bytes_out", st.Total.BytesOut,
 		"by_exited_workers", st.Exited.Connections)
+	sv.modeLogCounters()
 	var buf [msgHeader]byte
 	for _, s := range sv.slots {
 		if c := s.c; c != nil && !c.draining {

@@ -88,6 +88,16 @@ type worker struct {
 	httpLn   *chanListener
 	handlers sync.WaitGroup
 
+	// With Server.Serve (listener_api.go): the listener it was given, and
+	// closed when it has returned.
+	serveLn   *workerListener
+	serveDone chan struct{}
+	// feed, with Serve in fork and pass mode, takes the connections to
+	// Accept.
+	feed chan *countedConn
+	// sockIno, in reuseport mode, is the inode of its own socket.
+	sockIno uint64
+
 	requests atomic.Uint64
 	limit    uint64
 
@@ -144,7 +154,7 @@ func runWorker(ctx context.Context, s *Server) int {
 		return ExitFailed
 	}
 
-	if s.Handler == nil {
+	if s.Serve == nil && s.Handler == nil {
 		w.httpLn = newChanListener(localAddr())
 		w.httpSrv = &http.Server{
 			Handler:           w.httpHandler(s.HTTPHandler),
@@ -157,6 +167,10 @@ func runWorker(ctx context.Context, s *Server) int {
 		go w.httpSrv.Serve(w.httpLn)
 	}
 
+	if b.mode == ModeFork {
+		// Its connection is handed over before any order can stop it.
+		w.startAccepting()
+	}
 	go w.control()
 	go func() {
 		select {
@@ -172,7 +186,9 @@ func runWorker(ctx context.Context, s *Server) int {
 		case <-w.drained:
 		}
 	}()
-	go w.acceptLoop()
+	if b.mode != ModeFork {
+		w.startAccepting()
+	}
 
 	w.slot[wState].Store(stateReady)
 	w.send(kindReady, 0, nil, time.Second)
@@ -184,8 +200,13 @@ func runWorker(ctx context.Context, s *Server) int {
 // attach opens the supervisor's objects and claims the slot.
 func (w *worker) attach() error {
 	b := w.boot
-	if err := checkListeners(b.listeners); err != nil {
+	if err := w.modeAttach(); err != nil {
 		return err
+	}
+	if b.mode != ModeFork && b.mode != ModePass {
+		if err := checkListeners(b.listeners); err != nil {
+			return err
+		}
 	}
 	q, err := msgq.FromID(b.queueID)
 	if err != nil {
@@ -232,8 +253,8 @@ func (w *worker) attach() error {
 		return err
 	}
 	// Checked once the slot is ours, so that the reason is in it.
-	if w.srv.Handler == nil && w.srv.HTTPHandler == nil {
-		return errors.New("the Server has no Handler and no HTTPHandler")
+	if w.srv.Serve == nil && w.srv.Handler == nil && w.srv.HTTPHandler == nil {
+		return errors.New("the Server has no Handler and no HTTPHandler (and no Serve)")
 	}
 	return nil
 }
@@ -293,72 +314,84 @@ func (w *worker) drain(reason uint64, why string) {
 	})
 }
 
-// acceptLoop takes the accept lock, waits for one connection, accepts it,
-// releases the lock and hands the connection over; until the worker drains.
+// acceptLoop takes connections, one turn at a time (turn), and hands them
+// over; until the worker drains. With Server.Serve there is no accept loop:
+// the Listener's Accept takes the turns (listener_api.go).
 func (w *worker) acceptLoop() {
 	defer close(w.acceptDone)
-	locking := w.boot.accept == AcceptLock
 	fds := pollFDs(w.boot.listeners, w.wakeFD)
 	var batch [acceptBatch]int
 	for !w.draining.Load() {
-		w.beat()
-		if w.slot[wOrder].Load() == orderStop {
-			// The order stands in the slot even if its message was lost.
-			w.drain(reasonStop, "asked to stop")
-			return
-		}
-		if locking {
-			err := w.lock.LockTimeout(lockWait)
-			if errors.Is(err, os.ErrDeadlineExceeded) {
-				continue
-			}
-			if err != nil {
-				w.drain(reasonIPCGone, "the accept lock is gone: "+err.Error())
-				return
-			}
-			// 1, not the time: a clock read costs 3% of a turn here; the
-			// supervisor records since when (hHolderSince), to a tick.
-			w.slot[wHolding].Store(1)
-			w.slot[wLocks].Add(1)
-			if hangAfterLock != "" {
-				w.hangIfFirst()
-			}
-		}
-		w.accepting.Store(true)
-		w.lnMu.Lock()
-		cfd := -1
-		if !w.lnClosed {
-			cfd = w.acceptOne(fds)
-		}
-		n := 0
-		if cfd >= 0 {
-			batch[0], n = cfd, 1
-			// Under load more connections wait: take them in the same
-			// turn rather than one lock hand-off each.
-			for n < len(batch) && w.limit == 0 {
-				c, e := sys.Accept4(w.from)
-				if e != 0 {
-					break
-				}
-				batch[n] = c
-				n++
-			}
-		}
-		w.lnMu.Unlock()
-		if locking {
-			w.slot[wHolding].Store(0)
-			if err := w.lock.Unlock(); err != nil {
-				w.drain(reasonIPCGone, "the accept lock is gone: "+err.Error())
-			}
-		}
+		n, backoff := w.turn(fds, batch[:])
 		for _, c := range batch[:n] {
 			w.handoff(c)
 		}
 		w.accepting.Store(false)
-		if cfd == errBackoff {
+		if backoff {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
+}
+
+// turn is one turn at the listener: take the accept lock (AcceptLock), wait
+// for a connection, accept it and up to len(batch)-1 more already waiting,
+// and give the lock back. It returns how many descriptors it put in batch
+// (0 when the wait for the lock or for a connection timed out, or the
+// worker drains), and backoff when accept is short of a resource and the
+// caller should pause. accepting is left set: the caller clears it once
+// what was accepted has been handed over.
+func (w *worker) turn(fds []unix.PollFd, batch []int) (n int, backoff bool) {
+	w.beat()
+	if w.slot[wOrder].Load() == orderStop {
+		// The order stands in the slot even if its message was lost.
+		w.drain(reasonStop, "asked to stop")
+		return 0, false
+	}
+	locking := w.boot.accept == AcceptLock && w.boot.mode == ModePrefork
+	if locking {
+		err := w.lock.LockTimeout(lockWait)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return 0, false
+		}
+		if err != nil {
+			w.drain(reasonIPCGone, "the accept lock is gone: "+err.Error())
+			return 0, false
+		}
+		// 1, not the time: a clock read costs 3% of a turn here; the
+		// supervisor records since when (hHolderSince), to a tick.
+		w.slot[wHolding].Store(1)
+		w.slot[wLocks].Add(1)
+		if hangAfterLock != "" {
+			w.hangIfFirst()
+		}
+	}
+	w.accepting.Store(true)
+	w.lnMu.Lock()
+	cfd := -1
+	if !w.lnClosed {
+		cfd = w.acceptOne(fds)
+	}
+	if cfd >= 0 {
+		batch[0], n = cfd, 1
+		// Under load more connections wait: take them in the same
+		// turn rather than one lock hand-off each.
+		for n < len(batch) && w.limit == 0 {
+			c, e := sys.Accept4(w.from)
+			if e != 0 {
+				break
+			}
+			batch[n] = c
+			n++
+		}
+	}
+	w.lnMu.Unlock()
+	if locking {
+		w.slot[wHolding].Store(0)
+		if err := w.lock.Unlock(); err != nil {
+			w.drain(reasonIPCGone, "the accept lock is gone: "+err.Error())
+		}
+	}
+	return n, cfd == errBackoff
 }
 
 // acceptBatch is the most connections a worker accepts in one turn with
@@ -578,14 +611,18 @@ func (w *worker) finish() int {
 	}()
 	// A connection accepted but not yet handed over must be served; a
 	// wait for the lock need not end (it sees draining before accepting).
-	for limit := time.Now().Add(2 * lockWait); w.accepting.Load() && time.Now().Before(limit); {
+	// With Serve, Accept returns such connections, or Close closes them.
+	for limit := time.Now().Add(2 * lockWait); (w.serveLn == nil || w.boot.mode == ModePass) && w.accepting.Load() && time.Now().Before(limit); {
 		select {
 		case <-w.acceptDone:
 		case <-time.After(time.Millisecond):
 		}
 	}
 	cut := 0
-	if w.httpSrv != nil {
+	switch {
+	case w.serveLn != nil:
+		cut = w.finishServe(deadline)
+	case w.httpSrv != nil:
 		// Not SetKeepAlivesEnabled(false), which closes idle connections
 		// at once: every response now says Connection: close (httpHandler),
 		// and open connections get a grace to bring their next request and
@@ -602,7 +639,7 @@ func (w *worker) finish() int {
 			w.httpSrv.Close()
 		}
 		cancel()
-	} else {
+	default:
 		done := make(chan struct{})
 		go func() { w.handlers.Wait(); close(done) }()
 		select {
@@ -624,6 +661,7 @@ func (w *worker) closeListener() {
 	w.lnMu.Lock()
 	defer w.lnMu.Unlock()
 	if !w.lnClosed {
+		w.drainQueue()
 		closeListenerFDs(w.boot.listeners)
 		w.lnClosed = true
 	}

@@ -1,0 +1,5 @@
+//go:build !race
+
+package prefork_test
+
+const raceEnabled = false
