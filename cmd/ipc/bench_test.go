@@ -131,42 +131,66 @@ func TestBenchRef(t *testing.T) {
 // ipc bench serve runs every design this build has in a small form, and
 // its numbers add up: every connection served and counted once, by the
 // clients and by the server, the workers' shares summing to it, CPU spent.
+// fork, whose every connection is a process started, gets fewer.
 func TestBenchServe(t *testing.T) {
-	const clients, conns = 4, 100
-	out := ipcOK(t, "bench", "serve", "--clients", strconv.Itoa(clients), "--connections", strconv.Itoa(conns),
-		"--bytes", "2k", "--workers", "2", "--json")
-	var rep benchserve.Report
-	if err := json.Unmarshal([]byte(out), &rep); err != nil {
-		t.Fatalf("%v\n%s", err, out)
-	}
-	if rep.Clients != clients || rep.Connections != conns || rep.Bytes != 2048 || rep.Workers != 2 || len(rep.Results) != len(benchserve.Modes) {
-		t.Fatalf("report %+v", rep)
-	}
-	for i, r := range rep.Results {
-		var sum uint64
-		for _, n := range r.Shares.PerWorker {
-			sum += n
+	var others []string
+	for _, m := range benchserve.Modes {
+		if m != "fork" {
+			others = append(others, m)
 		}
-		sum += r.Shares.Exited
-		workers := 2
-		if r.Mode == "single" {
-			workers = 1
+	}
+	runs := []struct {
+		modes          []string
+		clients, conns int
+	}{{others, 8, 100}}
+	if slices.Contains(benchserve.Modes, "fork") {
+		runs = append(runs, struct {
+			modes          []string
+			clients, conns int
+		}{[]string{"fork"}, 4, 50})
+	}
+	for _, run := range runs {
+		out := ipcOK(t, "bench", "serve", "--modes", strings.Join(run.modes, ","), "--clients", strconv.Itoa(run.clients),
+			"--connections", strconv.Itoa(run.conns), "--bytes", "2k", "--workers", "2", "--json")
+		var rep benchserve.Report
+		if err := json.Unmarshal([]byte(out), &rep); err != nil {
+			t.Fatalf("%v\n%s", err, out)
 		}
-		switch {
-		case r.Mode != benchserve.Modes[i]:
-			t.Errorf("result %d is %s, want %s", i, r.Mode, benchserve.Modes[i])
-		case r.Connections != clients*conns || r.Failed != 0 || r.Served != clients*conns:
-			t.Errorf("%s: %d connections, %d failed (%v), %d served; want %d, 0, %d", r.Mode, r.Connections, r.Failed, r.Errors, r.Served, clients*conns, clients*conns)
-		case sum != r.Served || len(r.Shares.PerWorker) != workers:
-			t.Errorf("%s: shares %+v add up to %d, want %d over %d workers", r.Mode, r.Shares, sum, r.Served, workers)
-		case r.Shares.Min > r.Shares.Max || r.Shares.Stddev < 0:
-			t.Errorf("%s: shares %+v", r.Mode, r.Shares)
-		case r.WallSeconds <= 0 || r.PerSecond <= 0:
-			t.Errorf("%s: wall %v s, %v connections/s", r.Mode, r.WallSeconds, r.PerSecond)
-		case r.CPU.Total <= 0 || r.LifeCPU.Total < r.CPU.Total/2 || r.CPUPerConnection <= 0:
-			// The load's CPU is read to a clock tick per process, the
-			// life's to a microsecond: the life is at least about it.
-			t.Errorf("%s: cpu %+v, life %+v, %v us per connection", r.Mode, r.CPU, r.LifeCPU, r.CPUPerConnection)
+		if rep.Clients != run.clients || rep.Connections != run.conns || rep.Bytes != 2048 || rep.Workers != 2 || len(rep.Results) != len(run.modes) {
+			t.Fatalf("report %+v", rep)
+		}
+		total := uint64(run.clients * run.conns)
+		for i, r := range rep.Results {
+			var sum uint64
+			for _, n := range r.Shares.PerWorker {
+				sum += n
+			}
+			sum += r.Shares.Exited
+			workers := 2
+			switch r.Mode {
+			case "single":
+				workers = 1
+			case "fork":
+				workers = 0 // a child per connection, none left
+			}
+			switch {
+			case r.Mode != run.modes[i]:
+				t.Errorf("result %d is %s, want %s", i, r.Mode, run.modes[i])
+			case r.Connections != int(total) || r.Failed != 0 || r.Served != total:
+				t.Errorf("%s: %d connections, %d failed (%v), %d served; want %d, 0, %d", r.Mode, r.Connections, r.Failed, r.Errors, r.Served, total, total)
+			case sum != r.Served || len(r.Shares.PerWorker) != workers:
+				t.Errorf("%s: shares %+v add up to %d, want %d over %d workers", r.Mode, r.Shares, sum, r.Served, workers)
+			case r.Shares.Min > r.Shares.Max || r.Shares.Stddev < 0 || r.Shares.Max == 0:
+				t.Errorf("%s: shares %+v", r.Mode, r.Shares)
+			case r.Mode == "fork" && (r.Workers != int(total) || r.Shares.Max != 1):
+				t.Errorf("fork: %d children for %d connections, shares %+v", r.Workers, total, r.Shares)
+			case r.WallSeconds <= 0 || r.PerSecond <= 0:
+				t.Errorf("%s: wall %v s, %v connections/s", r.Mode, r.WallSeconds, r.PerSecond)
+			case r.CPU.Total <= 0 || r.LifeCPU.Total < r.CPU.Total/2 || r.CPUPerConnection <= 0:
+				// The load's CPU is read to a clock tick per process, the
+				// life's to a microsecond: the life is at least about it.
+				t.Errorf("%s: cpu %+v, life %+v, %v us per connection", r.Mode, r.CPU, r.LifeCPU, r.CPUPerConnection)
+			}
 		}
 	}
 	noObjects(t)

@@ -25,9 +25,13 @@ func benchServeCommand() *cli.Command {
 		UsageText: "ipc bench serve [--modes M,M,...] [--clients C] [--connections N] [--bytes B] [--workers W] [--json]",
 		Description: `For each design (--modes, in order) a server starts as a process of its
 own: prefork (workers take turns accepting under the accept lock),
-prefork-shared (every idle worker polls the listener: the herd), and single
-(one Go process, a goroutine per connection: what a Go program does without
-this library, the baseline). Client processes (this binary again) then open
+prefork-shared (every idle worker polls the listener: the herd), fork (the
+supervisor accepts and starts a child per connection), pass (the supervisor
+accepts and passes each connection to an idle worker over a socketpair),
+reuseport (each worker its own SO_REUSEPORT socket), and single (one Go
+process, a goroutine per connection: what a Go program does without this
+library, the baseline). These are 'ipc serve --mode' designs, run by the
+same supervisor. Client processes (this binary again) then open
 --clients concurrent streams of --connections connections each on loopback;
 on each connection the client writes a byte count and reads that many bytes
 (UNP's protocol: the server's handler answers the count it reads).
@@ -37,7 +41,8 @@ end, connections per second, the server's CPU time during the load (user and
 system, the supervisor's and every child's, running or reaped, from
 /proc/PID/stat), CPU per connection, failed connections, and each worker's
 share of the connections (min, max and standard deviation), from the
-scoreboard. life-cpu is the server's whole life (start and stop included,
+scoreboard; in fork mode the workers column is the children started, each
+serving one connection. life-cpu is the server's whole life (start and stop included,
 from getrusage of the reaped server). The machine's load average at each
 design's start is printed with it: on a shared machine compare designs of
 one run, never figures of two.

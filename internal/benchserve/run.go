@@ -70,7 +70,8 @@ type Report struct {
 // Result is one design's measurement.
 type Result struct {
 	Mode string `json:"mode"`
-	// Workers is the number of worker processes (1 for single).
+	// Workers is the number of worker processes: 1 for single, and for
+	// fork the children started during the load.
 	Workers int `json:"workers"`
 	// Connections is what the clients opened; Failed, those that did not
 	// get their whole reply; Served, those the server counted.
@@ -100,7 +101,8 @@ type Result struct {
 
 // Shares is each worker's count of connections during the load, from the
 // scoreboard (slot order), and their spread. Exited counts connections of
-// workers that ended during the load.
+// workers that ended during the load: in fork mode every connection's
+// (PerWorker is empty there, and the share of each child is one).
 type Shares struct {
 	PerWorker []uint64 `json:"per_worker"`
 	Exited    uint64   `json:"exited,omitempty"`
@@ -212,7 +214,11 @@ func runMode(ctx context.Context, cfg Config, mode string, progress func(served,
 	if mode == "single" {
 		r.Workers = 1
 	}
-	srv, err := startServer(ctx, mode, cfg.Workers)
+	workers := cfg.Workers
+	if mode == "fork" {
+		workers = forkChildren(cfg.Clients)
+	}
+	srv, err := startServer(ctx, mode, workers)
 	if err != nil {
 		return r, err
 	}
@@ -277,6 +283,15 @@ func runMode(ctx context.Context, cfg Config, mode string, progress func(served,
 		}
 		r.Shares = shares(before, after)
 		r.Served = after.Total.Connections - before.Total.Connections
+		if mode == "fork" {
+			// A child per connection: its share is one, always. Workers
+			// says how many were started.
+			r.Workers = int(after.Forked - before.Forked)
+			r.Shares = Shares{PerWorker: []uint64{}, Exited: r.Shares.Exited + sum(r.Shares.PerWorker)}
+			if r.Served > 0 {
+				r.Shares.Min, r.Shares.Max = 1, 1
+			}
+		}
 	}
 	r.CPU = treeCPU(srv.cmd.Pid()).sub(cpu0)
 	r.CPUPerConnection = r.CPU.Total / float64(r.Connections) * 1e6
@@ -463,6 +478,14 @@ func shares(before, after prefork.Status) Shares {
 	}
 	sh.Stddev = math.Sqrt(sq / float64(len(sh.PerWorker)))
 	return sh
+}
+
+func sum(v []uint64) uint64 {
+	var s uint64
+	for _, x := range v {
+		s += x
+	}
+	return s
 }
 
 // clients are the client processes of one design, started and ready.

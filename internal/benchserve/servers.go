@@ -62,7 +62,7 @@ func runServer(args []string) int {
 		Logger:          slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		Ready:           func(addr net.Addr) { fmt.Println(addr.String()) },
 	}
-	if err := configure(srv, args[0]); err != nil {
+	if err := configure(srv, args[0], workers); err != nil {
 		fmt.Fprintf(os.Stderr, "ipc: bench serve server: %v\n", err)
 		return 2
 	}
