@@ -70,8 +70,8 @@ func modeSummary(s prefork.Status) string {
 		return fmt.Sprintf("mode fork: %d children alive of at most %d, %d forked since the start\n", s.Children, s.MaxChildren, s.Forked)
 	case "pass":
 		return fmt.Sprintf("mode pass: %d connections passed to the workers since the start\n", s.Passed)
-	case "":
-		return ""
+	case "", "prefork":
+		return "" // the default: its output as before the modes
 	}
 	return "mode " + s.Mode + "\n"
 }

@@ -179,7 +179,11 @@ func (w *worker) finishServe(deadline time.Time) int {
 // hs.Serve on the worker's listener, and hs.Shutdown (bounded by the
 // worker's GracefulTimeout, which the supervisor enforces) when the worker
 // begins to stop. hs's BaseContext, if nil, is set to the worker's context,
-// so that WorkerFrom works in its handlers.
+// so that WorkerFrom works in its handlers. Unlike HTTPHandler, whose
+// draining worker answers Connection: close for a grace before closing
+// idle keep-alive connections, hs.Shutdown closes them at once, so a
+// request already on its way on one can get no answer: prefer HTTPHandler
+// for net/http; Serve is for servers that want the listener itself.
 func ServeHTTP(hs *http.Server) func(ctx context.Context, l net.Listener) error {
 	return func(ctx context.Context, l net.Listener) error {
 		if hs.BaseContext == nil {
