@@ -4,10 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/signal"
 	"slices"
-	"sync/atomic"
-	"syscall"
 	"text/tabwriter"
 
 	"github.com/ipctoolkit/ipc/internal/bench"
@@ -93,18 +90,10 @@ func runBench(c *cli.Context) error {
 		defer fmt.Fprint(c.App.ErrWriter, "\r\033[K")
 	}
 	// A signal removes what the run has made before the process ends.
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(sigs)
-	var caught atomic.Value
-	go func() {
-		if s, ok := <-sigs; ok {
-			caught.Store(s)
-			bench.Abort()
-		}
-	}()
+	caught, done := onStopSignal(bench.Abort) // benchserve.go
+	defer done()
 	results, err := bench.Run(mech, cfg)
-	if s, ok := caught.Load().(syscall.Signal); ok {
+	if s := caught(); s != 0 {
 		return statusError(128 + int(s))
 	}
 	if err != nil {

@@ -96,18 +96,10 @@ func runBenchServe(c *cli.Context) error {
 	// reaped (the server removes its objects) before the process ends.
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(sigs)
-	var caught atomic.Value
-	go func() {
-		if s, ok := <-sigs; ok {
-			caught.Store(s)
-			cancel()
-		}
-	}()
+	caught, done := onStopSignal(cancel)
+	defer done()
 	rep, err := benchserve.Run(ctx, cfg)
-	if s, ok := caught.Load().(syscall.Signal); ok {
+	if s := caught(); s != 0 {
 		return statusError(128 + int(s))
 	}
 	if err != nil {
@@ -119,6 +111,25 @@ func runBenchServe(c *cli.Context) error {
 		return enc.Encode(rep)
 	}
 	return printBenchServe(c.App.Writer, rep)
+}
+
+// onStopSignal calls stop on the first SIGINT or SIGTERM. caught says
+// which came (0: none); done stops listening.
+func onStopSignal(stop func()) (caught func() syscall.Signal, done func()) {
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	var got atomic.Value
+	go func() {
+		if s, ok := <-sigs; ok {
+			got.Store(s)
+			stop()
+		}
+	}()
+	caught = func() syscall.Signal {
+		s, _ := got.Load().(syscall.Signal)
+		return s
+	}
+	return caught, func() { signal.Stop(sigs) }
 }
 
 // printBenchServe prints the report as UNP's table, a row per design.
