@@ -181,3 +181,62 @@ func TestRun(t *testing.T) {
 		t.Errorf("took %v to stop", el)
 	}
 }
+
+// A client counts what fails, by kind, rather than stopping: here nothing
+// listens, so every connection is refused.
+func TestClientCountsFailures(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	cs, err := startClients(context.Background(), addr, Config{Clients: 3, Connections: 4, Bytes: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := cs.run(context.Background(), func() {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ok, failed, kinds int
+	for _, r := range res {
+		ok += r.OK
+		failed += r.Failed
+		for k, n := range r.Errors {
+			kinds += n
+			if !strings.Contains(k, "refused") {
+				t.Errorf("failure %q", k)
+			}
+		}
+	}
+	if ok != 0 || failed != 12 || kinds != 12 {
+		t.Fatalf("%d ok, %d failed, %d by kind (%+v); want 0, 12, 12", ok, failed, kinds, res)
+	}
+}
+
+// A server that answers short is a failure of each connection it cuts.
+func TestClientShortReply(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			// Read the request first: closed with it unread, the
+			// socket would reset the connection instead of ending it.
+			bufio.NewReader(c).ReadString('\n')
+			c.Write([]byte("abc")) // 3 of the 10 asked for
+			c.Close()
+		}
+	}()
+	err = oneConn(l.Addr().String(), []byte("10\n"), make([]byte, 10), 10)
+	if err == nil || !strings.Contains(err.Error(), "short reply: 3 of 10 bytes") {
+		t.Fatalf("short reply: %v", err)
+	}
+}
