@@ -59,7 +59,12 @@ func configure(srv *prefork.Server, mode string, workers int) error {
 }
 
 // forkChildren is fork's bound on live children for streams concurrent
-// clients: each has at most one connection open, and one closing.
+// clients: each has at most one connection open, and one closing; but
+// never more than maxForkChildren, since each is a Go process of several
+// megabytes (beyond it, connections wait in the backlog, as with ipc serve
+// --max-children).
 func forkChildren(streams int) int {
-	return min(max(prefork.DefaultMaxChildren, 2*streams), prefork.MaxSlots)
+	return min(max(prefork.DefaultMaxChildren, 2*streams), maxForkChildren)
 }
+
+const maxForkChildren = 256
