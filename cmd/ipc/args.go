@@ -24,7 +24,9 @@ func flagsFirst(args []string, cmds []*cli.Command) []string {
 		}
 		cmd, cmds, i = next, next.Subcommands, i+1
 	}
-	if cmd == nil || cmd.SkipFlagParsing || len(cmd.Subcommands) > 0 {
+	// A command with subcommands is left alone, unless it has an action
+	// of its own and no subcommand was named (ipc bench msgq --json).
+	if cmd == nil || cmd.SkipFlagParsing || len(cmd.Subcommands) > 0 && cmd.Action == nil {
 		return args
 	}
 	var flags, rest []string

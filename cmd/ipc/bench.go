@@ -4,10 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/signal"
 	"slices"
-	"sync/atomic"
-	"syscall"
 	"text/tabwriter"
 
 	"github.com/ipctoolkit/ipc/internal/bench"
@@ -18,7 +15,7 @@ func init() {
 	register(&cli.Command{
 		Name:      "bench",
 		Usage:     "measure each mechanism between two real processes: round trips, streams, shm bandwidth",
-		UsageText: "ipc bench [sem|msgq|pipe|socketpair|shm|all] [--rounds N] [--size BYTES] [--cpu same|cross|any] [--json] [--ref [--repeat N]]",
+		UsageText: "ipc bench [sem|msgq|pipe|socketpair|shm|all|serve] [--rounds N] [--size BYTES] [--cpu same|cross|any] [--json] [--ref [--repeat N]]",
 		Description: `Ping-pong round trips (sem split and combined, msgq, pipe, socketpair, shm
 with a semaphore handshake) and one-way streams (msgq at 64, 1024 and 8000
 bytes; pipe and socketpair in 64 KiB chunks), plus the bandwidth of copying
@@ -47,7 +44,8 @@ EXAMPLES:
 			&cli.BoolFlag{Name: "ref", Usage: "build the C reference program with cc and compare with it"},
 			&cli.IntFlag{Name: "repeat", Value: 1, Usage: "run each case this many times (Go and C taking turns) and report medians"},
 		},
-		Action: runBench,
+		Action:      runBench,
+		Subcommands: []*cli.Command{benchServeCommand()}, // benchserve.go
 	})
 }
 
@@ -92,18 +90,10 @@ func runBench(c *cli.Context) error {
 		defer fmt.Fprint(c.App.ErrWriter, "\r\033[K")
 	}
 	// A signal removes what the run has made before the process ends.
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(sigs)
-	var caught atomic.Value
-	go func() {
-		if s, ok := <-sigs; ok {
-			caught.Store(s)
-			bench.Abort()
-		}
-	}()
+	caught, done := onStopSignal(bench.Abort) // benchserve.go
+	defer done()
 	results, err := bench.Run(mech, cfg)
-	if s, ok := caught.Load().(syscall.Signal); ok {
+	if s := caught(); s != 0 {
 		return statusError(128 + int(s))
 	}
 	if err != nil {

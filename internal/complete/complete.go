@@ -101,7 +101,10 @@ func (a App) commandWords(before []string, cur string) []string {
 		}
 		return names(a.Commands)
 	}
-	if len(cmd.Subcommands) > 0 {
+	// A command with an action of its own besides subcommands (ipc bench,
+	// with bench serve) completes as a command: its usage line names the
+	// subcommands among its words.
+	if len(cmd.Subcommands) > 0 && cmd.Action == nil {
 		if strings.HasPrefix(cur, "-") {
 			return []string{"--help"}
 		}

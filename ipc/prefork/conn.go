@@ -6,6 +6,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -14,9 +15,10 @@ import (
 // a non-blocking *os.File, which gives it Read, Write, Close and deadlines.
 // net.FileConn would do the same after a dup, an fcntl and three more
 // calls (getsockopt, getsockname, getpeername) per connection; here the
-// addresses are looked up only if asked for. TCP_NODELAY, which Go sets on
-// the connections it accepts, is inherited from the listener, where the
-// supervisor set it.
+// addresses are looked up only if asked for, and the local one not at all
+// when the listener is bound to one address (it is then the listener's).
+// TCP_NODELAY, which Go sets on the connections it accepts, is inherited
+// from the listener, where the supervisor set it.
 type sockConn struct {
 	*os.File
 	fd            int
@@ -24,8 +26,10 @@ type sockConn struct {
 	once          sync.Once
 }
 
-func newSockConn(fd int) *sockConn {
-	return &sockConn{File: os.NewFile(uintptr(fd), "tcp connection"), fd: fd}
+// newSockConn makes a connection of fd; local, if not nil, is its local
+// address.
+func newSockConn(fd int, local net.Addr) *sockConn {
+	return &sockConn{File: os.NewFile(uintptr(fd), "tcp connection"), fd: fd, local: local}
 }
 
 // Read and Write return the errors a net.Conn does: net/http takes a
@@ -52,13 +56,10 @@ func netError(op string, err error) error {
 
 func (c *sockConn) addrs() {
 	c.once.Do(func() {
-		c.local, c.remote = &net.TCPAddr{}, &net.TCPAddr{}
-		if sa, err := unix.Getsockname(c.fd); err == nil {
-			c.local = netAddr(sa)
+		if c.local == nil {
+			c.local = sockAddr(c.fd, unix.SYS_GETSOCKNAME)
 		}
-		if sa, err := unix.Getpeername(c.fd); err == nil {
-			c.remote = netAddr(sa)
-		}
+		c.remote = sockAddr(c.fd, unix.SYS_GETPEERNAME)
 	})
 }
 
@@ -67,6 +68,65 @@ func (c *sockConn) LocalAddr() net.Addr { c.addrs(); return c.local }
 
 // RemoteAddr is the client's address.
 func (c *sockConn) RemoteAddr() net.Addr { c.addrs(); return c.remote }
+
+// sockAddr is a socket's own address (trap SYS_GETSOCKNAME) or its peer's
+// (SYS_GETPEERNAME), in one system call: unix.Getsockname and
+// unix.Getpeername also ask SO_PROTOCOL of every AF_INET socket (to tell
+// L2TP apart), which an http.Server, asking for both addresses of every
+// connection, would pay twice per connection.
+func sockAddr(fd int, trap uintptr) net.Addr {
+	var rsa unix.RawSockaddrAny
+	n := uint32(unix.SizeofSockaddrAny)
+	_, _, e := unix.RawSyscall(trap, uintptr(fd), uintptr(unsafe.Pointer(&rsa)), uintptr(unsafe.Pointer(&n)))
+	if e != 0 {
+		return &net.TCPAddr{}
+	}
+	switch rsa.Addr.Family {
+	case unix.AF_INET:
+		a := (*unix.RawSockaddrInet4)(unsafe.Pointer(&rsa))
+		return &net.TCPAddr{IP: net.IPv4(a.Addr[0], a.Addr[1], a.Addr[2], a.Addr[3]), Port: port(a.Port)}
+	case unix.AF_INET6:
+		a := (*unix.RawSockaddrInet6)(unsafe.Pointer(&rsa))
+		return &net.TCPAddr{IP: append(net.IP(nil), a.Addr[:]...), Port: port(a.Port)}
+	}
+	// A Unix-domain socket: x/sys decodes those without asking more.
+	var sa unix.Sockaddr
+	var err error
+	if trap == unix.SYS_GETSOCKNAME {
+		sa, err = unix.Getsockname(fd)
+	} else {
+		sa, err = unix.Getpeername(fd)
+	}
+	if err != nil {
+		return &net.UnixAddr{Net: "unix"}
+	}
+	return netAddr(sa)
+}
+
+// port is a port in network byte order as a number.
+func port(p uint16) int {
+	b := (*[2]byte)(unsafe.Pointer(&p))
+	return int(b[0])<<8 | int(b[1])
+}
+
+// listenerAddr is the local address of every connection accepted on the
+// listening descriptor lfd when it is bound to one TCP address, nil when
+// each connection's must be asked (a wildcard address, a Unix socket).
+// Resolved once per listener.
+func (w *worker) listenerAddr(lfd int) net.Addr {
+	if a, ok := w.lnAddrs[lfd]; ok {
+		return a
+	}
+	var a net.Addr
+	if t, ok := sockAddr(lfd, unix.SYS_GETSOCKNAME).(*net.TCPAddr); ok && t.IP != nil && !t.IP.IsUnspecified() {
+		a = t
+	}
+	if w.lnAddrs == nil {
+		w.lnAddrs = map[int]net.Addr{}
+	}
+	w.lnAddrs[lfd] = a
+	return a
+}
 
 // CloseWrite shuts down the sending side, as (*net.TCPConn).CloseWrite.
 func (c *sockConn) CloseWrite() error {

@@ -27,9 +27,10 @@
 //   - a semaphore set of five: the accept lock, a count of members, and a
 //     random signature (15 bits in each of three). A worker takes the lock
 //     with SEM_UNDO (semtimedop, so that it also beats its heartbeat every
-//     second), waits for a connection with poll on the raw listening
-//     descriptor, accepts one with accept4, and gives the lock back. Only the
-//     holder waits on the listener, so a connection wakes one process; a
+//     second), accepts with accept4 what is waiting (up to 8 at once; when
+//     nothing is, it first waits with poll on the raw listening descriptor),
+//     and gives the lock back. Only the holder waits on the listener, so a
+//     connection wakes one process; a
 //     worker killed while holding the lock gives it back through SEM_UNDO.
 //     The supervisor and every worker add 1 to members with SEM_UNDO, so
 //     the kernel counts them out however they end.
@@ -221,6 +222,11 @@
 //     the supervisor also closes its Go listener and keeps a plain
 //     descriptor, so it is not woken either. O_NONBLOCK, which every process
 //     shares, is set once by the supervisor and never changed.
+//   - A thread woken per connection: the accept loop blocks in system
+//     calls (the lock, the poll), so a connection's goroutine made runnable
+//     there would wait for the runtime to wake another thread to take it;
+//     the loop yields first, and it runs on the accepting thread (half the
+//     context switches per connection with Connection: close).
 //   - Pdeathsig and threads: workers are started by package proc from one
 //     thread locked for the life of the process.
 //   - A wait4(-1) reaper: none; each child is reaped through its own pidfd.

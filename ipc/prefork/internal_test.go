@@ -138,7 +138,7 @@ func TestListenerFlags(t *testing.T) {
 	if e != 0 {
 		t.Fatal(e)
 	}
-	sc := newSockConn(cfd)
+	sc := newSockConn(cfd, nil)
 	defer sc.Close()
 	if v, err := unix.GetsockoptInt(cfd, unix.IPPROTO_TCP, unix.TCP_NODELAY); err != nil || v == 0 {
 		t.Errorf("TCP_NODELAY on the accepted socket = %d, %v", v, err)

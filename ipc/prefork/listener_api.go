@@ -119,7 +119,7 @@ func (w *worker) served(fd int) net.Conn {
 	w.slot[wConns].Add(1)
 	w.slot[wActive].Add(1)
 	w.slot[wLastActive].Store(now())
-	c := &countedConn{Conn: newSockConn(fd), w: w}
+	c := &countedConn{Conn: newSockConn(fd, w.listenerAddr(w.from)), w: w}
 	w.requestDone()
 	return c
 }

@@ -344,10 +344,11 @@ func (c *notifyConn) CloseWrite() error {
 // server, its Handler, HTTP server or Serve's Accept, counted in the
 // slot, and returns a channel closed once the connection is closed.
 func (w *worker) deliver(fd int) <-chan struct{} {
-	nc := &notifyConn{Conn: newSockConn(fd), done: make(chan struct{})}
+	nc := &notifyConn{Conn: newSockConn(fd, nil), done: make(chan struct{})}
 	w.slot[wConns].Add(1)
 	w.slot[wActive].Add(1)
-	w.slot[wLastActive].Store(now())
+	t := now()
+	w.slot[wLastActive].Store(t)
 	c := &countedConn{Conn: nc, w: w}
 	switch {
 	case w.feed != nil:
@@ -360,7 +361,8 @@ func (w *worker) deliver(fd int) <-chan struct{} {
 		w.httpLn.give(c)
 	default:
 		w.handlers.Add(1)
-		go w.serve(c)
+		// Tracked, so that RequestTimeout and SlowTimeout see it.
+		go w.serveTracked(c, t)
 	}
 	w.requestDone()
 	return nc.done

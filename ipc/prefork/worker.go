@@ -73,6 +73,9 @@ type worker struct {
 
 	acceptErrs   int
 	acceptErrsAt time.Time
+	// lnAddrs caches each listener's address for its connections
+	// (listenerAddr, conn.go).
+	lnAddrs map[int]net.Addr
 
 	// lockWaitFrom and lockHeldAt carry the accept lock's wait and hold
 	// from one turn to the next (turn, which one caller runs at a time).
@@ -436,39 +439,55 @@ const errBackoff = -2
 
 // acceptOne waits for a connection and accepts it. It returns -1 when the
 // worker is draining or the listener failed.
+//
+// With one listener it accepts first and polls only when nothing waits:
+// under load a connection is already there when the lock comes, and the
+// poll would be a system call for nothing (idle, the attempt costs one
+// accept4 that says EAGAIN). With several, it polls first, so that a flood
+// on one cannot starve the others (readyListener takes turns).
 func (w *worker) acceptOne(fds []unix.PollFd) int {
 	var bad int16
+	eager := len(fds) == 2
 	for !w.draining.Load() {
 		w.beat()
 		if w.slot[wOrder].Load() == orderStop {
 			w.drain(reasonStop, "asked to stop")
 			return -1
 		}
-		for i := range fds {
-			fds[i].Revents = 0
+		polled := !eager
+		if eager {
+			eager = false
+			w.from = int(fds[0].Fd)
+		} else {
+			for i := range fds {
+				fds[i].Revents = 0
+			}
+			n, e := sys.Ppoll(fds, lockWait)
+			switch {
+			case e == unix.EINTR || (e == 0 && n == 0):
+				continue
+			case e != 0:
+				w.drain(reasonListener, "poll on the listener: "+e.Error())
+				return -1
+			case fds[len(fds)-1].Revents != 0:
+				return -1
+			}
+			if w.from, bad = readyListener(fds[:len(fds)-1], w.from); w.from < 0 {
+				w.drain(reasonListener, "the listener reports an error (revents "+strconv.Itoa(int(bad))+")")
+				return -1
+			}
+			w.slot[wWakeups].Add(1)
 		}
-		n, e := sys.Ppoll(fds, lockWait)
-		switch {
-		case e == unix.EINTR || (e == 0 && n == 0):
-			continue
-		case e != 0:
-			w.drain(reasonListener, "poll on the listener: "+e.Error())
-			return -1
-		case fds[len(fds)-1].Revents != 0:
-			return -1
-		}
-		if w.from, bad = readyListener(fds[:len(fds)-1], w.from); w.from < 0 {
-			w.drain(reasonListener, "the listener reports an error (revents "+strconv.Itoa(int(bad))+")")
-			return -1
-		}
-		w.slot[wWakeups].Add(1)
 		cfd, e := sys.Accept4(w.from)
 		switch e {
 		case 0:
 			return cfd
 		case unix.EAGAIN, unix.ECONNABORTED, unix.EPROTO:
-			// Another process took it, or the client gave up first.
-			w.slot[wFutile].Add(1)
+			// Another process took it, or the client gave up first
+			// (or, not polled, none was waiting yet).
+			if polled {
+				w.slot[wFutile].Add(1)
+			}
 		case unix.EINTR:
 		case unix.EMFILE, unix.ENFILE, unix.ENOBUFS, unix.ENOMEM:
 			w.acceptErrs++
@@ -501,14 +520,19 @@ func (w *worker) handoff(cfd int) {
 	w.slot[wConns].Add(1)
 	w.slot[wActive].Add(1)
 	w.slot[wLastActive].Store(t)
-	c := &countedConn{Conn: newSockConn(cfd), w: w}
+	c := &countedConn{Conn: newSockConn(cfd, w.listenerAddr(w.from)), w: w}
 	if w.httpLn != nil {
 		w.httpLn.give(c)
-		return
+	} else {
+		w.handlers.Add(1)
+		go w.serveTracked(c, t)
+		w.requestDone()
 	}
-	w.handlers.Add(1)
-	go w.serveTracked(c, t)
-	w.requestDone()
+	// The goroutine just made runnable waits on this thread's P, and the
+	// accept loop is about to block in a system call (the lock, the
+	// poll): let it run here first, rather than have the runtime wake
+	// another thread to take it over (a context switch per connection).
+	runtime.Gosched()
 }
 
 func (w *worker) serve(c *countedConn) {
