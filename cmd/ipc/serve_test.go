@@ -115,6 +115,7 @@ type statusJSON struct {
 		BytesOut    *uint64 `json:"bytes_out"`
 		Started     string  `json:"started"`
 		LastActive  string  `json:"last_active"`
+		Active      uint64  `json:"active"`
 	} `json:"workers"`
 }
 
@@ -152,6 +153,18 @@ func TestServeAndStatus(t *testing.T) {
 	s := startServe(t, "--workers", "2", "--handler", "upper")
 	for i := range 6 {
 		upperAsk(t, s.addr, "hello "+strconv.Itoa(i))
+	}
+	// The client has closed; the worker sees the close a moment later,
+	// and until then the connection is active (and the view has a line
+	// for its running request).
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		active := uint64(0)
+		for _, w := range s.statusJSON(t).Workers {
+			active += w.Active
+		}
+		if active == 0 || time.Now().After(deadline) {
+			break
+		}
 	}
 
 	text := s.status(t)
