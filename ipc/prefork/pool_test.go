@@ -554,3 +554,35 @@ func TestPoolOndemandNoSpin(t *testing.T) {
 		t.Errorf("%d workers", len(st.Workers))
 	}
 }
+
+// Short of idle workers tick after tick, a dynamic pool starts 1, 2, 4 ...
+// workers a tick (never more than the shortage), as Apache and PHP-FPM do,
+// and warns that it seems busy from 8 on.
+func TestPoolDynamicSpawnRate(t *testing.T) {
+	s := &prefork.Server{Pool: prefork.PoolDynamic, MinSpare: 15, MaxSpare: 20, StartWorkers: 1, MaxWorkers: 24}
+	v, _ := startLogged(t, s)
+	took := until(t, v, 15*time.Second, "15 idle workers", func(st prefork.Status) bool { return st.Pool.Idle >= 15 })
+	var rates []int
+	var at []time.Time
+	for _, e := range v.log.events("pool grows") {
+		rates = append(rates, e.num("starting"))
+		when, _ := time.Parse(time.RFC3339Nano, e.str("time"))
+		at = append(at, when)
+	}
+	t.Logf("15 idle workers after %v; started per tick: %v", took.Round(10*time.Millisecond), rates)
+	if fmt.Sprint(rates) != "[1 2 4 7]" {
+		t.Errorf("started per tick %v, want [1 2 4 7]", rates)
+	}
+	for i := 1; i < len(at); i++ {
+		if d := at[i].Sub(at[i-1]); d < 800*time.Millisecond {
+			t.Errorf("two growths %v apart: one a tick", d)
+		}
+	}
+	// The rate is 8 at the fourth tick only (which starts 7: the shortage).
+	if busy := v.log.events("the pool seems busy: raise --start-workers or --min-spare and --max-spare?"); len(busy) != 1 || busy[0].num("starting") != 7 {
+		t.Errorf("busy warnings %v, want one, at the tick that starts 7", busy)
+	}
+	if st := v.scoreboard(); st.Pool.SpawnsLoad != 14 || len(st.Workers) != 15 {
+		t.Errorf("%d workers, pool %+v", len(st.Workers), st.Pool)
+	}
+}
