@@ -250,14 +250,14 @@ func (sv *supervisor) opsOf(c *child) *opsChild {
 }
 
 // checkRequests, on every tick, looks at each worker's oldest request.
-func (sv *supervisor) checkRequests(now time.Time) {
+func (sv *supervisor) checkRequests() {
 	rt, st := sv.cfg.RequestTimeout, sv.cfg.SlowTimeout
 	if rt == 0 && st == 0 {
 		return
 	}
 	// The clock, not the tick's time, which is older by however long the
 	// loop was busy: ages are measured against the workers' clock reads.
-	now = time.Now()
+	now := time.Now()
 	for _, s := range sv.slots {
 		c := s.c
 		if c == nil || c.killed {

@@ -384,7 +384,7 @@ func (sv *supervisor) logCounters() {
 
 func (sv *supervisor) onTick(now time.Time) {
 	sv.watchLock(now)
-	sv.checkRequests(now)
+	sv.checkRequests()
 	for _, s := range sv.slots {
 		c := s.c
 		if c == nil {
