@@ -63,14 +63,9 @@ func (sv *supervisor) listenModes() (*os.File, error) {
 // this one (upgrade.go passes the listeners it has, which in reuseport mode
 // are these), nil when it was not started by an upgrade.
 func inheritedHolders() ([]*listener, error) {
-	v := os.Getenv(upgradeFDsEnv)
-	if v == "" {
-		return nil, nil
-	}
-	os.Unsetenv(upgradeFDsEnv)
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 {
-		return nil, serverErr("start", errors.New("malformed "+upgradeFDsEnv), strconv.Quote(v))
+	n, err := upgradeFDCount()
+	if n == 0 || err != nil {
+		return nil, err
 	}
 	var ls []*listener
 	for i := range n {

@@ -177,17 +177,28 @@ func (sv *supervisor) upgradeFailed(why string) {
 	}
 }
 
-// inheritedListeners are the listeners an upgrading supervisor handed
-// this one, if it did; the variables are unset so that no child sees them.
-func inheritedListeners() ([]*listener, error) {
+// upgradeFDCount is how many descriptors, from 3 on, an upgrading
+// supervisor handed this one (0: it was not started by an upgrade); the
+// variable is unset so that no child sees it.
+func upgradeFDCount() (int, error) {
 	v := os.Getenv(upgradeFDsEnv)
 	if v == "" {
-		return nil, nil
+		return 0, nil
 	}
 	os.Unsetenv(upgradeFDsEnv)
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 1 {
-		return nil, serverErr("start", errors.New("malformed "+upgradeFDsEnv), strconv.Quote(v))
+		return 0, serverErr("start", errors.New("malformed "+upgradeFDsEnv), strconv.Quote(v))
+	}
+	return n, nil
+}
+
+// inheritedListeners are the listeners an upgrading supervisor handed
+// this one, if it did; the variables are unset so that no child sees them.
+func inheritedListeners() ([]*listener, error) {
+	n, err := upgradeFDCount()
+	if n == 0 || err != nil {
+		return nil, err
 	}
 	var out []*listener
 	for i := range n {
