@@ -220,8 +220,14 @@ func cleanStatus(out io.Writer, dir string) error {
 
 func printStatus(out io.Writer, s prefork.Status) {
 	now := time.Now()
-	fmt.Fprintf(out, "server pid %d on %s, generation %d, %d of %d workers, up %s, %s\n",
-		s.PID, s.Addr, s.Generation, len(s.Workers), s.Want, age(now, s.Started), poolLine(s.Pool))
+	// In fork mode the processes are children, one per connection, and
+	// Want is their bound.
+	unit := "workers"
+	if s.Mode == "fork" {
+		unit = "children"
+	}
+	fmt.Fprintf(out, "server pid %d on %s, generation %d, %d of %d %s, up %s, %s\n",
+		s.PID, s.Addr, s.Generation, len(s.Workers), s.Want, unit, age(now, s.Started), poolLine(s.Pool))
 	fmt.Fprintf(out, "connections %d (%d by exited workers), requests %d, bytes in %d, out %d",
 		s.Total.Connections, s.Exited.Connections, s.Total.Requests, s.Total.BytesIn, s.Total.BytesOut)
 	fmt.Fprint(out, statusOps(s))

@@ -272,15 +272,19 @@ func (sv *supervisor) scaleTo(c command) error {
 	case n == sv.want:
 		return nil
 	}
-	msg := "one worker more"
+	msg, unit := "one worker more", "workers"
 	if n < sv.want {
 		msg = "one worker fewer"
 	}
 	if d := n - sv.want; d > 1 || d < -1 {
 		msg = "scaling"
 	}
+	if sv.cfg.Mode == ModeFork {
+		// Fork's pool is the bound on children alive at once.
+		msg, unit = "at most "+strconv.Itoa(n)+" children alive at once", "max_children"
+	}
 	sv.want = n
 	sv.board.hdr[hWant].Store(uint64(n))
-	sv.log.Info(msg, "by", c.why, "workers", n)
+	sv.log.Info(msg, "by", c.why, unit, n)
 	return nil
 }
