@@ -3,6 +3,8 @@
 package sys
 
 import (
+	"encoding/binary"
+	"os"
 	"time"
 	"unsafe"
 
@@ -36,4 +38,23 @@ func Ppoll(fds []unix.PollFd, d time.Duration) (int, unix.Errno) {
 func IsListener(fd int) bool {
 	v, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ACCEPTCONN)
 	return err == nil && v == 1
+}
+
+// NewWake makes an eventfd for a loop that polls raw descriptors to poll as
+// well, so that another goroutine can end its wait (Wake): close-on-exec,
+// and non-blocking, because nobody reads it and a full counter must not
+// block the waker.
+func NewWake() (int, error) {
+	fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		return -1, &os.SyscallError{Syscall: "eventfd", Err: err}
+	}
+	return fd, nil
+}
+
+// Wake makes the eventfd fd readable: a poll on it returns.
+func Wake(fd int) {
+	var one [8]byte
+	binary.NativeEndian.PutUint64(one[:], 1)
+	unix.Write(fd, one[:])
 }

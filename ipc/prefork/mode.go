@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ipctoolkit/ipc/internal/sys"
 	"golang.org/x/sys/unix"
 )
 
@@ -173,7 +174,7 @@ func newAcceptor(ln *os.File) (*acceptor, error) {
 	if derr != nil {
 		return nil, derr
 	}
-	wake, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	wake, err := sys.NewWake()
 	if err != nil {
 		unix.Close(fd)
 		return nil, err
@@ -185,9 +186,7 @@ func newAcceptor(ln *os.File) (*acceptor, error) {
 func (a *acceptor) halt() {
 	a.once.Do(func() {
 		close(a.stop)
-		var one [8]byte
-		one[0] = 1
-		unix.Write(a.wake, one[:])
+		sys.Wake(a.wake)
 	})
 	<-a.done
 }

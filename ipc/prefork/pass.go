@@ -82,11 +82,7 @@ func (p *passer) files(s *slot) ([]*os.File, func(pid int, err error), error) {
 	}, nil
 }
 
-func (p *passer) wake() {
-	var one [8]byte
-	one[0] = 1
-	unix.Write(p.a.wake, one[:])
-}
+func (p *passer) wake() { sys.Wake(p.a.wake) }
 
 // close ends the loop (if halt has not) and closes every socketpair: a
 // worker still there reads EOF and drains.

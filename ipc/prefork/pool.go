@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ipctoolkit/ipc/internal/sys"
 	"golang.org/x/sys/unix"
 )
 
@@ -655,9 +656,9 @@ type listenWatch struct {
 }
 
 func newListenWatch(files []*os.File) (*listenWatch, error) {
-	efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	efd, err := sys.NewWake()
 	if err != nil {
-		return nil, os.NewSyscallError("eventfd", err)
+		return nil, err
 	}
 	w := &listenWatch{wake: efd, armed: make(chan struct{}, 1), fired: make(chan struct{}, 1),
 		quit: make(chan struct{}), done: make(chan struct{})}
@@ -724,9 +725,7 @@ func (w *listenWatch) ready() bool {
 func (w *listenWatch) stop() {
 	w.once.Do(func() {
 		close(w.quit)
-		var one [8]byte
-		one[0] = 1
-		unix.Write(w.wake, one[:])
+		sys.Wake(w.wake)
 		<-w.done
 		unix.Close(w.wake)
 	})

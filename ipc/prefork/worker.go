@@ -255,7 +255,7 @@ func (w *worker) attach() error {
 	w.slot[wStarted].Store(t)
 	w.slot[wLastActive].Store(t)
 	w.slot[wHeartbeat].Store(t)
-	efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	efd, err := sys.NewWake()
 	if err != nil {
 		return err
 	}
@@ -325,9 +325,7 @@ func (w *worker) drain(reason uint64, why string) {
 		w.drainReason, w.drainWhy = reason, why
 		w.slot[wReason].Store(reason)
 		w.draining.Store(true)
-		var one [8]byte
-		one[0] = 1
-		unix.Write(w.wakeFD, one[:])
+		sys.Wake(w.wakeFD)
 		close(w.drained)
 	})
 }
