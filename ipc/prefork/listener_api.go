@@ -116,10 +116,7 @@ func (l *workerListener) Addr() net.Addr { return l.addr }
 // served counts a connection the worker accepted and makes it a net.Conn
 // whose bytes and end are counted in the worker's slot.
 func (w *worker) served(fd int) net.Conn {
-	w.slot[wConns].Add(1)
-	w.slot[wActive].Add(1)
-	w.slot[wLastActive].Store(now())
-	c := &countedConn{Conn: newSockConn(fd, w.listenerAddr(w.from)), w: w}
+	c, _ := w.counted(newSockConn(fd, w.listenerAddr(w.from)))
 	w.requestDone()
 	return c
 }

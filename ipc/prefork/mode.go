@@ -344,26 +344,26 @@ func (c *notifyConn) CloseWrite() error {
 // slot, and returns a channel closed once the connection is closed.
 func (w *worker) deliver(fd int) <-chan struct{} {
 	nc := &notifyConn{Conn: newSockConn(fd, nil), done: make(chan struct{})}
-	w.slot[wConns].Add(1)
-	w.slot[wActive].Add(1)
-	t := now()
-	w.slot[wLastActive].Store(t)
-	c := &countedConn{Conn: nc, w: w}
+	c, t := w.counted(nc)
 	switch {
 	case w.feed != nil:
+		// Serve's Accept: a connection is a request, as in served.
 		select {
 		case w.feed <- c:
 		case <-w.drained:
 			c.Close()
 		}
+		w.requestDone()
 	case w.httpLn != nil:
+		// The HTTP handler counts each request itself (httpHandler), as
+		// in handoff: the connection is not one more.
 		w.httpLn.give(c)
 	default:
 		w.handlers.Add(1)
 		// Tracked, so that RequestTimeout and SlowTimeout see it.
 		go w.serveTracked(c, t)
+		w.requestDone()
 	}
-	w.requestDone()
 	return nc.done
 }
 

@@ -5,8 +5,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -26,7 +28,7 @@ import (
 // line in upper case ("upper"), prefixed by the worker's pid ("pid"); "segv"
 // is upper, but the line "segv" kills the process with a real SIGSEGV (its
 // handler reset to the default, no core); "serve-upper" is upper through
-// Server.Serve. Its second argument is ignored (workerRole's hang).
+// Server.Serve; "http" is the tests' HTTP handler. Its second argument is ignored (workerRole's hang).
 const modeRole = "test-mode-worker"
 
 func init() {
@@ -39,6 +41,8 @@ func init() {
 			s.Handler = segvUpper
 		case "serve-upper":
 			s.Serve = serveUpper
+		case "http":
+			s.HTTPHandler = httpHandler()
 		default:
 			s.Handler = upper(0)
 		}
@@ -429,5 +433,42 @@ func noZombies(t *testing.T, pid int) {
 			t.Errorf("zombies for 2s: %v", z)
 			return
 		}
+	}
+}
+
+// In the modes that hand a worker its connections (pass, fork), the HTTP
+// handler counts HTTP requests, as in prefork: a keep-alive connection
+// that carries 5 requests is 5 requests, not 6 (the connection counted as
+// one more once did).
+func TestModesHTTPRequestCount(t *testing.T) {
+	for _, m := range []string{"prefork", "pass", "fork"} {
+		t.Run(m, func(t *testing.T) {
+			args := []string{"mode=" + m, "role=" + modeRole, "handler=http"}
+			if m != "fork" {
+				args = append(args, "workers=1")
+			}
+			s := startServer(t, args...)
+			c, err := net.DialTimeout("tcp", s.addr, 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			r := bufio.NewReader(c)
+			const n = 5
+			for i := range n {
+				fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+				resp, err := http.ReadResponse(r, nil)
+				if err != nil {
+					t.Fatalf("request %d: %v", i, err)
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+			st := s.scoreboard()
+			c.Close()
+			if st.Total.Requests != n || st.Total.Connections != 1 {
+				t.Errorf("%s: %d requests over %d connections counted, want %d over 1", m, st.Total.Requests, st.Total.Connections, n)
+			}
+		})
 	}
 }

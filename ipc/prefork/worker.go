@@ -514,11 +514,7 @@ func (w *worker) hangIfFirst() {
 
 // handoff makes the accepted descriptor a net.Conn and serves it.
 func (w *worker) handoff(cfd int) {
-	t := now()
-	w.slot[wConns].Add(1)
-	w.slot[wActive].Add(1)
-	w.slot[wLastActive].Store(t)
-	c := &countedConn{Conn: newSockConn(cfd, w.listenerAddr(w.from)), w: w}
+	c, t := w.counted(newSockConn(cfd, w.listenerAddr(w.from)))
 	if w.httpLn != nil {
 		w.httpLn.give(c)
 	} else {
@@ -548,6 +544,16 @@ func (w *worker) serve(c *countedConn) {
 }
 
 // requestDone counts a request and retires the worker at its limit.
+// counted counts a connection just accepted or received in the slot and
+// wraps it so that its bytes and its close are counted too; t is when.
+func (w *worker) counted(nc net.Conn) (c *countedConn, t uint64) {
+	t = now()
+	w.slot[wConns].Add(1)
+	w.slot[wActive].Add(1)
+	w.slot[wLastActive].Store(t)
+	return &countedConn{Conn: nc, w: w}, t
+}
+
 func (w *worker) requestDone() {
 	n := w.requests.Add(1)
 	w.slot[wRequests].Store(n)
