@@ -196,24 +196,43 @@ func (p *passer) readWorker(w *passWorker, buf []byte) {
 }
 
 // acceptAndPass accepts one connection and passes it to the first idle
-// worker.
+// worker. The worker is chosen before the accept, under the lock: a
+// connection is taken from the kernel's queue only when someone usable is
+// there to serve it. Chosen after, a worker ordered to stop meanwhile (a
+// reload, an upgrade's drain) left the accepted client nobody but a close,
+// a reset it would have been spared had it stayed queued for the next
+// worker or the next supervisor sharing the listener.
 func (p *passer) acceptAndPass(order []*passWorker) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	first := -1
+	for i, w := range order {
+		if p.ws[w.slot] == w && p.usable(w) {
+			first = i
+			break
+		}
+	}
+	if first < 0 || p.a.stopped() {
+		return
+	}
 	cfd, e := sys.Accept4(p.a.fd)
 	switch e {
 	case 0:
 	case unix.EMFILE, unix.ENFILE, unix.ENOBUFS, unix.ENOMEM:
+		p.mu.Unlock()
 		time.Sleep(50 * time.Millisecond)
+		p.mu.Lock()
 		return
 	default:
 		return
 	}
 	defer unix.Close(cfd)
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, w := range order {
-		if p.ws[w.slot] != w || !p.usable(w) {
+	for _, w := range order[first:] {
+		if p.ws[w.slot] != w || w.busy || w.leaving {
 			continue
 		}
+		// A worker usable a moment ago takes it even if it was ordered to
+		// stop since: draining, it serves everything in its queue.
 		if err := pipe.SendFDs(w.fd, []byte{0}, cfd); err != nil {
 			continue // its end is full or gone: the next one
 		}
@@ -222,8 +241,8 @@ func (p *passer) acceptAndPass(order []*passWorker) {
 		p.sv.board.hdr[hPassed].Add(1)
 		return
 	}
-	// Nobody idle after all (a worker stopped meanwhile): the client is
-	// refused rather than kept waiting.
+	// Every socketpair failed (their workers died meanwhile): the client
+	// is refused rather than kept waiting.
 }
 
 // logPassCounts logs how many connections were passed to each worker, as
@@ -271,9 +290,11 @@ func (w *worker) passLoop() {
 	}
 	w.accepting.Store(true)
 	defer w.accepting.Store(false)
-	if _, err := unix.Write(sp, []byte{passLeaving}); err != nil {
-		return
-	}
+	// A write that fails (EPIPE: the supervisor stopped and closed its
+	// end first, as on an upgrade) does not end the drain: what it passed
+	// before closing is still in our receive queue, and a connection left
+	// there is reset when the worker exits.
+	unix.Write(sp, []byte{passLeaving})
 	// Blocking reads, bounded: the supervisor answers at once (or is gone,
 	// and its end with it).
 	unix.SetsockoptTimeval(sp, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 1})

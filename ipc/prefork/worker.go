@@ -658,9 +658,12 @@ func (w *worker) finish() int {
 	// A connection accepted but not yet handed over must be served; a
 	// wait for the lock need not end (it sees draining before accepting).
 	// With Serve, Accept returns such connections, or Close closes them.
-	for limit := time.Now().Add(2 * lockWait); (w.serveLn == nil || w.boot.mode == ModePass) && w.accepting.Load() && time.Now().Before(limit); {
+	// A pass worker's loop is waited for even when it is not receiving:
+	// it may be just about to, and it drains the socketpair to its end.
+	for limit := time.Now().Add(2 * lockWait); (w.serveLn == nil && w.accepting.Load() || w.boot.mode == ModePass) && time.Now().Before(limit); {
 		select {
 		case <-w.acceptDone:
+			limit = time.Time{}
 		case <-time.After(time.Millisecond):
 		}
 	}
@@ -711,7 +714,12 @@ func (w *worker) closeListener() {
 	defer w.lnMu.Unlock()
 	if !w.lnClosed {
 		w.drainQueue()
-		closeListenerFDs(w.boot.listeners)
+		// In pass mode descriptor 3 is the socketpair, not a listener:
+		// passLoop reads it to its end, for a connection passed there and
+		// not yet received is reset when the descriptor closes.
+		if w.boot.mode != ModePass {
+			closeListenerFDs(w.boot.listeners)
+		}
 		w.lnClosed = true
 	}
 }
