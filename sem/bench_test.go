@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/ipctoolkit/ipc/internal/bench"
 	"github.com/ipctoolkit/ipc/internal/ipctest"
@@ -46,13 +47,16 @@ func BenchmarkDoTimeout(b *testing.B) {
 // and waits in two semops, "combined" waits for its turn and gives the
 // other one in a single semop.
 //
+// "split-timed" is "split" with this side's wait a DoTimeout of a second
+// (a LockTimeout's hand-off, as ipc/prefork's accept lock makes it).
+//
 // "bare-raw" and "bare-plain" are the floor the package is measured
 // against: split round trips from two bare loops of
 // unix.RawSyscall(SYS_SEMOP) or unix.Syscall(SYS_SEMOP), on both sides,
 // with nothing of the package in the way (internal/bench.BareSemop, as
 // ipc bench's sem-bare-raw and sem-bare-plain rows).
 func BenchmarkPingPong(b *testing.B) {
-	for _, mode := range []string{"split", "combined", "bare-raw", "bare-plain"} {
+	for _, mode := range []string{"split", "split-timed", "combined", "bare-raw", "bare-plain"} {
 		for _, place := range []string{"same", "cross"} {
 			b.Run(mode+"/"+place, func(b *testing.B) { pingPong(b, mode, place) })
 		}
@@ -87,6 +91,11 @@ func pingPong(b *testing.B, mode, place string) {
 				return err
 			}
 			return s.Do(pong)
+		case "split-timed":
+			if err := s.Do(ping); err != nil {
+				return err
+			}
+			return s.DoTimeout(time.Second, pong)
 		}
 		return s.Do(pong, ping)
 	}
@@ -129,7 +138,7 @@ func childPong(args []string) int {
 		for bench.BareSemop(id, 1, -1, raw) == nil && bench.BareSemop(id, 0, 1, raw) == nil {
 		}
 		return 0
-	case "split":
+	case "split", "split-timed":
 		for s.Do(wait) == nil && s.Do(post) == nil {
 		}
 		return 0
