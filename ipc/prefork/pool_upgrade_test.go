@@ -29,6 +29,9 @@ type poolUpgrade struct {
 	exited  func(time.Duration) bool
 	// want is what every supervisor's status must say of its pool.
 	want prefork.PoolStatus
+	// prior are this process's children before the test (orphans other
+	// tests left, still on their way out): not the test's to count.
+	prior map[int]bool
 }
 
 func startPoolUpgrade(t *testing.T, want prefork.PoolStatus, args ...string) *poolUpgrade {
@@ -38,7 +41,10 @@ func startPoolUpgrade(t *testing.T, want prefork.PoolStatus, args ...string) *po
 		t.Fatal(err)
 	}
 	tmp := t.TempDir()
-	u := &poolUpgrade{t: t, dir: t.TempDir(), pidFile: filepath.Join(tmp, "server.pid"), want: want}
+	u := &poolUpgrade{t: t, dir: t.TempDir(), pidFile: filepath.Join(tmp, "server.pid"), want: want, prior: map[int]bool{}}
+	for _, pid := range childrenOf(os.Getpid(), false) {
+		u.prior[pid] = true
+	}
 	bin := filepath.Join(tmp, "server")
 	ipctest.InstallBinary(t, self, bin)
 	args = append([]string{"addr=127.0.0.1:0", "dir=" + u.dir, "handler=http", "pidfile=" + u.pidFile,
@@ -198,11 +204,18 @@ func (u *poolUpgrade) stop(before map[string]bool) {
 	if leaks := ipctest.Leaked(before); len(leaks) > 0 {
 		t.Errorf("left behind: %v", leaks)
 	}
-	// Orphans come back to this process (subreaper): wait for them to go;
-	// a zombie left unreaped counts as left.
+	// Orphans (the supervisors' workers) come back to this process
+	// (subreaper): wait for them to exit, and reap them.
 	var left []int
 	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
-		if left = childrenOf(os.Getpid(), false); len(left) == 0 {
+		left = left[:0]
+		for _, pid := range childrenOf(os.Getpid(), false) {
+			var ws syscall.WaitStatus
+			if p, _ := syscall.Wait4(pid, &ws, syscall.WNOHANG, nil); p != pid && !u.prior[pid] {
+				left = append(left, pid)
+			}
+		}
+		if len(left) == 0 {
 			break
 		}
 	}
