@@ -227,14 +227,14 @@ func printStatus(out io.Writer, s prefork.Status) {
 		unit = "children"
 	}
 	fmt.Fprintf(out, "server pid %d on %s, generation %d, %d of %d %s, up %s, %s\n",
-		s.PID, s.Addr, s.Generation, len(s.Workers), s.Want, unit, age(now, s.Started), poolLine(s.Pool))
-	fmt.Fprintf(out, "connections %d (%d by exited workers), requests %d, bytes in %d, out %d",
-		s.Total.Connections, s.Exited.Connections, s.Total.Requests, s.Total.BytesIn, s.Total.BytesOut)
+		s.PID, s.Addr, s.Generation, len(s.Workers), s.Want, unit, age(now, s.Started), poolLine(s))
+	fmt.Fprintf(out, "connections %d (%d by exited %s), requests %d, bytes in %d, out %d",
+		s.Total.Connections, s.Exited.Connections, unit, s.Total.Requests, s.Total.BytesIn, s.Total.BytesOut)
 	fmt.Fprint(out, statusOps(s))
 	if s.LockHolder != 0 {
 		fmt.Fprintf(out, ", accept lock held by %d for %s", s.LockHolder, age(now, s.LockHeldSince))
 	}
-	fmt.Fprintln(out, poolCounters(s.Pool))
+	fmt.Fprintln(out, poolCounters(s))
 	fmt.Fprint(out, modeSummary(s))
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "SLOT\tPID\tGEN\tSTATE\tCONNS\tACTIVE\tREQUESTS\tBYTES-IN\tBYTES-OUT\tAGE\tIDLE\t"+modeHeader(s))
@@ -265,8 +265,17 @@ func age(now, t time.Time) string {
 }
 
 // poolLine says the pool's mode, its idle and busy workers and its limits;
-// poolCounters, the pool's and the crash breaker's counters.
-func poolLine(p prefork.PoolStatus) string {
+// poolCounters, the pool's and the crash breaker's counters. In fork mode
+// there is no pool to size (--pool is refused): the processes are
+// children, one per connection, bounded by Want (MaxChildren, which
+// SIGTTIN and SIGTTOU move), and the pool's counters count nothing (a
+// child is started for a connection, never for the load, a replacement or
+// a reload, and its end is not a worker's crash), so they are left out.
+func poolLine(s prefork.Status) string {
+	p := s.Pool
+	if s.Mode == "fork" {
+		return fmt.Sprintf("children: %d idle, %d busy, at most %d alive at once", p.Idle, p.Busy, s.MaxChildren)
+	}
 	line := fmt.Sprintf("pool %s: %d idle, %d busy, at most %d workers", p.Mode, p.Idle, p.Busy, p.MaxWorkers)
 	switch p.Mode {
 	case "dynamic":
@@ -277,7 +286,11 @@ func poolLine(p prefork.PoolStatus) string {
 	return line
 }
 
-func poolCounters(p prefork.PoolStatus) string {
+func poolCounters(s prefork.Status) string {
+	p := s.Pool
+	if s.Mode == "fork" {
+		return ""
+	}
 	return fmt.Sprintf("; max workers reached %d, crashes %d, crash breaker trips %d; workers started for load %d, to replace %d, for reloads %d; idle retired %d",
 		p.MaxWorkersReached, p.Crashes, p.CrashTrips, p.SpawnsLoad, p.SpawnsReplace, p.SpawnsReload, p.RetiresIdle)
 }

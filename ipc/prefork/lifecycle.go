@@ -252,26 +252,47 @@ func (sv *supervisor) onCommand(c command) {
 	sv.reconcile(time.Now())
 }
 
+// scaleTo is Scale, and SIGTTIN and SIGTTOU: in a static pool it sets the workers to
+// keep (in fork mode, the bound on children alive at once), in a dynamic or
+// ondemand pool the pool's maximum (setPoolMax, pool.go says why); either
+// from 1 to MaxWorkers. Only the words of the refusals differ.
 func (sv *supervisor) scaleTo(c command) error {
-	if sv.pool.mode != PoolStatic {
-		return sv.scalePool(c)
+	pooled := sv.pool.mode != PoolStatic
+	cur, noun := sv.want, func(n int) string { return strconv.Itoa(n) + " workers" }
+	capMsg, capAttrs := "at the cap: no worker more", []any{"workers", sv.want, "max_workers", sv.cfg.slots}
+	floorMsg, floorAttrs := "at the floor: no worker fewer", []any{"workers", sv.want}
+	if pooled {
+		cur, noun = sv.pool.max, func(n int) string { return "maximum " + strconv.Itoa(n) }
+		capMsg, floorMsg = "at the cap: the pool's maximum is MaxWorkers", "at the floor: the pool's maximum is at least 1"
+		capAttrs = []any{"max_workers", sv.pool.max}
+		floorAttrs = capAttrs
 	}
 	n := c.n
 	if c.kind == cmdScaleBy {
-		n = sv.want + c.n
+		n = cur + c.n
 	}
 	switch {
 	case sv.stopping:
 		return ErrServerClosed
 	case n > sv.cfg.slots:
-		sv.log.Warn("at the cap: no worker more", "by", c.why, "workers", sv.want, "max_workers", sv.cfg.slots)
-		return serverErr("scale", unix.ERANGE, strconv.Itoa(n)+" workers > MaxWorkers "+strconv.Itoa(sv.cfg.slots))
+		sv.log.Warn(capMsg, append([]any{"by", c.why}, capAttrs...)...)
+		return serverErr("scale", unix.ERANGE, noun(n)+" > MaxWorkers "+strconv.Itoa(sv.cfg.slots))
 	case n < 1:
-		sv.log.Warn("at the floor: no worker fewer", "by", c.why, "workers", sv.want)
-		return serverErr("scale", unix.ERANGE, strconv.Itoa(n)+" workers < 1")
-	case n == sv.want:
+		sv.log.Warn(floorMsg, append([]any{"by", c.why}, floorAttrs...)...)
+		return serverErr("scale", unix.ERANGE, noun(n)+" < 1")
+	case n == cur:
 		return nil
 	}
+	if pooled {
+		sv.setPoolMax(n, c.why)
+	} else {
+		sv.setWant(n, c.why)
+	}
+	return nil
+}
+
+// setWant sets a static pool's size (fork's bound on children) to n.
+func (sv *supervisor) setWant(n int, why string) {
 	msg, unit := "one worker more", "workers"
 	if n < sv.want {
 		msg = "one worker fewer"
@@ -285,6 +306,5 @@ func (sv *supervisor) scaleTo(c command) error {
 	}
 	sv.want = n
 	sv.board.hdr[hWant].Store(uint64(n))
-	sv.log.Info(msg, "by", c.why, unit, n)
-	return nil
+	sv.log.Info(msg, "by", why, unit, n)
 }

@@ -127,6 +127,17 @@ func runTestSupervisor(args []string) int {
 			s.PIDFile = v
 		case "upgradetimeout":
 			s.UpgradeTimeout = d
+		// The pool (pool_upgrade_test.go).
+		case "pool":
+			s.Pool, _ = prefork.ParsePoolMode(v)
+		case "minspare":
+			s.MinSpare = n
+		case "maxspare":
+			s.MaxSpare = n
+		case "startworkers":
+			s.StartWorkers = n
+		case "idletimeout":
+			s.WorkerIdleTimeout = d
 		}
 	}
 	s.WorkerArgs = []string{handler, hang}

@@ -482,35 +482,18 @@ func (sv *supervisor) armWatch() {
 	}
 }
 
-// scalePool is Scale for a dynamic or ondemand pool: it sets the pool's
-// maximum, 1 to MaxWorkers; a pool above it shrinks (reconcile stops the
+// setPoolMax is Scale for a dynamic or ondemand pool (scaleTo checked n):
+// it sets the pool's maximum; a pool above it shrinks (reconcile stops the
 // surplus, those not serving yet first, each gracefully).
-func (sv *supervisor) scalePool(c command) error {
+func (sv *supervisor) setPoolMax(n int, why string) {
 	p := &sv.pool
-	n := c.n
-	if c.kind == cmdScaleBy {
-		n = p.max + c.n
-	}
-	switch {
-	case sv.stopping:
-		return ErrServerClosed
-	case n > sv.cfg.slots:
-		sv.log.Warn("at the cap: the pool's maximum is MaxWorkers", "by", c.why, "max_workers", p.max)
-		return serverErr("scale", unix.ERANGE, "maximum "+strconv.Itoa(n)+" > MaxWorkers "+strconv.Itoa(sv.cfg.slots))
-	case n < 1:
-		sv.log.Warn("at the floor: the pool's maximum is at least 1", "by", c.why, "max_workers", p.max)
-		return serverErr("scale", unix.ERANGE, "maximum "+strconv.Itoa(n)+" < 1")
-	case n == p.max:
-		return nil
-	}
 	p.max = n
 	if sv.want > n {
 		sv.want = n
 		sv.board.hdr[hWant].Store(uint64(n))
 	}
 	sv.storePoolLimits()
-	sv.log.Info("the pool's maximum changed", "by", c.why, "max_workers", n, "workers", sv.want, "pool", p.mode.String())
-	return nil
+	sv.log.Info("the pool's maximum changed", "by", why, "max_workers", n, "workers", sv.want, "pool", p.mode.String())
 }
 
 // poolSpawned records why reconcile started a worker.

@@ -573,6 +573,7 @@ func TestCrashLoopBackoff(t *testing.T) {
 		t.Fatalf("%d starts and %d pauses", len(starts), len(pauses))
 	}
 	bySlot := map[int][]string{}
+	var lineLag, startLag time.Duration = 0, time.Hour
 	for _, p := range pauses {
 		slot := p.num("slot")
 		d := time.Duration(p.num("pause"))
@@ -584,22 +585,44 @@ func TestCrashLoopBackoff(t *testing.T) {
 		if p.str("why") == "" {
 			t.Errorf("a pause that does not say why: %v", p)
 		}
-		// The slot's next start waits its pause out.
+		// The pause runs from the reap, which comes after the dead
+		// worker's start and before this line (on a loaded machine, maybe
+		// long before: the line's own time is no start for the pause),
+		// and the slot's next start waits it out: it is logged after
+		// retry_at, the reap plus the pause.
+		retry, _ := time.Parse(time.RFC3339Nano, p.str("retry_at"))
+		reaped := retry.Add(-d)
+		var prev, next event
 		for _, st := range starts {
-			if st.num("slot") == slot && when(st).After(when(p)) {
-				if gap := when(st).Sub(when(p)); gap < d {
-					t.Errorf("slot %d started %v after a pause of %v", slot, gap, d)
-				}
-				break
+			if st.num("slot") != slot {
+				continue
+			}
+			if !when(st).After(when(p)) {
+				prev = st
+			} else if next == nil {
+				next = st
 			}
 		}
+		if prev == nil || reaped.Before(when(prev)) || reaped.After(when(p)) {
+			t.Errorf("slot %d: pause of %v until %s, from %v: not between the worker's start %v and the pause's line %v",
+				slot, d, p.str("retry_at"), reaped, when(prev), when(p))
+		}
+		if next != nil && when(next).Before(retry) {
+			t.Errorf("slot %d started %v before its pause of %v ended", slot, retry.Sub(when(next)), d)
+		}
+		if next != nil {
+			// The old check, from the line's time, failed when the line
+			// lagged the reap by more than the start lagged retry_at.
+			lineLag, startLag = max(lineLag, when(p).Sub(reaped)), min(startLag, when(next).Sub(retry))
+		}
 	}
+	t.Logf("pause lines logged up to %v after the reap; next starts at least %v after retry_at", lineLag, startLag)
 	if len(bySlot) != 2 {
 		t.Errorf("pauses in slots %v, want both", bySlot)
 	}
 	t.Logf("%d starts; pauses by slot: %v", len(starts), bySlot)
 	s.signal(syscall.SIGTERM)
-	if st := s.wait(5 * time.Second); !st.Success() {
+	if st := s.wait(10 * time.Second); !st.Success() {
 		t.Errorf("supervisor %v", st)
 	}
 }

@@ -479,7 +479,7 @@ func (sv *supervisor) onExit(e proc.Exit) {
 			why = st.String()
 		}
 		sv.log.Warn("worker died at start; pausing before the next", "slot", s.i, "pause", pause,
-			"in_a_row", s.crashes, "why", why)
+			"retry_at", s.retryAt, "in_a_row", s.crashes, "why", why)
 	}
 	sv.reconcile(now)
 }

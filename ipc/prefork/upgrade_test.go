@@ -90,7 +90,13 @@ func reapPID(pid int, d time.Duration) bool {
 	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) {
 		var ws syscall.WaitStatus
-		if p, _ := syscall.Wait4(pid, &ws, syscall.WNOHANG, nil); p == pid || gone(pid) {
+		if p, _ := syscall.Wait4(pid, &ws, syscall.WNOHANG, nil); p == pid {
+			return true
+		}
+		if gone(pid) {
+			// A zombie that died since the Wait4 above: reap it if it is
+			// ours (ECHILD at once if it is not).
+			syscall.Wait4(pid, &ws, 0, nil)
 			return true
 		}
 		time.Sleep(20 * time.Millisecond)
