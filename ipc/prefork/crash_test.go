@@ -58,6 +58,39 @@ func TestCrashBreakerExit(t *testing.T) {
 	}
 }
 
+// In fork mode the children that crash count as workers do: three clients
+// whose child dies under them trip the breaker, and with CrashExit the
+// server stops with a *CrashLimitError.
+func TestCrashBreakerFork(t *testing.T) {
+	before := ipctest.Snapshot()
+	s := &prefork.Server{Mode: prefork.ModeFork, MaxChildren: 2, CrashLimit: 3, CrashWindow: 20 * time.Second,
+		OnCrashLimit: prefork.CrashExit, WorkerArgs: []string{"panic", ""}}
+	v, done := startLogged(t, s)
+	crashed := func() int { return strings.Count(v.log.String(), "exited with code 2") }
+	for i := range 3 {
+		ask(v.addr, "die") // the child serving it dies under it
+		for deadline := time.Now().Add(5 * time.Second); crashed() <= i; time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d children logged as crashed, want %d", crashed(), i+1)
+			}
+		}
+	}
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(15 * time.Second):
+		t.Fatal("still running after 3 children crashed with CrashLimit 3")
+	}
+	var ce *prefork.CrashLimitError
+	if !errors.As(err, &ce) || ce.Crashes != 3 || len(ce.Last) != 3 {
+		t.Fatalf("Run: %v (%#v)", err, ce)
+	}
+	t.Logf("Run: %v", err)
+	if leaks := ipctest.Leaked(before); len(leaks) > 0 {
+		t.Errorf("left behind: %v", leaks)
+	}
+}
+
 // Workers killed from outside (SIGKILL the supervisor did not send) are
 // crashes: with CrashRestart the breaker replaces every worker by a new
 // generation and the server serves on.
