@@ -335,3 +335,40 @@ func TestAllocs(t *testing.T) {
 		t.Fatalf("%v allocations per call", a)
 	}
 }
+
+// Timed makes a semtimedop raw: one that need not wait completes, one that
+// times out says EAGAIN, and one that waits long comes back to the caller
+// when the runtime's preemption interrupts it (done false, EINTR), well
+// before its timeout, so that the caller waits on for what is left; the
+// Hint counts the strike, and its next calls are not made raw.
+func TestTimed(t *testing.T) {
+	needRaw(t)
+	id := newSem(t)
+	var h Hint
+	timed := func(delta int16, d time.Duration) (unix.Errno, bool) {
+		op := sembuf{op: delta}
+		ts := unix.NsecToTimespec(int64(d))
+		_, e, done := h.Timed(unix.SYS_SEMTIMEDOP, uintptr(id), unsafe.Pointer(&op), 1, &ts)
+		return e, done
+	}
+	if e, done := timed(1, time.Second); e != 0 || !done {
+		t.Fatalf("a post: %v, done %v", e, done)
+	}
+	if e, done := timed(-1, time.Second); e != 0 || !done {
+		t.Fatalf("a wait that need not wait: %v, done %v", e, done)
+	}
+	if e, done := timed(-1, 0); e != unix.EAGAIN || !done {
+		t.Fatalf("a wait with no time: %v, done %v; want EAGAIN", e, done)
+	}
+	start := time.Now()
+	e, done := timed(-1, 2*time.Second)
+	if el := time.Since(start); done || e != unix.EINTR || el > time.Second {
+		t.Fatalf("a long wait: %v, done %v after %v; want EINTR, not done, long before its 2s", e, done, el)
+	}
+	if h.strikes != 1 {
+		t.Fatalf("after an interrupted wait: %+v, want 1 strike", h)
+	}
+	if _, done := timed(-1, 0); done {
+		t.Fatal("the call after a strike was made raw")
+	}
+}
