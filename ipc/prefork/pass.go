@@ -233,12 +233,17 @@ func (p *passer) acceptAndPass(order []*passWorker) {
 		}
 		// A worker usable a moment ago takes it even if it was ordered to
 		// stop since: draining, it serves everything in its queue.
+		// Counted before it is sent: once sent, the worker may serve it
+		// and its client see the answer before this goroutine runs on,
+		// and a count read then must include it.
+		p.sv.board.slots[w.slot][sPassed].Add(1)
+		p.sv.board.hdr[hPassed].Add(1)
 		if err := pipe.SendFDs(w.fd, []byte{0}, cfd); err != nil {
+			p.sv.board.slots[w.slot][sPassed].Add(^uint64(0))
+			p.sv.board.hdr[hPassed].Add(^uint64(0))
 			continue // its end is full or gone: the next one
 		}
 		w.busy = true
-		p.sv.board.slots[w.slot][sPassed].Add(1)
-		p.sv.board.hdr[hPassed].Add(1)
 		return
 	}
 	// Every socketpair failed (their workers died meanwhile): the client
