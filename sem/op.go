@@ -174,21 +174,6 @@ func (s *Set) DoTimeout(d time.Duration, ops ...Op) error {
 		}
 	}
 	defer intr.Release()
-	// Raw first, as Do. Made plainly, a wait of microseconds loses its P
-	// to sysmon, and the waiter, handed the semaphore by the kernel, then
-	// waits for the scheduler with it in hand: ipc/prefork's accept lock
-	// under a new connection per request, whose releasing worker queued
-	// behind a waiter that was not running (3.4% more connections a second
-	// raw first, 7 rounds of 8 ahead; see the README's figures).
-	ts := unix.NsecToTimespec(max(int64(d), 0))
-	if _, errno, done := s.waits.Timed(unix.SYS_SEMTIMEDOP, uintptr(s.id), unsafe.Pointer(&sops[0]), uintptr(len(sops)), &ts); done {
-		if errno == unix.EAGAIN && !anyNoWait(ops) {
-			return s.timeoutErr(ipc.ErrTimeout)
-		}
-		return s.opErr(errno)
-	} else if errno == unix.EINTR {
-		d = time.Until(deadline)
-	}
 	for {
 		ts := unix.NsecToTimespec(max(int64(d), 0))
 		errno := sys.Semtimedop(s.id, sops, &ts)

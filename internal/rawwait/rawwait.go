@@ -1,7 +1,6 @@
-// Package rawwait makes the module's blocking System V calls (semop and
-// semtimedop in package sem, msgsnd and msgrcv in package msgq): two
-// functions, Hint.Syscall and, for a call with a timeout, Hint.Timed, that
-// every such call goes through.
+// Package rawwait makes the module's blocking System V calls (semop in
+// package sem, msgsnd and msgrcv in package msgq): one function,
+// Hint.Syscall, that every such call goes through.
 //
 // # Why raw first
 //
@@ -143,9 +142,20 @@ type Hint struct {
 // message buffer), passed as an unsafe.Pointer so that what it points to
 // stays alive, and in place, through the call.
 func (h *Hint) Syscall(trap, a1 uintptr, a2 unsafe.Pointer, a3, a4, a5 uintptr) (uintptr, unix.Errno) {
-	if h.rawAllowed(trap) {
-		if r, e, done := h.raw(trap, a1, uintptr(a2), a3, a4, a5); done {
-			return r, e
+	if enabled && neverRestarted(trap) {
+		if atomic.LoadInt32(&h.plain) <= 0 || atomic.AddInt32(&h.plain, -1) < 0 {
+			r, e := rawSyscall6(trap, a1, uintptr(a2), a3, a4, a5)
+			if e != unix.EINTR {
+				// Saturating, so that a busy Hint's calls only read it.
+				if atomic.LoadInt32(&h.calls) < minCalls {
+					atomic.AddInt32(&h.calls, 1)
+				}
+				return r, e
+			}
+			h.interrupted()
+			// The runtime wants this P (preemption, garbage
+			// collection): give it up before waiting on, plainly.
+			runtime.Gosched()
 		}
 	}
 	for {
@@ -154,47 +164,6 @@ func (h *Hint) Syscall(trap, a1 uintptr, a2 unsafe.Pointer, a3, a4, a5 uintptr) 
 			return r, e
 		}
 	}
-}
-
-// Timed is Syscall for a call whose last argument is its timeout, ts
-// (semtimedop): raw first as Syscall, but a signal that interrupts the raw
-// call returns it to the caller, done false and e EINTR, rather than
-// starting it again with the whole of ts: the caller waits on the plain
-// way for what is left of its time. done is false, e 0, when h does not
-// allow a raw call now: nothing was called.
-func (h *Hint) Timed(trap, a1 uintptr, a2 unsafe.Pointer, a3 uintptr, ts *unix.Timespec) (r uintptr, e unix.Errno, done bool) {
-	if !h.rawAllowed(trap) {
-		return 0, 0, false
-	}
-	// A raw call keeps this goroutine running, so nothing moves or frees
-	// ts while the kernel reads it; KeepAlive holds both to the end.
-	r, e, done = h.raw(trap, a1, uintptr(a2), a3, uintptr(unsafe.Pointer(ts)), 0)
-	runtime.KeepAlive(a2)
-	runtime.KeepAlive(ts)
-	return r, e, done
-}
-
-// rawAllowed reports whether this call of trap goes raw, and counts it off
-// the plain calls h still asks for.
-func (h *Hint) rawAllowed(trap uintptr) bool {
-	return enabled && neverRestarted(trap) && (atomic.LoadInt32(&h.plain) <= 0 || atomic.AddInt32(&h.plain, -1) < 0)
-}
-
-// raw makes the call raw once; done is false when a signal interrupted it.
-func (h *Hint) raw(trap, a1, a2, a3, a4, a5 uintptr) (uintptr, unix.Errno, bool) {
-	r, e := rawSyscall6(trap, a1, a2, a3, a4, a5)
-	if e != unix.EINTR {
-		// Saturating, so that a busy Hint's calls only read it.
-		if atomic.LoadInt32(&h.calls) < minCalls {
-			atomic.AddInt32(&h.calls, 1)
-		}
-		return r, e, true
-	}
-	h.interrupted()
-	// The runtime wants this P (preemption, garbage collection): give it
-	// up before waiting on, plainly.
-	runtime.Gosched()
-	return 0, e, false
 }
 
 // neverRestarted reports whether the kernel fails the call with EINTR when
