@@ -268,9 +268,10 @@ func age(now, t time.Time) string {
 // poolCounters, the pool's and the crash breaker's counters. In fork mode
 // there is no pool to size (--pool is refused): the processes are
 // children, one per connection, bounded by Want (MaxChildren, which
-// SIGTTIN and SIGTTOU move), and the pool's counters count nothing (a
+// SIGTTIN and SIGTTOU move), and the pool's counters are left out: a
 // child is started for a connection, never for the load, a replacement or
-// a reload, and its end is not a worker's crash), so they are left out.
+// a reload. (Its crashes do count toward the breaker; --json and
+// --prometheus show them.)
 func poolLine(s prefork.Status) string {
 	p := s.Pool
 	if s.Mode == "fork" {

@@ -156,8 +156,9 @@ func (p *passer) loop() {
 			}
 		}
 		p.mu.Unlock()
-		if lfd >= 0 && fds[0].Revents&unix.POLLIN != 0 {
-			p.acceptAndPass(order)
+		if lfd >= 0 && fds[0].Revents&unix.POLLIN != 0 && p.acceptAndPass(order) {
+			// Short of descriptors or memory: let some close first.
+			time.Sleep(50 * time.Millisecond)
 		}
 	}
 }
@@ -196,13 +197,14 @@ func (p *passer) readWorker(w *passWorker, buf []byte) {
 }
 
 // acceptAndPass accepts one connection and passes it to the first idle
-// worker. The worker is chosen before the accept, under the lock: a
+// worker; true when accept is short of a resource and the caller should
+// pause. The worker is chosen before the accept, under the lock: a
 // connection is taken from the kernel's queue only when someone usable is
 // there to serve it. Chosen after, a worker ordered to stop meanwhile (a
 // reload, an upgrade's drain) left the accepted client nobody but a close,
 // a reset it would have been spared had it stayed queued for the next
 // worker or the next supervisor sharing the listener.
-func (p *passer) acceptAndPass(order []*passWorker) {
+func (p *passer) acceptAndPass(order []*passWorker) (backoff bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	first := -1
@@ -213,18 +215,15 @@ func (p *passer) acceptAndPass(order []*passWorker) {
 		}
 	}
 	if first < 0 || p.a.stopped() {
-		return
+		return false
 	}
 	cfd, e := sys.Accept4(p.a.fd)
 	switch e {
 	case 0:
 	case unix.EMFILE, unix.ENFILE, unix.ENOBUFS, unix.ENOMEM:
-		p.mu.Unlock()
-		time.Sleep(50 * time.Millisecond)
-		p.mu.Lock()
-		return
+		return true
 	default:
-		return
+		return false
 	}
 	defer unix.Close(cfd)
 	for _, w := range order[first:] {
@@ -244,10 +243,11 @@ func (p *passer) acceptAndPass(order []*passWorker) {
 			continue // its end is full or gone: the next one
 		}
 		w.busy = true
-		return
+		return false
 	}
 	// Every socketpair failed (their workers died meanwhile): the client
 	// is refused rather than kept waiting.
+	return false
 }
 
 // logPassCounts logs how many connections were passed to each worker, as

@@ -655,18 +655,7 @@ func (w *worker) finish() int {
 			w.beat()
 		}
 	}()
-	// A connection accepted but not yet handed over must be served; a
-	// wait for the lock need not end (it sees draining before accepting).
-	// With Serve, Accept returns such connections, or Close closes them.
-	// A pass worker's loop is waited for even when it is not receiving:
-	// it may be just about to, and it drains the socketpair to its end.
-	for limit := time.Now().Add(2 * lockWait); (w.serveLn == nil && w.accepting.Load() || w.boot.mode == ModePass) && time.Now().Before(limit); {
-		select {
-		case <-w.acceptDone:
-			limit = time.Time{}
-		case <-time.After(time.Millisecond):
-		}
-	}
+	w.waitAccepted(time.Now().Add(2 * lockWait))
 	cut := 0
 	switch {
 	case w.serveLn != nil:
@@ -704,6 +693,28 @@ func (w *worker) finish() int {
 		w.log.Warn("graceful timeout passed; cutting connections", "connections", cut)
 	}
 	return 0
+}
+
+// waitAccepted waits, until limit, for the accept loop to hand over what it
+// took. A connection accepted but not yet handed over must be served; a
+// wait for the lock need not end (it sees draining before accepting). With
+// Serve, Accept returns such connections, or Close closes them. A pass
+// worker's loop is waited for even when it is not receiving: it may be
+// just about to, and it drains the socketpair to its end.
+func (w *worker) waitAccepted(limit time.Time) {
+	end := time.NewTimer(time.Until(limit))
+	defer end.Stop()
+	look := time.NewTicker(time.Millisecond)
+	defer look.Stop()
+	for w.boot.mode == ModePass || w.serveLn == nil && w.accepting.Load() {
+		select {
+		case <-w.acceptDone:
+			return
+		case <-end.C:
+			return
+		case <-look.C:
+		}
+	}
 }
 
 // closeListener closes this process's copy of the listening socket, once:
