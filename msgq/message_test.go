@@ -577,8 +577,10 @@ func TestReceiveContext(t *testing.T) {
 	q := newQueue(t)
 	buf := make([]byte, 8)
 	ctx, cancel := context.WithCancel(t.Context())
-	time.AfterFunc(30*time.Millisecond, cancel)
+	// The clock starts before the timer, so the wait measured is never
+	// shorter than the timer's (CI once saw 29.6ms of a 30ms timer).
 	start := time.Now()
+	time.AfterFunc(30*time.Millisecond, cancel)
 	_, _, err := q.ReceiveContext(ctx, buf, msgq.Any(), 0)
 	within(t, start, 30*time.Millisecond, 50*time.Millisecond)
 	if !errors.Is(err, context.Canceled) {
@@ -596,9 +598,9 @@ func TestReceiveContext(t *testing.T) {
 		t.Errorf("queued message: %s", got)
 	}
 
+	start = time.Now()
 	ctx, cancel = context.WithTimeout(t.Context(), 40*time.Millisecond)
 	defer cancel()
-	start = time.Now()
 	_, _, err = q.ReceiveContext(ctx, buf, msgq.Any(), 0)
 	within(t, start, 40*time.Millisecond, 50*time.Millisecond)
 	if !errors.Is(err, context.DeadlineExceeded) {
@@ -625,8 +627,10 @@ func TestSendContext(t *testing.T) {
 	q := newQueue(t)
 	fillQueue(t, q)
 	ctx, cancel := context.WithCancel(t.Context())
-	time.AfterFunc(30*time.Millisecond, cancel)
+	// The clock starts before the timer, so the wait measured is never
+	// shorter than the timer's (CI once saw 29.6ms of a 30ms timer).
 	start := time.Now()
+	time.AfterFunc(30*time.Millisecond, cancel)
 	err := q.SendContext(ctx, 1, make([]byte, 1000), 0)
 	within(t, start, 30*time.Millisecond, 50*time.Millisecond)
 	if !errors.Is(err, context.Canceled) {
