@@ -23,8 +23,8 @@ import (
 // least a tick ago, and starting more would only swamp the machine. An
 // ondemand pool starts with no worker: the supervisor polls the listeners
 // while no worker is idle and starts one when a connection waits (PHP-FPM's
-// fpm_pctl_on_socket_accept), and retires a worker idle for
-// WorkerIdleTimeout.
+// fpm_pctl_on_socket_accept), and retires the worker idle the longest once
+// it has been idle for WorkerIdleTimeout, one a second.
 //
 // Idle comes from the scoreboard: a worker that serves (state ready) with no
 // open connection (wActive 0); busy, one with at least one. A worker serves
@@ -59,7 +59,8 @@ const (
 	// MaxWorkers in all, starting with StartWorkers.
 	PoolDynamic
 	// PoolOndemand starts no worker until a connection waits with no idle
-	// worker to take it, and retires a worker idle for WorkerIdleTimeout.
+	// worker to take it, and retires a worker idle for WorkerIdleTimeout
+	// (one a second, the one idle the longest).
 	PoolOndemand
 )
 
@@ -264,13 +265,6 @@ type poolCount struct {
 	// idlest is the ready worker idle the longest, since idleSince.
 	idlest    *child
 	idleSince time.Time
-	// idlers are the ready workers with no connection, and since when.
-	idlers []idler
-}
-
-type idler struct {
-	c     *child
-	since time.Time
 }
 
 // count reads the scoreboard: which workers of the current generation are
@@ -307,7 +301,6 @@ func (sv *supervisor) count() poolCount {
 		if since.Before(c.started) {
 			since = c.started
 		}
-		n.idlers = append(n.idlers, idler{c, since})
 		if n.idlest == nil || since.Before(n.idleSince) {
 			n.idlest, n.idleSince = c, since
 		}
@@ -380,13 +373,15 @@ func (sv *supervisor) maintainDynamic(now time.Time) {
 	}
 }
 
-// retireIdle retires the workers of an ondemand pool idle for the idle
-// timeout.
+// retireIdle retires the worker of an ondemand pool idle the longest, if
+// for the idle timeout: one a tick, as PHP-FPM's maintenance kills its
+// last idle child, so that a pool left by its clients shrinks a worker a
+// second instead of losing every worker in the same moment (and starting
+// them again for the next burst).
 func (sv *supervisor) retireIdle(now time.Time) {
-	for _, i := range sv.count().idlers {
-		if now.Sub(i.since) >= sv.pool.idleTimeout {
-			sv.retire(i.c, "idle for "+now.Sub(i.since).Round(100*time.Millisecond).String()+" (--idle-timeout-worker "+sv.pool.idleTimeout.String()+")", now)
-		}
+	n := sv.count()
+	if n.idlest != nil && now.Sub(n.idleSince) >= sv.pool.idleTimeout {
+		sv.retire(n.idlest, "idle for "+now.Sub(n.idleSince).Round(100*time.Millisecond).String()+" (--idle-timeout-worker "+sv.pool.idleTimeout.String()+")", now)
 	}
 }
 
