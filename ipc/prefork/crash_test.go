@@ -60,7 +60,8 @@ func TestCrashBreakerExit(t *testing.T) {
 
 // In fork mode the children that crash count as workers do: three clients
 // whose child dies under them trip the breaker, and with CrashExit the
-// server stops with a *CrashLimitError.
+// server stops with a *CrashLimitError; the error and the log line say
+// children.
 func TestCrashBreakerFork(t *testing.T) {
 	before := ipctest.Snapshot()
 	s := &prefork.Server{Mode: prefork.ModeFork, MaxChildren: 2, CrashLimit: 3, CrashWindow: 20 * time.Second,
@@ -86,6 +87,18 @@ func TestCrashBreakerFork(t *testing.T) {
 		t.Fatalf("Run: %v (%#v)", err, ce)
 	}
 	t.Logf("Run: %v", err)
+	// In fork mode's words: children, not workers.
+	if msg := err.Error(); !strings.HasPrefix(msg, "prefork: 3 children crashed within 20s (the crash limit); the last: slot ") ||
+		!strings.HasSuffix(msg, ": exited with status 2") {
+		t.Errorf("Run: %q", msg)
+	}
+	e := v.waitEvent("CRASH LIMIT REACHED: children keep crashing", time.Second, nil)
+	if e.str("level") != "ERROR" || e.str("action") != "exit" || e.num("crashes") != 3 {
+		t.Errorf("log line %v", e)
+	}
+	if strings.Contains(v.log.String(), "workers keep crashing") {
+		t.Error("the log says workers keep crashing in fork mode")
+	}
 	if leaks := ipctest.Leaked(before); len(leaks) > 0 {
 		t.Errorf("left behind: %v", leaks)
 	}
