@@ -28,8 +28,9 @@ import (
 // connection), and the log line and the error say children. A restart
 // there is what Reload is in fork mode: the generation moves on, so the
 // children started from then on are of the new one, and the running
-// children (of the old) each finish their connection, whatever their
-// client takes: none is stopped, killed or cut off. There is nothing else
+// children (of the old) each finish their connection, however long their
+// client takes: none is stopped or killed for the restart (RequestTimeout
+// and a Shutdown's GracefulTimeout still bound them). There is nothing else
 // to restart: a child is a new process for each connection, and fork mode
 // keeps no backoff, pause or count per slot or generation (a child that
 // cannot start only loses its connection). The breaker's window is cleared
