@@ -100,3 +100,44 @@ func TestStatusForkCrashes(t *testing.T) {
 	}
 	noObjects(t)
 }
+
+// --on-crash-limit exit in fork mode: ipc serve exits 1 saying that
+// children crashed, in the log line too.
+func TestServeForkCrashLimitExit(t *testing.T) {
+	s := startServe(t, "--mode", "fork", "--max-children", "4", "--handler", "upper", "--crash-limit", "2", "--crash-window", "30s", "--on-crash-limit", "exit")
+	killed := map[int]bool{}
+	for i := range 2 {
+		c, err := net.DialTimeout("tcp", s.addr, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		io.WriteString(c, "hold\n")
+		if got, err := bufio.NewReader(c).ReadString('\n'); err != nil || got != "HOLD\n" {
+			t.Fatalf("client %d: %q, %v", i, got, err)
+		}
+		for _, w := range s.statusJSON(t).Workers {
+			if !killed[w.PID] {
+				killed[w.PID] = true
+				syscall.Kill(w.PID, syscall.SIGKILL)
+			}
+		}
+	}
+	select {
+	case <-s.done:
+	case <-time.After(15 * time.Second):
+		t.Fatal("ipc serve still running after 2 children crashed with --crash-limit 2")
+	}
+	out := s.stderr.String()
+	if code := exitCode(s.err); code != 1 || !strings.Contains(out, "ipc: prefork: 2 children crashed within 30s (the crash limit); the last: slot ") ||
+		!strings.Contains(out, `msg="CRASH LIMIT REACHED: children keep crashing"`) || strings.Contains(out, "workers crashed") {
+		t.Errorf("exit %d:\n%s", code, out)
+	}
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, "CRASH") || strings.HasPrefix(l, "ipc: ") {
+			t.Logf("%s", l)
+		}
+	}
+	noObjects(t)
+}

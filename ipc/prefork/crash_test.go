@@ -122,6 +122,7 @@ func TestCrashBreakerRestart(t *testing.T) {
 		t.Errorf("log line %v", e)
 	}
 	t.Logf("log: %v", e)
+	v.waitEvent("restarting every worker after the crash limit", time.Second, func(e event) bool { return e.num("generation") == 2 })
 	st = v.waitStatus(10*time.Second, "generation 2 only", onlyGeneration(2, 3))
 	if st.Pool.CrashTrips != 1 || st.Pool.Crashes != 2 || st.Pool.SpawnsReplace < 1 {
 		t.Errorf("counters %+v", st.Pool)
