@@ -24,16 +24,7 @@ func TestStatusForkCrashes(t *testing.T) {
 	known := map[int]bool{}
 	hold := func(line string) (net.Conn, *bufio.Reader, int) {
 		t.Helper()
-		c, err := net.DialTimeout("tcp", s.addr, 5*time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.SetDeadline(time.Now().Add(20 * time.Second))
-		r := bufio.NewReader(c)
-		io.WriteString(c, line+"\n")
-		if got, err := r.ReadString('\n'); err != nil || got != strings.ToUpper(line)+"\n" {
-			t.Fatalf("%s: %q, %v", line, got, err)
-		}
+		c, r := holdChild(t, s.addr, line)
 		for _, w := range s.statusJSON(t).Workers {
 			if !known[w.PID] {
 				known[w.PID] = true
@@ -43,24 +34,7 @@ func TestStatusForkCrashes(t *testing.T) {
 		t.Fatalf("%s: no new child in ipc status --json", line)
 		return nil, nil, 0
 	}
-	// wait reads ipc status until its first two lines match.
-	wait := func(what string, first, second *regexp.Regexp) {
-		t.Helper()
-		var lines []string
-		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-			lines = strings.SplitN(s.status(t), "\n", 3)
-			if len(lines) == 3 && first.MatchString(lines[0]) && second.MatchString(lines[1]) {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: ipc status:\n%s\nwant lines matching\n%s\n%s", what, strings.Join(lines, "\n"), first, second)
-			}
-		}
-		if h := strings.Join(lines[:2], "\n"); strings.Contains(h, "worker") || strings.Contains(h, "pool") {
-			t.Errorf("%s: ipc status in fork mode speaks of workers or a pool:\n%s", what, h)
-		}
-		t.Logf("%s:\n%s\n%s", what, lines[0], lines[1])
-	}
+	wait := func(what string, first, second *regexp.Regexp) { t.Helper(); waitForkStatus(t, s, what, first, second) }
 	head := func(gen, children int) *regexp.Regexp {
 		return regexp.MustCompile("^server pid " + strconv.Itoa(s.pid) + " on " + regexp.QuoteMeta(s.addr) + ", generation " + strconv.Itoa(gen) +
 			", " + strconv.Itoa(children) + " of 4 children, ")
@@ -101,22 +75,53 @@ func TestStatusForkCrashes(t *testing.T) {
 	noObjects(t)
 }
 
+// holdChild connects to addr and has the child started for it answer
+// line (the upper handler), leaving the connection open: the child stays.
+func holdChild(t *testing.T, addr, line string) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	r := bufio.NewReader(c)
+	io.WriteString(c, line+"\n")
+	if got, err := r.ReadString('\n'); err != nil || got != strings.ToUpper(line)+"\n" {
+		c.Close()
+		t.Fatalf("%s: %q, %v", line, got, err)
+	}
+	return c, r
+}
+
+// waitForkStatus reads ipc status of the fork server s until its first two
+// lines match first and second, and checks that they name no worker and
+// no pool.
+func waitForkStatus(t *testing.T, s *serveProc, what string, first, second *regexp.Regexp) {
+	t.Helper()
+	var lines []string
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		lines = strings.SplitN(s.status(t), "\n", 3)
+		if len(lines) == 3 && first.MatchString(lines[0]) && second.MatchString(lines[1]) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: ipc status:\n%s\nwant lines matching\n%s\n%s", what, strings.Join(lines, "\n"), first, second)
+		}
+	}
+	if h := strings.Join(lines[:2], "\n"); strings.Contains(h, "worker") || strings.Contains(h, "pool") {
+		t.Errorf("%s: ipc status in fork mode speaks of workers or a pool:\n%s", what, h)
+	}
+	t.Logf("%s:\n%s\n%s", what, lines[0], lines[1])
+}
+
 // --on-crash-limit exit in fork mode: ipc serve exits 1 saying that
 // children crashed, in the log line too.
 func TestServeForkCrashLimitExit(t *testing.T) {
 	s := startServe(t, "--mode", "fork", "--max-children", "4", "--handler", "upper", "--crash-limit", "2", "--crash-window", "30s", "--on-crash-limit", "exit")
 	killed := map[int]bool{}
 	for i := range 2 {
-		c, err := net.DialTimeout("tcp", s.addr, 5*time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
+		c, _ := holdChild(t, s.addr, "hold "+strconv.Itoa(i))
 		defer c.Close()
-		c.SetDeadline(time.Now().Add(10 * time.Second))
-		io.WriteString(c, "hold\n")
-		if got, err := bufio.NewReader(c).ReadString('\n'); err != nil || got != "HOLD\n" {
-			t.Fatalf("client %d: %q, %v", i, got, err)
-		}
 		for _, w := range s.statusJSON(t).Workers {
 			if !killed[w.PID] {
 				killed[w.PID] = true

@@ -67,15 +67,7 @@ func TestCrashBreakerFork(t *testing.T) {
 	s := &prefork.Server{Mode: prefork.ModeFork, MaxChildren: 2, CrashLimit: 3, CrashWindow: 20 * time.Second,
 		OnCrashLimit: prefork.CrashExit, WorkerArgs: []string{"panic", ""}}
 	v, done := startLogged(t, s)
-	crashed := func() int { return strings.Count(v.log.String(), "exited with code 2") }
-	for i := range 3 {
-		ask(v.addr, "die") // the child serving it dies under it
-		for deadline := time.Now().Add(5 * time.Second); crashed() <= i; time.Sleep(10 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("%d children logged as crashed, want %d", crashed(), i+1)
-			}
-		}
-	}
+	crashChildren(t, v, 3)
 	var err error
 	select {
 	case err = <-done:
