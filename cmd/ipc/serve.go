@@ -68,7 +68,9 @@ idle, and retires one idle for --idle-timeout-worker. For dynamic and ondemand
 --max-workers is the pool's maximum (default four per CPU), and TTIN and TTOU
 raise and lower that maximum instead of the size. --crash-limit N
 --crash-window T: N worker crashes within T restart every worker, or with
---on-crash-limit exit stop the server with exit status 1.
+--on-crash-limit exit stop the server with exit status 1. In fork mode they
+count crashed children, and a restart starts the children to come in a new
+generation while the running ones finish their connection.
 
 --request-timeout stops a worker whose request (a connection for echo,
 upper and chat, an HTTP request for http) has run that long, closing the

@@ -268,10 +268,10 @@ func age(now, t time.Time) string {
 // poolCounters, the pool's and the crash breaker's counters. In fork mode
 // there is no pool to size (--pool is refused): the processes are
 // children, one per connection, bounded by Want (MaxChildren, which
-// SIGTTIN and SIGTTOU move), and the pool's counters are left out: a
-// child is started for a connection, never for the load, a replacement or
-// a reload. (Its crashes do count toward the breaker; --json and
-// --prometheus show them.)
+// SIGTTIN and SIGTTOU move), and of the pool's counters only the crash
+// breaker's are shown, as children's: a child is started for a
+// connection, never for the load, a replacement or a reload, but its
+// crashes count toward the breaker.
 func poolLine(s prefork.Status) string {
 	p := s.Pool
 	if s.Mode == "fork" {
@@ -290,7 +290,7 @@ func poolLine(s prefork.Status) string {
 func poolCounters(s prefork.Status) string {
 	p := s.Pool
 	if s.Mode == "fork" {
-		return ""
+		return fmt.Sprintf("; children crashed %d, crash breaker trips %d", p.Crashes, p.CrashTrips)
 	}
 	return fmt.Sprintf("; max workers reached %d, crashes %d, crash breaker trips %d; workers started for load %d, to replace %d, for reloads %d; idle retired %d",
 		p.MaxWorkersReached, p.Crashes, p.CrashTrips, p.SpawnsLoad, p.SpawnsReplace, p.SpawnsReload, p.RetiresIdle)

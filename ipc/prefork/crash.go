@@ -23,6 +23,19 @@ import (
 // that a reload into a broken configuration trips the breaker. A graceful
 // retirement (exit 0: asked to stop, --max-requests, idle, SIGTERM) never
 // is. The crashes counted are cleared when the breaker trips.
+//
+// In fork mode the crashes are children's (each started for one
+// connection), and the log line and the error say children. A restart
+// there is what Reload is in fork mode: the generation moves on, so the
+// children started from then on are of the new one, and the running
+// children (of the old) each finish their connection, however long their
+// client takes: none is stopped or killed for the restart (RequestTimeout
+// and a Shutdown's GracefulTimeout still bound them). There is nothing else
+// to restart: a child is a new process for each connection, and fork mode
+// keeps no backoff, pause or count per slot or generation (a child that
+// cannot start only loses its connection). The breaker's window is cleared
+// at the trip, as in every mode; the counters (crashes, trips, forked)
+// count from the server's start and are kept.
 
 // CrashAction is what the supervisor does when the crash breaker trips.
 type CrashAction int
@@ -70,14 +83,26 @@ type CrashLimitError struct {
 	// Last describes the crashes, the latest last ("slot 1 pid 4242:
 	// killed by signal 9 (killed)").
 	Last []string
+	// Mode is the server's: in ModeFork the crashed processes are
+	// children (one per connection), and the message says so.
+	Mode Mode
 }
 
 func (e *CrashLimitError) Error() string {
-	s := "prefork: " + strconv.Itoa(e.Crashes) + " workers crashed within " + e.Window.String() + " (the crash limit)"
+	s := "prefork: " + strconv.Itoa(e.Crashes) + " " + crashedOnes(e.Mode) + " crashed within " + e.Window.String() + " (the crash limit)"
 	if n := len(e.Last); n > 0 {
 		s += "; the last: " + e.Last[n-1]
 	}
 	return s
+}
+
+// crashedOnes names the processes whose crashes the breaker counts, in
+// the mode's words: fork mode's children, the other modes' workers.
+func crashedOnes(m Mode) string {
+	if m == ModeFork {
+		return "children"
+	}
+	return "workers"
 }
 
 // crashConfig checks the breaker's fields and fills in the window.
@@ -142,16 +167,22 @@ func (sv *supervisor) noteCrash(c *child, ex WorkerExit, now time.Time) {
 	b.at, b.what = nil, nil
 	trips := sv.board.hdr[hCrashTrips].Add(1)
 	action := sv.cfg.OnCrashLimit
-	sv.log.Error("CRASH LIMIT REACHED: workers keep crashing", "crashes", len(last), "window", sv.cfg.CrashWindow,
+	sv.log.Error("CRASH LIMIT REACHED: "+crashedOnes(sv.cfg.Mode)+" keep crashing", "crashes", len(last), "window", sv.cfg.CrashWindow,
 		"crash_limit", limit, "action", action.String(), "trips", trips, "generation", sv.gen, "crashed", strings.Join(last, "; "))
 	if action == CrashExit {
 		if sv.fatal == nil {
-			sv.fatal = &CrashLimitError{Crashes: len(last), Window: sv.cfg.CrashWindow, Last: last}
+			sv.fatal = &CrashLimitError{Crashes: len(last), Window: sv.cfg.CrashWindow, Last: last, Mode: sv.cfg.Mode}
 		}
 		sv.beginStop("the crash limit is reached (--on-crash-limit exit)")
 		return
 	}
 	sv.gen++
 	sv.board.hdr[hGeneration].Store(sv.gen)
+	if sv.cfg.Mode == ModeFork {
+		// See the comment at the top: the new generation is the
+		// children to come; the running ones finish their connection.
+		sv.log.Warn("restarting every child after the crash limit", "generation", sv.gen, "finishing", sv.olderChildren())
+		return
+	}
 	sv.log.Warn("restarting every worker after the crash limit", "generation", sv.gen)
 }

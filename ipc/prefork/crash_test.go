@@ -60,21 +60,14 @@ func TestCrashBreakerExit(t *testing.T) {
 
 // In fork mode the children that crash count as workers do: three clients
 // whose child dies under them trip the breaker, and with CrashExit the
-// server stops with a *CrashLimitError.
+// server stops with a *CrashLimitError; the error and the log line say
+// children.
 func TestCrashBreakerFork(t *testing.T) {
 	before := ipctest.Snapshot()
 	s := &prefork.Server{Mode: prefork.ModeFork, MaxChildren: 2, CrashLimit: 3, CrashWindow: 20 * time.Second,
 		OnCrashLimit: prefork.CrashExit, WorkerArgs: []string{"panic", ""}}
 	v, done := startLogged(t, s)
-	crashed := func() int { return strings.Count(v.log.String(), "exited with code 2") }
-	for i := range 3 {
-		ask(v.addr, "die") // the child serving it dies under it
-		for deadline := time.Now().Add(5 * time.Second); crashed() <= i; time.Sleep(10 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("%d children logged as crashed, want %d", crashed(), i+1)
-			}
-		}
-	}
+	crashChildren(t, v, 3)
 	var err error
 	select {
 	case err = <-done:
@@ -86,6 +79,18 @@ func TestCrashBreakerFork(t *testing.T) {
 		t.Fatalf("Run: %v (%#v)", err, ce)
 	}
 	t.Logf("Run: %v", err)
+	// In fork mode's words: children, not workers.
+	if msg := err.Error(); !strings.HasPrefix(msg, "prefork: 3 children crashed within 20s (the crash limit); the last: slot ") ||
+		!strings.HasSuffix(msg, ": exited with status 2") {
+		t.Errorf("Run: %q", msg)
+	}
+	e := v.waitEvent("CRASH LIMIT REACHED: children keep crashing", time.Second, nil)
+	if e.str("level") != "ERROR" || e.str("action") != "exit" || e.num("crashes") != 3 {
+		t.Errorf("log line %v", e)
+	}
+	if strings.Contains(v.log.String(), "workers keep crashing") {
+		t.Error("the log says workers keep crashing in fork mode")
+	}
 	if leaks := ipctest.Leaked(before); len(leaks) > 0 {
 		t.Errorf("left behind: %v", leaks)
 	}
@@ -109,6 +114,7 @@ func TestCrashBreakerRestart(t *testing.T) {
 		t.Errorf("log line %v", e)
 	}
 	t.Logf("log: %v", e)
+	v.waitEvent("restarting every worker after the crash limit", time.Second, func(e event) bool { return e.num("generation") == 2 })
 	st = v.waitStatus(10*time.Second, "generation 2 only", onlyGeneration(2, 3))
 	if st.Pool.CrashTrips != 1 || st.Pool.Crashes != 2 || st.Pool.SpawnsReplace < 1 {
 		t.Errorf("counters %+v", st.Pool)

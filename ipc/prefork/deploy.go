@@ -119,6 +119,14 @@ func (d *deployment) observe(sv *supervisor, now time.Time) {
 	case sv.gen != d.gen:
 		d.gen = sv.gen
 		n.reload()
+	case n.reloading && sv.cfg.Mode == ModeFork:
+		// Fork mode's children start one per connection, so no number
+		// of them ends a reload (or a crash breaker's restart): it is
+		// over once every child of an older generation has finished its
+		// connection.
+		if sv.olderChildren() == 0 {
+			n.reloaded(sv.want) // as ready at the start says: the bound
+		}
 	case n.reloading:
 		// From the scoreboard, which is the state: done when every worker
 		// there is of the new generation and serving.

@@ -130,6 +130,9 @@
 // what is a crash: a death by a signal the supervisor did not send, or a
 // non-zero exit) restart the whole generation or stop the server with a
 // *CrashLimitError, as OnCrashLimit says. Status.Pool reports all of it.
+// In ModeFork the crashes are children's, and a restart is a Reload: new
+// connections get children of the new generation, the running ones finish
+// their connection.
 //
 // # Hooks
 //

@@ -154,6 +154,19 @@ func (sv *supervisor) forkExited(c *child, e proc.Exit) {
 	}
 }
 
+// olderChildren counts the live children of a generation before the
+// current one: after a Reload or a crash breaker's restart, those still
+// finishing their connection.
+func (sv *supervisor) olderChildren() int {
+	n := 0
+	for _, s := range sv.slots {
+		if s.c != nil && s.c.gen != sv.gen {
+			n++
+		}
+	}
+	return n
+}
+
 // forkEvent logs a child's stop or continue.
 func (sv *supervisor) forkEvent(c *child, ev proc.Status) {
 	c.stopped = ev.Stopped()
