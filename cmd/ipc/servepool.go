@@ -16,9 +16,9 @@ func servePoolFlags() []cli.Flag {
 		&cli.IntFlag{Name: "max-spare", Usage: "dynamic: retire one idle worker a second while more than this are idle (1 to 4096)", DefaultText: "--min-spare+2, at least 3"},
 		&cli.IntFlag{Name: "start-workers", Usage: "dynamic: workers at start (1 to --max-workers)", DefaultText: "halfway from --min-spare to --max-spare"},
 		&cli.DurationFlag{Name: "idle-timeout-worker", Value: prefork.DefaultWorkerIdleTimeout, Usage: "ondemand: retire a worker idle this long (1s to 24h)"},
-		&cli.IntFlag{Name: "crash-limit", Usage: "this many worker crashes (a signal the supervisor did not send, or a non-zero exit) within --crash-window trip the crash breaker (0: off; at most 1e6)"},
+		&cli.IntFlag{Name: "crash-limit", Usage: "this many crashes of workers (fork mode: children) within --crash-window trip the crash breaker: a signal the supervisor did not send, or a non-zero exit (0: off; at most 1e6)"},
 		&cli.DurationFlag{Name: "crash-window", Value: prefork.DefaultCrashWindow, Usage: "with --crash-limit: the window the crashes are counted in (1s to 24h)"},
-		&cli.StringFlag{Name: "on-crash-limit", Value: "restart", Usage: "with --crash-limit: restart (replace every worker by a new generation) or exit (stop, exit status 1, for systemd's Restart=)"},
+		&cli.StringFlag{Name: "on-crash-limit", Value: "restart", Usage: "with --crash-limit: restart (a new generation replaces every worker; fork mode: new children are of it, running ones finish their connection) or exit (stop, exit status 1, for systemd's Restart=)"},
 	}
 }
 

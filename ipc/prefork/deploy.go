@@ -43,6 +43,7 @@ func (d *deployment) start(sv *supervisor) error {
 		return err
 	}
 	d.notify = newNotifier(sv.log)
+	d.notify.children = sv.cfg.Mode == ModeFork
 	d.gen = sv.gen
 	return nil
 }

@@ -28,21 +28,24 @@ func TestCrashBreakerForkRestart(t *testing.T) {
 	// told waits for a notification of the supervisor's (the test) that
 	// has state in it, and fails after d.
 	self := os.Getpid()
-	told := func(state string, d time.Duration) {
+	told := func(state string, d time.Duration) string {
 		t.Helper()
 		timeout := time.After(d)
 		for {
 			select {
 			case m := <-msgs:
 				if m.pid == self && strings.Contains(m.text, state) {
-					return
+					return m.text
 				}
 			case <-timeout:
 				t.Fatalf("no %s from the supervisor after %v", state, d)
 			}
 		}
 	}
-	told("READY=1", 5*time.Second)
+	// STATUS= speaks of fork mode's bound on children, not of workers.
+	if m := told("READY=1", 5*time.Second); !strings.Contains(m, "STATUS=serving, at most 4 children at once") {
+		t.Errorf("READY=1 says %q", m)
+	}
 
 	// The slow client: it holds its child across the trip.
 	slow, slowR := dial(t, v.addr)

@@ -36,6 +36,9 @@ type notifier struct {
 	watchdogUsec string
 	// reloading: RELOADING=1 was sent, READY=1 is owed when the reload ends.
 	reloading bool
+	// children: fork mode, whose number in STATUS= is the bound on
+	// children alive at once, not workers serving.
+	children bool
 }
 
 func newNotifier(log *slog.Logger) *notifier {
@@ -76,9 +79,14 @@ func (n *notifier) send(state string) {
 	}
 }
 
-// ready: the first workers all serve.
+// ready: the first workers all serve (fork mode: the supervisor accepts,
+// and workers is the bound on its children).
 func (n *notifier) ready(workers int) {
-	n.send(daemon.SdNotifyReady + "\nSTATUS=serving with " + strconv.Itoa(workers) + " workers\nMAINPID=" + strconv.Itoa(os.Getpid()))
+	status := "serving with " + strconv.Itoa(workers) + " workers"
+	if n.children {
+		status = "serving, at most " + strconv.Itoa(workers) + " children at once"
+	}
+	n.send(daemon.SdNotifyReady + "\nSTATUS=" + status + "\nMAINPID=" + strconv.Itoa(os.Getpid()))
 }
 
 // reload: a new generation is starting. MONOTONIC_USEC is what
