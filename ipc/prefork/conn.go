@@ -23,13 +23,27 @@ type sockConn struct {
 	*os.File
 	fd            int
 	local, remote net.Addr
-	once          sync.Once
+	// peer is the peer's address as accept4 wrote it (family 0: not
+	// known, asked of getpeername when wanted).
+	peer unix.RawSockaddrInet6
+	once sync.Once
+}
+
+// accepted is a connection a worker accepted: its descriptor and its
+// peer's address as accept4 gave it.
+type accepted struct {
+	fd   int
+	peer unix.RawSockaddrInet6
 }
 
 // newSockConn makes a connection of fd; local, if not nil, is its local
-// address.
-func newSockConn(fd int, local net.Addr) *sockConn {
-	return &sockConn{File: os.NewFile(uintptr(fd), "tcp connection"), fd: fd, local: local}
+// address, and peer, if not nil, its peer's as accept4 gave it.
+func newSockConn(fd int, local net.Addr, peer *unix.RawSockaddrInet6) *sockConn {
+	c := &sockConn{File: os.NewFile(uintptr(fd), "tcp connection"), fd: fd, local: local}
+	if peer != nil {
+		c.peer = *peer
+	}
+	return c
 }
 
 // Read and Write return the errors a net.Conn does: net/http takes a
@@ -59,7 +73,9 @@ func (c *sockConn) addrs() {
 		if c.local == nil {
 			c.local = sockAddr(c.fd, unix.SYS_GETSOCKNAME)
 		}
-		c.remote = sockAddr(c.fd, unix.SYS_GETPEERNAME)
+		if c.remote = inetAddr(unsafe.Pointer(&c.peer)); c.remote == nil {
+			c.remote = sockAddr(c.fd, unix.SYS_GETPEERNAME)
+		}
 	})
 }
 
@@ -81,13 +97,8 @@ func sockAddr(fd int, trap uintptr) net.Addr {
 	if e != 0 {
 		return &net.TCPAddr{}
 	}
-	switch rsa.Addr.Family {
-	case unix.AF_INET:
-		a := (*unix.RawSockaddrInet4)(unsafe.Pointer(&rsa))
-		return &net.TCPAddr{IP: net.IPv4(a.Addr[0], a.Addr[1], a.Addr[2], a.Addr[3]), Port: port(a.Port)}
-	case unix.AF_INET6:
-		a := (*unix.RawSockaddrInet6)(unsafe.Pointer(&rsa))
-		return &net.TCPAddr{IP: append(net.IP(nil), a.Addr[:]...), Port: port(a.Port)}
+	if a := inetAddr(unsafe.Pointer(&rsa)); a != nil {
+		return a
 	}
 	// A Unix-domain socket: x/sys decodes those without asking more.
 	var sa unix.Sockaddr
@@ -101,6 +112,20 @@ func sockAddr(fd int, trap uintptr) net.Addr {
 		return &net.UnixAddr{Net: "unix"}
 	}
 	return netAddr(sa)
+}
+
+// inetAddr decodes the raw AF_INET or AF_INET6 address at rsa (at least a
+// unix.RawSockaddrInet6 of room), nil for any other family.
+func inetAddr(rsa unsafe.Pointer) net.Addr {
+	switch (*unix.RawSockaddr)(rsa).Family {
+	case unix.AF_INET:
+		a := (*unix.RawSockaddrInet4)(rsa)
+		return &net.TCPAddr{IP: net.IPv4(a.Addr[0], a.Addr[1], a.Addr[2], a.Addr[3]), Port: port(a.Port)}
+	case unix.AF_INET6:
+		a := (*unix.RawSockaddrInet6)(rsa)
+		return &net.TCPAddr{IP: append(net.IP(nil), a.Addr[:]...), Port: port(a.Port)}
+	}
+	return nil
 }
 
 // port is a port in network byte order as a number.

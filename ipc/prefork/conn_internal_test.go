@@ -10,9 +10,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// accepted dials the raw listening descriptor lfd at addr and accepts the
+// acceptRaw dials the raw listening descriptor lfd at addr and accepts the
 // connection as a worker does, returning both ends.
-func accepted(t testing.TB, network, addr string, lfd int) (net.Conn, int) {
+func acceptRaw(t testing.TB, network, addr string, lfd int) (net.Conn, accepted) {
 	t.Helper()
 	c, err := net.Dial(network, addr)
 	if err != nil {
@@ -22,17 +22,19 @@ func accepted(t testing.TB, network, addr string, lfd int) (net.Conn, int) {
 	if n, e := sys.Ppoll(fds, 5*time.Second); n != 1 || e != 0 {
 		t.Fatalf("poll: %d, %v", n, e)
 	}
-	cfd, e := sys.Accept4(lfd)
-	if e != 0 {
+	var a accepted
+	var e unix.Errno
+	if a.fd, e = sys.Accept4Peer(lfd, &a.peer); e != 0 {
 		t.Fatal(e)
 	}
-	return c, cfd
+	return c, a
 }
 
-// A connection's addresses, read in one system call each, are what the
-// net package gives the client's end: IPv4, IPv6 and Unix sockets; the
-// local one of a listener bound to one address is the listener's, and of
-// a wildcard listener the connection's own.
+// A connection's addresses are what the net package gives the client's
+// end: IPv4, IPv6 and Unix sockets; the peer's as accept4 wrote it, or
+// read in one system call when it did not (not given, or a Unix socket's);
+// the local one of a listener bound to one address is the listener's, and
+// of a wildcard listener the connection's own.
 func TestSockConnAddrs(t *testing.T) {
 	for _, addr := range []string{"127.0.0.1:0", "[::1]:0", "0.0.0.0:0"} {
 		f, bound, err := listen(addr)
@@ -46,7 +48,7 @@ func TestSockConnAddrs(t *testing.T) {
 		}
 		w := &worker{}
 		lfd := int(f.Fd())
-		c, cfd := accepted(t, "tcp", dial, lfd)
+		c, a := acceptRaw(t, "tcp", dial, lfd)
 		local := w.listenerAddr(lfd)
 		if (local == nil) != (addr == "0.0.0.0:0") || (local != nil && local.String() != bound.String()) {
 			t.Errorf("%s: listener address %v, want %v (nil for a wildcard)", addr, local, bound)
@@ -54,12 +56,18 @@ func TestSockConnAddrs(t *testing.T) {
 		if again := w.listenerAddr(lfd); again != local {
 			t.Errorf("%s: listener address not cached", addr)
 		}
-		sc := newSockConn(cfd, local)
-		if sc.LocalAddr().String() != c.RemoteAddr().String() || sc.RemoteAddr().String() != c.LocalAddr().String() {
-			t.Errorf("%s: connection %v -> %v, want %v -> %v", addr, sc.RemoteAddr(), sc.LocalAddr(), c.LocalAddr(), c.RemoteAddr())
+		if a.peer.Family != unix.AF_INET && a.peer.Family != unix.AF_INET6 {
+			t.Errorf("%s: accept4 gave a peer of family %d", addr, a.peer.Family)
 		}
-		if _, ok := sc.RemoteAddr().(*net.TCPAddr); !ok {
-			t.Errorf("%s: remote address is a %T", addr, sc.RemoteAddr())
+		sc := newSockConn(a.fd, local, &a.peer)
+		asked := &sockConn{fd: a.fd, local: local} // the peer from getpeername
+		for _, conn := range []*sockConn{sc, asked} {
+			if conn.LocalAddr().String() != c.RemoteAddr().String() || conn.RemoteAddr().String() != c.LocalAddr().String() {
+				t.Errorf("%s: connection %v -> %v, want %v -> %v", addr, conn.RemoteAddr(), conn.LocalAddr(), c.LocalAddr(), c.RemoteAddr())
+			}
+			if _, ok := conn.RemoteAddr().(*net.TCPAddr); !ok {
+				t.Errorf("%s: remote address is a %T", addr, conn.RemoteAddr())
+			}
 		}
 		sc.Close()
 		c.Close()
@@ -79,12 +87,12 @@ func TestSockConnAddrs(t *testing.T) {
 	defer lf.Close()
 	unix.SetNonblock(int(lf.Fd()), true)
 	w := &worker{}
-	c, cfd := accepted(t, "unix", path, int(lf.Fd()))
+	c, ua := acceptRaw(t, "unix", path, int(lf.Fd()))
 	defer c.Close()
 	if a := w.listenerAddr(int(lf.Fd())); a != nil {
 		t.Errorf("unix listener address %v, want nil (asked per connection)", a)
 	}
-	sc := newSockConn(cfd, nil)
+	sc := newSockConn(ua.fd, nil, &ua.peer)
 	defer sc.Close()
 	if a, ok := sc.LocalAddr().(*net.UnixAddr); !ok || a.Name != path {
 		t.Errorf("unix local address %#v, want %s", sc.LocalAddr(), path)
@@ -101,7 +109,8 @@ func portOf(a net.Addr) string {
 
 // What an http.Server asks of every connection it is handed: both
 // addresses. The listener is bound to one address, as ipc serve's usually
-// is.
+// is; the peer's address is the one accept4 gave (accept4) or asked of
+// getpeername (asked).
 func BenchmarkConnAddrs(b *testing.B) {
 	f, bound, err := listen("127.0.0.1:0")
 	if err != nil {
@@ -110,13 +119,23 @@ func BenchmarkConnAddrs(b *testing.B) {
 	defer f.Close()
 	w := &worker{}
 	lfd := int(f.Fd())
-	c, cfd := accepted(b, "tcp", bound.String(), lfd)
+	c, a := acceptRaw(b, "tcp", bound.String(), lfd)
 	defer c.Close()
-	defer unix.Close(cfd)
-	b.ReportAllocs()
-	for b.Loop() {
-		sc := &sockConn{fd: cfd, local: w.listenerAddr(lfd)}
-		_ = sc.LocalAddr()
-		_ = sc.RemoteAddr()
+	defer unix.Close(a.fd)
+	for _, bc := range []struct {
+		name string
+		peer *unix.RawSockaddrInet6
+	}{{"accept4", &a.peer}, {"asked", nil}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				sc := &sockConn{fd: a.fd, local: w.listenerAddr(lfd)}
+				if bc.peer != nil {
+					sc.peer = *bc.peer
+				}
+				_ = sc.LocalAddr()
+				_ = sc.RemoteAddr()
+			}
+		})
 	}
 }

@@ -134,11 +134,12 @@ func TestListenerFlags(t *testing.T) {
 	if n, e := sys.Ppoll(fds, time.Second); n != 1 || e != 0 {
 		t.Fatalf("poll: %d, %v", n, e)
 	}
-	cfd, e := sys.Accept4(fd)
+	var peer unix.RawSockaddrInet6
+	cfd, e := sys.Accept4Peer(fd, &peer)
 	if e != 0 {
 		t.Fatal(e)
 	}
-	sc := newSockConn(cfd, nil)
+	sc := newSockConn(cfd, nil, &peer)
 	defer sc.Close()
 	if v, err := unix.GetsockoptInt(cfd, unix.IPPROTO_TCP, unix.TCP_NODELAY); err != nil || v == 0 {
 		t.Errorf("TCP_NODELAY on the accepted socket = %d, %v", v, err)

@@ -27,8 +27,8 @@ type workerListener struct {
 	// mu serializes Accept: a turn at the listener is one caller's.
 	mu      sync.Mutex
 	fds     []unix.PollFd
-	batch   [acceptBatch]int
-	pending []int // accepted in the last turn, not yet returned
+	batch   [acceptBatch]accepted
+	pending []accepted // accepted in the last turn, not yet returned
 	closed  bool
 	addr    net.Addr
 	// done is closed by Close: it wakes an Accept waiting on the feed.
@@ -67,12 +67,12 @@ func (l *workerListener) Accept() (net.Conn, error) {
 			return nil, net.ErrClosed
 		}
 		if len(l.pending) > 0 {
-			fd := l.pending[0]
+			a := &l.pending[0]
 			l.pending = l.pending[1:]
 			if len(l.pending) == 0 {
 				w.accepting.Store(false)
 			}
-			return w.served(fd), nil
+			return w.served(a), nil
 		}
 		if w.draining.Load() {
 			w.accepting.Store(false)
@@ -101,9 +101,9 @@ func (l *workerListener) Close() error {
 	}
 	l.closed = true
 	close(l.done)
-	for _, fd := range l.pending {
+	for _, a := range l.pending {
 		// Accepted in the turn the close cut short: nobody will serve it.
-		unix.Close(fd)
+		unix.Close(a.fd)
 	}
 	l.pending = nil
 	l.w.accepting.Store(false)
@@ -115,8 +115,8 @@ func (l *workerListener) Addr() net.Addr { return l.addr }
 
 // served counts a connection the worker accepted and makes it a net.Conn
 // whose bytes and end are counted in the worker's slot.
-func (w *worker) served(fd int) net.Conn {
-	c, _ := w.counted(newSockConn(fd, w.listenerAddr(w.from)))
+func (w *worker) served(a *accepted) net.Conn {
+	c, _ := w.counted(newSockConn(a.fd, w.listenerAddr(w.from), &a.peer))
 	w.requestDone()
 	return c
 }

@@ -343,7 +343,7 @@ func (c *notifyConn) CloseWrite() error {
 // server, its Handler, HTTP server or Serve's Accept, counted in the
 // slot, and returns a channel closed once the connection is closed.
 func (w *worker) deliver(fd int) <-chan struct{} {
-	nc := &notifyConn{Conn: newSockConn(fd, nil), done: make(chan struct{})}
+	nc := &notifyConn{Conn: newSockConn(fd, nil, nil), done: make(chan struct{})}
 	c, t := w.counted(nc)
 	switch {
 	case w.feed != nil:

@@ -192,14 +192,16 @@ func (w *worker) drainQueue() {
 	}
 	for i := range max(w.boot.listeners, 1) {
 		for {
-			cfd, e := sys.Accept4(listenFD + i)
+			var a accepted
+			var e unix.Errno
+			a.fd, e = sys.Accept4Peer(listenFD+i, &a.peer)
 			if e == unix.EINTR || e == unix.ECONNABORTED {
 				continue
 			}
 			if e != 0 {
 				break
 			}
-			w.handoff(cfd)
+			w.handoff(&a)
 		}
 	}
 }

@@ -336,11 +336,11 @@ func (w *worker) drain(reason uint64, why string) {
 func (w *worker) acceptLoop() {
 	defer close(w.acceptDone)
 	fds := pollFDs(w.boot.listeners, w.wakeFD)
-	var batch [acceptBatch]int
+	var batch [acceptBatch]accepted
 	for !w.draining.Load() {
 		n, backoff := w.turn(fds, batch[:])
-		for _, c := range batch[:n] {
-			w.handoff(c)
+		for i := range batch[:n] {
+			w.handoff(&batch[i])
 		}
 		w.accepting.Store(false)
 		if backoff {
@@ -351,12 +351,12 @@ func (w *worker) acceptLoop() {
 
 // turn is one turn at the listener: take the accept lock (AcceptLock), wait
 // for a connection, accept it and up to len(batch)-1 more already waiting,
-// and give the lock back. It returns how many descriptors it put in batch
+// and give the lock back. It returns how many connections it put in batch
 // (0 when the wait for the lock or for a connection timed out, or the
 // worker drains), and backoff when accept is short of a resource and the
 // caller should pause. accepting is left set: the caller clears it once
 // what was accepted has been handed over.
-func (w *worker) turn(fds []unix.PollFd, batch []int) (n int, backoff bool) {
+func (w *worker) turn(fds []unix.PollFd, batch []accepted) (n int, backoff bool) {
 	t := w.beat()
 	// The accept lock's wait and hold times, for the metrics: the hold
 	// ends at the next turn's heartbeat (so it includes the hand-off of
@@ -402,18 +402,18 @@ func (w *worker) turn(fds []unix.PollFd, batch []int) (n int, backoff bool) {
 	w.lnMu.Lock()
 	cfd := -1
 	if !w.lnClosed {
-		cfd = w.acceptOne(fds)
+		cfd = w.acceptOne(fds, &batch[0].peer)
 	}
 	if cfd >= 0 {
-		batch[0], n = cfd, 1
+		batch[0].fd, n = cfd, 1
 		// Under load more connections wait: take them in the same
 		// turn rather than one lock hand-off each.
 		for n < len(batch) && w.limit == 0 {
-			c, e := sys.Accept4(w.from)
+			c, e := sys.Accept4Peer(w.from, &batch[n].peer)
 			if e != 0 {
 				break
 			}
-			batch[n] = c
+			batch[n].fd = c
 			n++
 		}
 	}
@@ -435,15 +435,15 @@ const acceptBatch = 8
 // memory); the lock is released for a moment so another worker may try.
 const errBackoff = -2
 
-// acceptOne waits for a connection and accepts it. It returns -1 when the
-// worker is draining or the listener failed.
+// acceptOne waits for a connection and accepts it, its peer's address into
+// peer. It returns -1 when the worker is draining or the listener failed.
 //
 // With one listener it accepts first and polls only when nothing waits:
 // under load a connection is already there when the lock comes, and the
 // poll would be a system call for nothing (idle, the attempt costs one
 // accept4 that says EAGAIN). With several, it polls first, so that a flood
 // on one cannot starve the others (readyListener takes turns).
-func (w *worker) acceptOne(fds []unix.PollFd) int {
+func (w *worker) acceptOne(fds []unix.PollFd, peer *unix.RawSockaddrInet6) int {
 	var bad int16
 	eager := len(fds) == 2
 	for !w.draining.Load() {
@@ -476,7 +476,7 @@ func (w *worker) acceptOne(fds []unix.PollFd) int {
 			}
 			w.slot[wWakeups].Add(1)
 		}
-		cfd, e := sys.Accept4(w.from)
+		cfd, e := sys.Accept4Peer(w.from, peer)
 		switch e {
 		case 0:
 			return cfd
@@ -512,9 +512,9 @@ func (w *worker) hangIfFirst() {
 	select {} // holding the lock, beating no more
 }
 
-// handoff makes the accepted descriptor a net.Conn and serves it.
-func (w *worker) handoff(cfd int) {
-	c, t := w.counted(newSockConn(cfd, w.listenerAddr(w.from)))
+// handoff makes the accepted connection a net.Conn and serves it.
+func (w *worker) handoff(a *accepted) {
+	c, t := w.counted(newSockConn(a.fd, w.listenerAddr(w.from), &a.peer))
 	if w.httpLn != nil {
 		w.httpLn.give(c)
 	} else {
