@@ -15,8 +15,10 @@ import (
 // a non-blocking *os.File, which gives it Read, Write, Close and deadlines.
 // net.FileConn would do the same after a dup, an fcntl and three more
 // calls (getsockopt, getsockname, getpeername) per connection; here the
-// addresses are looked up only if asked for, and the local one not at all
-// when the listener is bound to one address (it is then the listener's).
+// peer's address is the one accept4 wrote (asked of getpeername only for a
+// descriptor from elsewhere or a Unix-domain peer), decoded only if asked
+// for, and the local one is not looked up at all when the listener is
+// bound to one address (it is then the listener's).
 // TCP_NODELAY, which Go sets on the connections it accepts, is inherited
 // from the listener, where the supervisor set it.
 type sockConn struct {
