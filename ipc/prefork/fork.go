@@ -143,8 +143,7 @@ func (sv *supervisor) forkExited(c *child, e proc.Exit) {
 		attrs = append(attrs, "why", c.reason)
 	}
 	sv.log.Log(context.Background(), level, "child "+strconv.Itoa(c.pid)+" "+TextbookWords(e.Status), attrs...)
-	ex := WorkerExit{Slot: s.i, PID: c.pid, Generation: c.gen, Status: e.Status,
-		Ready: c.ready, Expected: c.draining || c.killed, Reason: c.reason, Uptime: uptime}
+	ex := c.exitRecord(e.Status, uptime)
 	// A child that crashes counts toward the breaker as a worker does: a
 	// handler that kills every child it serves is the fork server's crash
 	// loop, though nothing is respawned for it.

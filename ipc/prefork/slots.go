@@ -78,6 +78,14 @@ type child struct {
 	reason      string // why it is stopping, in words
 }
 
+// exitRecord is what OnWorkerExit and the crash breaker are told of c's
+// end: its status and how long it ran. An end the supervisor asked for
+// (draining) or caused (killed) is expected.
+func (c *child) exitRecord(st proc.Status, uptime time.Duration) WorkerExit {
+	return WorkerExit{Slot: c.slot.i, PID: c.pid, Generation: c.gen, Status: st,
+		Ready: c.ready, Expected: c.draining || c.killed, Reason: c.reason, Uptime: uptime}
+}
+
 func (sv *supervisor) spawn(s *slot, now time.Time) error {
 	limit := uint64(sv.cfg.MaxRequests)
 	if limit > 0 && sv.cfg.MaxRequestsJitter > 0 {
@@ -458,8 +466,7 @@ func (sv *supervisor) onExit(e proc.Exit) {
 		level = slog.LevelWarn
 	}
 	sv.log.Log(context.Background(), level, "worker exited", attrs...)
-	ex := WorkerExit{Slot: s.i, PID: c.pid, Generation: c.gen, Status: st,
-		Ready: c.ready, Expected: expected, Reason: c.reason, Uptime: uptime}
+	ex := c.exitRecord(st, uptime)
 	sv.countExit(c, st, expected)
 	if sv.cfg.OnWorkerExit != nil {
 		sv.cfg.OnWorkerExit(ex)

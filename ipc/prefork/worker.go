@@ -543,7 +543,6 @@ func (w *worker) serve(c *countedConn) {
 	w.srv.Handler(w.ctx, c)
 }
 
-// requestDone counts a request and retires the worker at its limit.
 // counted counts a connection just accepted or received in the slot and
 // wraps it so that its bytes and its close are counted too; t is when.
 func (w *worker) counted(nc net.Conn) (c *countedConn, t uint64) {
@@ -554,6 +553,7 @@ func (w *worker) counted(nc net.Conn) (c *countedConn, t uint64) {
 	return &countedConn{Conn: nc, w: w}, t
 }
 
+// requestDone counts a request and retires the worker at its limit.
 func (w *worker) requestDone() {
 	n := w.requests.Add(1)
 	w.slot[wRequests].Store(n)
