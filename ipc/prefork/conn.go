@@ -19,8 +19,9 @@ import (
 // descriptor from elsewhere or a Unix-domain peer), decoded only if asked
 // for, and the local one is not looked up at all when the listener is
 // bound to one address (it is then the listener's).
-// TCP_NODELAY, which Go sets on the connections it accepts, is inherited
-// from the listener, where the supervisor set it.
+// TCP_NODELAY and TCP keep-alive, which Go sets on the connections it
+// accepts, are inherited from the listener, where the supervisor (or, in
+// reuseport mode, the worker) set them: tuneTCPListener.
 type sockConn struct {
 	*os.File
 	fd            int

@@ -88,7 +88,10 @@
 // stops, a worker when it drains) closes its copy of the listener at once,
 // so that new connections are refused rather than left in a backlog nobody
 // reads; a draining HTTP worker answers Connection: close and closes idle
-// keep-alive connections only after a grace.
+// keep-alive connections only after a grace. Every TCP connection has
+// TCP_NODELAY and TCP keep-alive with Go's default timings, as a connection
+// Go's own listener accepts has: set on the listening socket, and
+// inherited by each accepted one.
 //
 // # Lifecycle
 //

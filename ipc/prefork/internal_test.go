@@ -111,7 +111,8 @@ func BenchmarkMessage(b *testing.B) {
 
 // The supervisor's listener stays non-blocking after it is wrapped in the
 // file the workers inherit (exec.Cmd calls its Fd), and the connections
-// accepted on it inherit TCP_NODELAY, as Go's own accepted connections have.
+// accepted on it inherit TCP_NODELAY and TCP keep-alive, as Go's own
+// accepted connections have.
 func TestListenerFlags(t *testing.T) {
 	f, addr, err := listen("127.0.0.1:0")
 	if err != nil {
@@ -141,9 +142,7 @@ func TestListenerFlags(t *testing.T) {
 	}
 	sc := newSockConn(cfd, nil, &peer)
 	defer sc.Close()
-	if v, err := unix.GetsockoptInt(cfd, unix.IPPROTO_TCP, unix.TCP_NODELAY); err != nil || v == 0 {
-		t.Errorf("TCP_NODELAY on the accepted socket = %d, %v", v, err)
-	}
+	checkTuned(t, cfd)
 	if sc.RemoteAddr().String() != c.LocalAddr().String() || sc.LocalAddr().String() != addr.String() {
 		t.Errorf("addresses %v -> %v, want %v -> %v", sc.RemoteAddr(), sc.LocalAddr(), c.LocalAddr(), addr)
 	}
@@ -241,4 +240,62 @@ func testBoard(tb testing.TB, n int) *board {
 		tb.Fatal(err)
 	}
 	return bd
+}
+
+// checkTuned fails t unless the accepted socket fd has what tuneTCPListener
+// set on its listener: TCP_NODELAY and Go's keep-alive timings.
+func checkTuned(t *testing.T, fd int) {
+	t.Helper()
+	for _, o := range []struct {
+		level, name, want int
+		what              string
+	}{
+		{unix.IPPROTO_TCP, unix.TCP_NODELAY, 1, "TCP_NODELAY"},
+		{unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1, "SO_KEEPALIVE"},
+		{unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, 15, "TCP_KEEPIDLE"},
+		{unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, 15, "TCP_KEEPINTVL"},
+		{unix.IPPROTO_TCP, unix.TCP_KEEPCNT, 9, "TCP_KEEPCNT"},
+	} {
+		if v, err := unix.GetsockoptInt(fd, o.level, o.name); err != nil || v != o.want {
+			t.Errorf("%s on the accepted socket = %d, %v; want %d", o.what, v, err, o.want)
+		}
+	}
+}
+
+// A socket systemd passes (rawListener) gets the same options, whatever
+// its unit set: here a listener made with keep-alive off and no
+// TCP_NODELAY, as a unit with KeepAlive=no and NoDelay=no leaves it.
+func TestRawListenerTuned(t *testing.T) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Listen(fd, 8); err != nil {
+		t.Fatal(err)
+	}
+	l, err := rawListener(fd, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.file.Close()
+	c, err := net.Dial("tcp", l.addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	lfd := int(l.file.Fd())
+	fds := []unix.PollFd{{Fd: int32(lfd), Events: unix.POLLIN}}
+	if n, e := sys.Ppoll(fds, time.Second); n != 1 || e != 0 {
+		t.Fatalf("poll: %d, %v", n, e)
+	}
+	cfd, e := sys.Accept4(lfd)
+	if e != 0 {
+		t.Fatal(e)
+	}
+	defer unix.Close(cfd)
+	checkTuned(t, cfd)
 }

@@ -207,8 +207,9 @@ func rawListener(fd int, name string) (*listener, error) {
 		return nil, err
 	}
 	if _, ok := sa.(*unix.SockaddrUnix); !ok {
-		// Accepted sockets inherit TCP_NODELAY from the listener.
-		if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err != nil {
+		// As Go's own listener on it would do for each connection
+		// (net.FileListener): whatever the socket unit said.
+		if err := tuneTCPListener(fd); err != nil {
 			return nil, err
 		}
 	}

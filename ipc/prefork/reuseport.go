@@ -159,9 +159,10 @@ func (w *worker) bindReuseport() error {
 				unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, v)
 			}
 		}
-		// Accepted sockets inherit it, as in the other modes.
-		if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err != nil {
-			return fail("setsockopt TCP_NODELAY", err)
+		// Accepted sockets inherit them, as in the other modes.
+		if err := tuneTCPListener(fd); err != nil {
+			unix.Close(fd)
+			return err
 		}
 		if err := unix.Bind(fd, sa); err != nil {
 			return fail("bind "+netAddr(sa).String(), err)
