@@ -47,8 +47,8 @@ Handlers: echo (returns what it reads), upper (the textbook's upper-case line
 echo), chat (a line from one client reaches every other client, on any worker,
 through the queue), http (GET / answers a short body, GET /status the
 scoreboard as JSON, GET /metrics the same for Prometheus, GET /sleep?d=2s
-answers after 2s, at most 1m). echo, upper and chat close a connection idle for
---idle-timeout.
+answers after 2s, at most 1m). Every handler closes a connection idle for
+--idle-timeout (http: a kept-alive connection waiting for its next request).
 
 Signals: TERM or INT stop gracefully (connections get --graceful-timeout),
 QUIT stops at once, HUP replaces every worker by a new generation without
@@ -93,7 +93,7 @@ EXAMPLES:
 			&cli.DurationFlag{Name: "graceful-timeout", Value: prefork.DefaultGracefulTimeout, Usage: "how long connections get to finish on stop or reload (100ms to 24h)"},
 			&cli.DurationFlag{Name: "timeout", Value: prefork.DefaultTimeout, Usage: "kill a worker whose heartbeat stops this long (2s, twice the heartbeat, to 24h)"},
 			&cli.DurationFlag{Name: "upgrade-timeout", Value: prefork.DefaultUpgradeTimeout, Usage: "on USR2, how long the new binary's supervisor has to become ready before it is killed and the old one keeps serving (1s to 1h)"},
-			&cli.DurationFlag{Name: "idle-timeout", Value: defaultIdleTimeout, Usage: "echo, upper, chat: close a connection idle this long (100ms to 24h)"},
+			&cli.DurationFlag{Name: "idle-timeout", Value: defaultIdleTimeout, Usage: "close a connection idle this long (http: kept alive between requests; 100ms to 24h)"},
 			&cli.IntFlag{Name: "max-requests", Usage: "a worker retires after this many requests (0: never; at most 1e9)"},
 			&cli.IntFlag{Name: "max-requests-jitter", Usage: "plus a random 0..N (at most 1e9)", DefaultText: "a tenth of --max-requests"},
 			&cli.StringFlag{Name: "accept", Value: "lock", Usage: "lock (the semaphore) or shared (every idle worker polls: the herd, for comparison)"},
@@ -172,9 +172,9 @@ func runServe(c *cli.Context) error {
 	return nil
 }
 
-// defaultIdleTimeout is how long echo, upper and chat let a connection be
-// idle: long enough for a person typing into a chat, short enough that
-// forgotten connections do not pile up.
+// defaultIdleTimeout is how long every handler lets a connection be idle:
+// long enough for a person typing into a chat, short enough that forgotten
+// connections do not pile up.
 const defaultIdleTimeout = 5 * time.Minute
 
 // A range is a flag's sane bounds; out of them is a usage error naming it.
@@ -263,6 +263,7 @@ func newServeServer(handler, logFormat string, idle time.Duration) *prefork.Serv
 		srv.OnBroadcast = room.fromOtherWorker
 	case "http":
 		srv.HTTPHandler = serveHTTP()
+		srv.HTTPIdleTimeout = idle
 	}
 	return srv
 }

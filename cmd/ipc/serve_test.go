@@ -363,8 +363,8 @@ func TestServeUsage(t *testing.T) {
 	noObjects(t)
 }
 
-// echo, upper and chat close a connection that stays silent for
-// --idle-timeout.
+// Every handler closes a connection that stays silent for --idle-timeout:
+// upper here, http in TestServeHTTPIdleTimeout.
 func TestServeIdleTimeout(t *testing.T) {
 	s := startServe(t, "--workers", "1", "--handler", "upper", "--idle-timeout", "300ms")
 	c, err := net.Dial("tcp", s.addr)
@@ -381,6 +381,36 @@ func TestServeIdleTimeout(t *testing.T) {
 	t0 := time.Now()
 	if _, err := r.ReadByte(); err != io.EOF {
 		t.Errorf("an idle connection: %v, want EOF", err)
+	}
+	if d := time.Since(t0); d < 250*time.Millisecond || d > 3*time.Second {
+		t.Errorf("idle connection closed after %v, want about 300ms", d)
+	}
+}
+
+// The http handler closes a kept-alive connection that asks nothing more
+// for --idle-timeout.
+func TestServeHTTPIdleTimeout(t *testing.T) {
+	s := startServe(t, "--workers", "1", "--handler", "http", "--idle-timeout", "300ms")
+	c, err := net.Dial("tcp", s.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	r := bufio.NewReader(c)
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+	resp, err := http.ReadResponse(r, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != 200 || resp.Close {
+		t.Fatalf("GET /: %d %q (close %v), %v", resp.StatusCode, body, resp.Close, err)
+	}
+	t0 := time.Now()
+	if _, err := r.ReadByte(); err != io.EOF {
+		t.Errorf("a kept-alive connection left idle: %v, want EOF", err)
 	}
 	if d := time.Since(t0); d < 250*time.Millisecond || d > 3*time.Second {
 		t.Errorf("idle connection closed after %v, want about 300ms", d)

@@ -22,8 +22,9 @@ import (
 )
 
 // opsRole is the workers' role of the operator's tests: args are the
-// handler (http, or raw: a line "sleep D" sleeps D then answers "done")
-// and a file the worker logs JSON lines to.
+// handler (http; http-idle, which is http with HTTPIdleTimeout 1 s; or
+// raw: a line "sleep D" sleeps D then answers "done") and a file the
+// worker logs JSON lines to.
 const opsRole = "test-ops-worker"
 
 func init() {
@@ -33,9 +34,13 @@ func init() {
 			return 1
 		}
 		s := &prefork.Server{Role: opsRole, Logger: slog.New(slog.NewJSONHandler(f, nil))}
-		if args[0] == "http" {
+		switch args[0] {
+		case "http":
 			s.HTTPHandler = opsHTTP()
-		} else {
+		case "http-idle":
+			s.HTTPHandler = opsHTTP()
+			s.HTTPIdleTimeout = time.Second
+		default:
 			s.Handler = sleepLines
 		}
 		s.Run(context.Background())

@@ -44,6 +44,14 @@ type Server struct {
 	// HTTPHandler, if Handler is nil, serves HTTP/1.1 on every connection.
 	// A request's context carries the Worker.
 	HTTPHandler http.Handler
+	// HTTPIdleTimeout is how long a kept-alive HTTPHandler connection may
+	// wait for its next request before the worker closes it
+	// (http.Server.IdleTimeout). 0 means DefaultHTTPIdleTimeout; a
+	// negative value means no limit, net/http's own default, under which
+	// a client that keeps connections open and silent keeps a descriptor
+	// each for good (and, in ModePass, a whole worker each). Read in the
+	// worker, like HTTPHandler.
+	HTTPIdleTimeout time.Duration
 	// Serve, if set, is what each worker runs instead of Handler and
 	// HTTPHandler: any Go server (net/http, gRPC, fasthttp) on l, a
 	// net.Listener whose Accept is the worker's own accept path (in
@@ -210,6 +218,8 @@ type WorkerExit struct {
 const (
 	DefaultGracefulTimeout = 30 * time.Second
 	DefaultTimeout         = 30 * time.Second
+	// DefaultHTTPIdleTimeout is nginx's keepalive_timeout.
+	DefaultHTTPIdleTimeout = 75 * time.Second
 )
 
 // Bounds of the Server fields: values outside them are refused by Run.

@@ -171,6 +171,7 @@ func runWorker(ctx context.Context, s *Server) int {
 			Handler:           w.httpHandler(s.HTTPHandler),
 			BaseContext:       func(net.Listener) context.Context { return base },
 			ReadHeaderTimeout: 30 * time.Second,
+			IdleTimeout:       httpIdleTimeout(s.HTTPIdleTimeout),
 			ErrorLog:          slog.NewLogLogger(w.log.Handler(), slog.LevelWarn),
 			ConnState:         w.trackSilent,
 			ConnContext:       func(ctx context.Context, c net.Conn) context.Context { return context.WithValue(ctx, connKey{}, c) },
@@ -560,6 +561,17 @@ func (w *worker) requestDone() {
 	if w.limit > 0 && n == w.limit {
 		w.drain(reasonMaxRequests, "served its "+strconv.FormatUint(n, 10)+" requests (--max-requests)")
 	}
+}
+
+// httpIdleTimeout is Server.HTTPIdleTimeout as http.Server takes it.
+func httpIdleTimeout(d time.Duration) time.Duration {
+	switch {
+	case d == 0:
+		return DefaultHTTPIdleTimeout
+	case d < 0:
+		return 0 // none: net/http falls back on ReadTimeout, which is 0
+	}
+	return d
 }
 
 func (w *worker) httpHandler(h http.Handler) http.Handler {

@@ -1,0 +1,55 @@
+package prefork_test
+
+import (
+	"io"
+	"testing"
+	"time"
+
+	"github.com/ipctoolkit/ipc/internal/ipctest"
+)
+
+// A kept-alive HTTP connection left silent for HTTPIdleTimeout (1 s here)
+// is closed by its worker; one that asks again within it stays open and is
+// answered on the same connection.
+func TestHTTPIdleTimeout(t *testing.T) {
+	before := ipctest.Snapshot()
+	o := startOps(t, "http-idle", nil)
+	busy, idle := dialHTTP(t, o.addr), dialHTTP(t, o.addr)
+	busy.slotOf(t)
+	idle.slotOf(t)
+	answered := time.Now()
+	type end struct {
+		after time.Duration
+		err   error
+	}
+	closed := make(chan end, 1)
+	go func() {
+		idle.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_, err := idle.r.ReadByte()
+		closed <- end{time.Since(answered), err}
+	}()
+	// 2.4 s of requests 200 ms apart: more than twice the timeout in all,
+	// a fifth of it between two.
+	for range 12 {
+		time.Sleep(200 * time.Millisecond)
+		busy.slotOf(t)
+	}
+	select {
+	case e := <-closed:
+		d := e.after
+		if e.err != io.EOF {
+			t.Errorf("the silent connection: %v, want EOF", e.err)
+		}
+		if d < time.Second {
+			t.Errorf("the silent connection was closed after %v, before the 1 s timeout", d)
+		}
+		t.Logf("the silent connection was closed %v after its answer", d.Round(time.Millisecond))
+	case <-time.After(5 * time.Second):
+		t.Error("the silent connection is still open 5 s past the timeout")
+	}
+	o.srv.Close()
+	<-o.done
+	if leaks := ipctest.Leaked(before); len(leaks) > 0 {
+		t.Errorf("left behind: %v", leaks)
+	}
+}
