@@ -22,7 +22,7 @@ import (
 )
 
 // opsRole is the workers' role of the operator's tests: args are the
-// handler (http; http-idle, which is http with HTTPIdleTimeout 1 s; or
+// handler (http; http-idle, which is http with HTTPIdleTimeout 2 s; or
 // raw: a line "sleep D" sleeps D then answers "done") and a file the
 // worker logs JSON lines to.
 const opsRole = "test-ops-worker"
@@ -39,7 +39,7 @@ func init() {
 			s.HTTPHandler = opsHTTP()
 		case "http-idle":
 			s.HTTPHandler = opsHTTP()
-			s.HTTPIdleTimeout = time.Second
+			s.HTTPIdleTimeout = 2 * time.Second
 		default:
 			s.Handler = sleepLines
 		}
