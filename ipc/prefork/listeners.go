@@ -207,8 +207,8 @@ func rawListener(fd int, name string) (*listener, error) {
 		return nil, err
 	}
 	if _, ok := sa.(*unix.SockaddrUnix); !ok {
-		// As Go's own listener on it would do for each connection
-		// (net.FileListener): whatever the socket unit said.
+		// What Go's own listener on it (net.FileListener) would set
+		// on each connection, whatever the socket unit set.
 		if err := tuneTCPListener(fd); err != nil {
 			return nil, err
 		}
