@@ -5,6 +5,7 @@ import (
 	"context"
 	"net"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -18,14 +19,16 @@ const MaxBytes = 64 << 20
 const idleTimeout = 30 * time.Second
 
 // reply is what every answer is cut from: the content does not matter,
-// only its length.
-var reply = func() []byte {
+// only its length. Made at the first answer, not at init: every process of
+// the ipc binary (each fork-mode child, each worker) would pay for it at
+// start.
+var reply = sync.OnceValue(func() []byte {
 	b := make([]byte, 64<<10)
 	for i := range b {
 		b[i] = 'a' + byte(i%26)
 	}
 	return b
-}()
+})
 
 // Handler serves the protocol of UNIX Network Programming ch.30 (web_child):
 // the client writes a byte count in decimal ending with a newline, the
@@ -44,8 +47,9 @@ func Handler(_ context.Context, c net.Conn) {
 			return
 		}
 		for n > 0 {
-			k := min(n, len(reply))
-			if _, err := c.Write(reply[:k]); err != nil {
+			b := reply()
+			k := min(n, len(b))
+			if _, err := c.Write(b[:k]); err != nil {
 				return
 			}
 			n -= k
