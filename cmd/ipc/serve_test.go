@@ -366,19 +366,26 @@ func TestServeUsage(t *testing.T) {
 // Every handler closes a connection that stays silent for --idle-timeout:
 // upper here, http in TestServeHTTPIdleTimeout.
 func TestServeIdleTimeout(t *testing.T) {
-	s := startServe(t, "--workers", "1", "--handler", "upper", "--idle-timeout", "300ms")
-	c, err := net.Dial("tcp", s.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	r := bufio.NewReader(c)
+	c, r := dialIdleLimited(t, "upper")
 	io.WriteString(c, "hi\n")
 	if got, err := r.ReadString('\n'); err != nil || got != "HI\n" {
 		t.Fatalf("%q, %v", got, err)
 	}
 	expectIdleClose(t, r)
+}
+
+// dialIdleLimited starts a one-worker server of handler with
+// --idle-timeout 300ms and connects to it.
+func dialIdleLimited(t *testing.T, handler string) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	s := startServe(t, "--workers", "1", "--handler", handler, "--idle-timeout", "300ms")
+	c, err := net.Dial("tcp", s.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	return c, bufio.NewReader(c)
 }
 
 // expectIdleClose requires the server to close the connection read by r
@@ -397,14 +404,7 @@ func expectIdleClose(t *testing.T, r *bufio.Reader) {
 // The http handler closes a kept-alive connection that asks nothing more
 // for --idle-timeout.
 func TestServeHTTPIdleTimeout(t *testing.T) {
-	s := startServe(t, "--workers", "1", "--handler", "http", "--idle-timeout", "300ms")
-	c, err := net.Dial("tcp", s.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	r := bufio.NewReader(c)
+	c, r := dialIdleLimited(t, "http")
 	io.WriteString(c, "GET / HTTP/1.1\r\nHost: test\r\n\r\n")
 	resp, err := http.ReadResponse(r, nil)
 	if err != nil {

@@ -46,8 +46,8 @@ func Handler(_ context.Context, c net.Conn) {
 		if err != nil || n < 1 || n > MaxBytes {
 			return
 		}
+		b := reply()
 		for n > 0 {
-			b := reply()
 			k := min(n, len(b))
 			if _, err := c.Write(b[:k]); err != nil {
 				return

@@ -452,7 +452,7 @@ func (sv *supervisor) onExit(e proc.Exit) {
 
 	st := e.Status
 	uptime := now.Sub(c.started)
-	expected := c.draining || c.killed
+	ex := c.exitRecord(st, uptime)
 	attrs := []any{"slot", s.i, "pid", c.pid, "generation", c.gen, "status", st.String(),
 		"uptime", uptime.Round(time.Millisecond), "connections", conns}
 	if c.reason != "" {
@@ -462,12 +462,11 @@ func (sv *supervisor) onExit(e proc.Exit) {
 		attrs = append(attrs, "wait_error", e.Err.Error())
 	}
 	level := slog.LevelInfo
-	if !expected && !st.Success() {
+	if !ex.Expected && !st.Success() {
 		level = slog.LevelWarn
 	}
 	sv.log.Log(context.Background(), level, "worker exited", attrs...)
-	ex := c.exitRecord(st, uptime)
-	sv.countExit(c, st, expected)
+	sv.countExit(c, st, ex.Expected)
 	if sv.cfg.OnWorkerExit != nil {
 		sv.cfg.OnWorkerExit(ex)
 	}
