@@ -40,7 +40,10 @@ func TestHTTPIdleTimeout(t *testing.T) {
 		if e.err != io.EOF {
 			t.Errorf("the silent connection: %v, want EOF", e.err)
 		}
-		if d < 2*time.Second {
+		// The worker's clock starts when it has written the answer, a
+		// moment before this client has read it (CI saw 1.9998 s), so
+		// only a close well before the timeout is a failure.
+		if d < 1900*time.Millisecond {
 			t.Errorf("the silent connection was closed after %v, before the 2 s timeout", d)
 		}
 		t.Logf("the silent connection was closed %v after its answer", d.Round(time.Millisecond))
