@@ -1,6 +1,7 @@
 package prefork
 
 import (
+	"io"
 	"io/fs"
 	"net"
 	"os"
@@ -204,6 +205,102 @@ func (c *countedConn) Write(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// ReadFrom sends r into the connection. A regular file (an *os.File, or an
+// io.LimitedReader of one, as http.ServeContent gives) goes with
+// sendfile(2), from the file's offset, as (*net.TCPConn).ReadFrom sends it:
+// without this, http.FileServer in a worker copied every byte through user
+// space. Anything else is copied through a buffer.
+func (c *countedConn) ReadFrom(r io.Reader) (int64, error) {
+	n, handled, err := c.sendFile(r)
+	if !handled {
+		var m int64
+		m, err = io.Copy(writerOnly{c}, r)
+		return n + m, err
+	}
+	return n, err
+}
+
+// writerOnly hides its Writer's ReadFrom from io.Copy, which would
+// otherwise call it again.
+type writerOnly struct{ io.Writer }
+
+// sendFile sends r with sendfile(2) if it is a file that can be sent so and
+// the connection is a socket of this package's; handled is false if it sent
+// nothing and the caller must copy r.
+func (c *countedConn) sendFile(r io.Reader) (written int64, handled bool, err error) {
+	remain := int64(1<<63 - 1)
+	lr, limited := r.(*io.LimitedReader)
+	if limited {
+		remain, r = lr.N, lr.R
+		if remain <= 0 {
+			return 0, true, nil
+		}
+	}
+	f, ok := r.(*os.File)
+	sc, isSock := c.Conn.(*sockConn)
+	if !ok || !isSock {
+		return 0, false, nil
+	}
+	src, err := f.SyscallConn()
+	if err != nil {
+		return 0, false, nil
+	}
+	dst, err := sc.File.SyscallConn()
+	if err != nil {
+		return 0, false, nil
+	}
+	var sendErr error
+	readErr := src.Read(func(sfd uintptr) bool {
+		sendErr = dst.Write(func(dfd uintptr) bool {
+			for remain > 0 {
+				n, e := sendfile(int(dfd), int(sfd), nil, int(min(remain, maxSendfile)))
+				if n > 0 {
+					written += int64(n)
+					remain -= int64(n)
+					c.w.slot[wBytesOut].Add(uint64(n))
+				}
+				switch {
+				case e == unix.EINTR:
+				case e == unix.EAGAIN:
+					return false // the poller waits until the socket can take more
+				case e != nil:
+					err = e
+					return true
+				case n == 0:
+					return true // the end of the file
+				}
+			}
+			return true
+		})
+		return true
+	})
+	if limited {
+		lr.N = remain
+	}
+	if written == 0 && (err == unix.EINVAL || err == unix.ENOSYS) {
+		// Not a file sendfile can read (a pipe on an old kernel, a
+		// character device): copy it instead.
+		return 0, false, nil
+	}
+	if err != nil {
+		err = &net.OpError{Op: "sendfile", Net: "tcp", Err: os.NewSyscallError("sendfile", err)}
+	} else if sendErr != nil {
+		err = netError("write", sendErr)
+	} else if readErr != nil {
+		err = readErr
+	}
+	return written, true, err
+}
+
+// maxSendfile is the most one sendfile(2) is asked to send, as the poll
+// package asks (the kernel sends at most about 2 GiB at a time anyway).
+const maxSendfile = 4 << 20
+
+// sendfile is sendfile(2), a variable so that a test can see it called.
+var sendfile = sendfileSyscall
+
+var sendfileSyscall = unix.Sendfile
 
 func (c *countedConn) Close() error {
 	if c.closed.CompareAndSwap(false, true) {

@@ -49,13 +49,17 @@ func init() {
 }
 
 // opsHTTP answers / with its slot, /sleep?d=D after D (or when the
-// request is cancelled), and /metrics with WriteMetrics.
+// request is cancelled), /metrics with WriteMetrics and /file?path=P with
+// the file P.
 func opsHTTP() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/", func(rw http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(rw, "slot %d\n", prefork.WorkerFrom(r.Context()).Slot())
 	})
 	mux.HandleFunc("/sleep", sleepHandler)
+	mux.HandleFunc("/file", func(rw http.ResponseWriter, r *http.Request) {
+		http.ServeFile(rw, r, r.URL.Query().Get("path"))
+	})
 	mux.HandleFunc("/metrics", func(rw http.ResponseWriter, r *http.Request) {
 		prefork.WorkerFrom(r.Context()).Status().WriteMetrics(rw)
 	})
