@@ -283,14 +283,18 @@ func (c *countedConn) sendFile(r io.Reader) (written int64, handled bool, err er
 		// character device): copy it instead.
 		return 0, false, nil
 	}
-	if err != nil {
-		err = &net.OpError{Op: "sendfile", Net: "tcp", Err: os.NewSyscallError("sendfile", err)}
-	} else if sendErr != nil {
-		err = netError("write", sendErr)
-	} else if readErr != nil {
+	switch {
+	case err != nil:
+		err = os.NewSyscallError("sendfile", err)
+	case sendErr != nil: // the write deadline, or the connection closed
+		err = sendErr
+	case readErr != nil:
 		err = readErr
+	default:
+		return written, true, nil
 	}
-	return written, true, err
+	// In the words of (*net.TCPConn).ReadFrom.
+	return written, true, &net.OpError{Op: "readfrom", Net: c.LocalAddr().Network(), Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
 }
 
 // maxSendfile is the most one sendfile(2) is asked to send, as the poll

@@ -171,6 +171,40 @@ func TestCountedConnSendfileDeadline(t *testing.T) {
 	}
 }
 
+// A client that resets its connection in the middle of a file ends the
+// sendfile with the connection's error, as a write to it would end, and
+// the bytes sent until then are the ones counted.
+func TestCountedConnSendfileReset(t *testing.T) {
+	c, client := sendfilePair(t)
+	path := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(path, make([]byte, 64<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	go func() {
+		io.CopyN(io.Discard, client, 1<<20)
+		client.(*net.TCPConn).SetLinger(0) // close with a RST
+		client.Close()
+	}()
+	c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	n, err := c.ReadFrom(f)
+	var ne net.Error
+	if err == nil || (errors.As(err, &ne) && ne.Timeout()) {
+		t.Fatalf("to a client that reset the connection: %d bytes, %v; want the reset", n, err)
+	}
+	if n < 1<<20 || n >= 64<<20 {
+		t.Errorf("sent %d bytes, want at least the 1 MiB read and not all", n)
+	}
+	if out := c.w.slot[wBytesOut].Load(); out != uint64(n) {
+		t.Errorf("the slot counted %d bytes out, want the %d sent", out, n)
+	}
+	t.Logf("%d bytes sent, then %v", n, err)
+}
+
 // BenchmarkCountedConnReadFrom sends a 1 MiB file to a client that reads
 // and discards it: with sendfile (ReadFrom) and copied through a buffer
 // (what a worker did before).
