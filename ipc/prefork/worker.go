@@ -106,6 +106,9 @@ type worker struct {
 
 	requests atomic.Uint64
 	limit    uint64
+	// lnPolled is the listening socket in Go's poller, once the worker
+	// waits there (pollwait.go).
+	lnPolled atomic.Pointer[polledListener]
 
 	drainOnce   sync.Once
 	draining    atomic.Bool
@@ -327,6 +330,7 @@ func (w *worker) drain(reason uint64, why string) {
 		w.slot[wReason].Store(reason)
 		w.draining.Store(true)
 		sys.Wake(w.wakeFD)
+		w.wakePolled()
 		close(w.drained)
 	})
 }
@@ -445,7 +449,6 @@ const errBackoff = -2
 // accept4 that says EAGAIN). With several, it polls first, so that a flood
 // on one cannot starve the others (readyListener takes turns).
 func (w *worker) acceptOne(fds []unix.PollFd, peer *unix.RawSockaddrInet6) int {
-	var bad int16
 	eager := len(fds) == 2
 	for !w.draining.Load() {
 		w.beat()
@@ -454,30 +457,27 @@ func (w *worker) acceptOne(fds []unix.PollFd, peer *unix.RawSockaddrInet6) int {
 			return -1
 		}
 		polled := !eager
-		if eager {
-			eager = false
+		var cfd int
+		var e unix.Errno
+		if p := w.pollerListener(fds); p != nil {
+			// Its wait begins with the eager attempt, and counts its
+			// own futile wake-ups.
 			w.from = int(fds[0].Fd)
+			if cfd, e = p.accept(w, peer); e == unix.EAGAIN {
+				continue // timed out, or the worker drains
+			}
+			polled = false
 		} else {
-			for i := range fds {
-				fds[i].Revents = 0
-			}
-			n, e := sys.Ppoll(fds, lockWait)
-			switch {
-			case e == unix.EINTR || (e == 0 && n == 0):
+			if eager {
+				eager = false
+				w.from = int(fds[0].Fd)
+			} else if ready, stop := w.pollListeners(fds); stop {
+				return -1
+			} else if !ready {
 				continue
-			case e != 0:
-				w.drain(reasonListener, "poll on the listener: "+e.Error())
-				return -1
-			case fds[len(fds)-1].Revents != 0:
-				return -1
 			}
-			if w.from, bad = readyListener(fds[:len(fds)-1], w.from); w.from < 0 {
-				w.drain(reasonListener, "the listener reports an error (revents "+strconv.Itoa(int(bad))+")")
-				return -1
-			}
-			w.slot[wWakeups].Add(1)
+			cfd, e = sys.Accept4Peer(w.from, peer)
 		}
-		cfd, e := sys.Accept4Peer(w.from, peer)
 		switch e {
 		case 0:
 			return cfd
@@ -501,6 +501,34 @@ func (w *worker) acceptOne(fds []unix.PollFd, peer *unix.RawSockaddrInet6) int {
 		}
 	}
 	return -1
+}
+
+// pollListeners waits in ppoll for a connection on one of the listeners
+// (w.from is then the one to take it from) or for the drain's wake: ready
+// when a listener has one, stop when the worker must stop accepting (it
+// drains: woken, or a listener failed), neither when the wait timed out or
+// a signal cut it short.
+func (w *worker) pollListeners(fds []unix.PollFd) (ready, stop bool) {
+	for i := range fds {
+		fds[i].Revents = 0
+	}
+	n, e := sys.Ppoll(fds, lockWait)
+	switch {
+	case e == unix.EINTR || (e == 0 && n == 0):
+		return false, false
+	case e != 0:
+		w.drain(reasonListener, "poll on the listener: "+e.Error())
+		return false, true
+	case fds[len(fds)-1].Revents != 0:
+		return false, true
+	}
+	var bad int16
+	if w.from, bad = readyListener(fds[:len(fds)-1], w.from); w.from < 0 {
+		w.drain(reasonListener, "the listener reports an error (revents "+strconv.Itoa(int(bad))+")")
+		return false, true
+	}
+	w.slot[wWakeups].Add(1)
+	return true, false
 }
 
 func (w *worker) hangIfFirst() {
@@ -740,7 +768,7 @@ func (w *worker) closeListener() {
 		// In pass mode descriptor 3 is the socketpair, not a listener:
 		// passLoop reads it to its end, for a connection passed there and
 		// not yet received is reset when the descriptor closes.
-		if w.boot.mode != ModePass {
+		if w.boot.mode != ModePass && !w.closePolled() {
 			closeListenerFDs(w.boot.listeners)
 		}
 		w.lnClosed = true
