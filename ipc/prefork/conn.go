@@ -242,6 +242,12 @@ func (c *countedConn) sendFile(r io.Reader) (written int64, handled bool, err er
 	if !ok || !isSock {
 		return 0, false, nil
 	}
+	// Only a regular file: sendfile from an empty non-blocking pipe says
+	// EAGAIN, which the loop below would take for a full socket, and
+	// spin on.
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return 0, false, nil
+	}
 	src, err := f.SyscallConn()
 	if err != nil {
 		return 0, false, nil
@@ -279,8 +285,7 @@ func (c *countedConn) sendFile(r io.Reader) (written int64, handled bool, err er
 		lr.N = remain
 	}
 	if written == 0 && (err == unix.EINVAL || err == unix.ENOSYS) {
-		// Not a file sendfile can read (a pipe on an old kernel, a
-		// character device): copy it instead.
+		// A file system whose files sendfile cannot read: copy instead.
 		return 0, false, nil
 	}
 	switch {

@@ -1,6 +1,7 @@
 package prefork
 
 import (
+	"errors"
 	"os"
 	"runtime"
 	"syscall"
@@ -84,6 +85,11 @@ func (p *polledListener) accept(w *worker, peer *unix.RawSockaddrInet6) (cfd int
 		w.slot[wFutile].Add(uint64(futile))
 	}
 	if err != nil {
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			// Not the wait's timeout nor the drain's wake: the socket
+			// is unusable, and trying again would spin.
+			w.drain(reasonListener, "wait on the listener: "+err.Error())
+		}
 		return -1, unix.EAGAIN
 	}
 	return cfd, e
