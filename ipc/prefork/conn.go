@@ -242,12 +242,6 @@ func (c *countedConn) sendFile(r io.Reader) (written int64, handled bool, err er
 	if !ok || !isSock {
 		return 0, false, nil
 	}
-	// Only a regular file: sendfile from an empty non-blocking pipe says
-	// EAGAIN, which the loop below would take for a full socket, and
-	// spin on.
-	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
-		return 0, false, nil
-	}
 	src, err := f.SyscallConn()
 	if err != nil {
 		return 0, false, nil
@@ -257,7 +251,17 @@ func (c *countedConn) sendFile(r io.Reader) (written int64, handled bool, err er
 		return 0, false, nil
 	}
 	var sendErr error
+	regular := false
 	readErr := src.Read(func(sfd uintptr) bool {
+		// Only a regular file: sendfile from an empty non-blocking pipe
+		// says EAGAIN, which the loop below would take for a full
+		// socket, and spin on. (Fstat here, not f.Stat, which
+		// allocates.)
+		var st unix.Stat_t
+		if unix.Fstat(int(sfd), &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+			return true
+		}
+		regular = true
 		sendErr = dst.Write(func(dfd uintptr) bool {
 			for remain > 0 {
 				n, e := sendfile(int(dfd), int(sfd), nil, int(min(remain, maxSendfile)))
@@ -281,6 +285,9 @@ func (c *countedConn) sendFile(r io.Reader) (written int64, handled bool, err er
 		})
 		return true
 	})
+	if !regular {
+		return 0, false, nil
+	}
 	if limited {
 		lr.N = remain
 	}
@@ -307,9 +314,7 @@ func (c *countedConn) sendFile(r io.Reader) (written int64, handled bool, err er
 const maxSendfile = 4 << 20
 
 // sendfile is sendfile(2), a variable so that a test can see it called.
-var sendfile = sendfileSyscall
-
-var sendfileSyscall = unix.Sendfile
+var sendfile = unix.Sendfile
 
 func (c *countedConn) Close() error {
 	if c.closed.CompareAndSwap(false, true) {

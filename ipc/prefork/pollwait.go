@@ -30,13 +30,16 @@ import (
 // herd the accept lock is there to prevent.
 
 // pollerListener returns the worker's listening socket as a file in Go's
-// poller, if the worker waits there (see above), or nil. Once it does, it
-// goes on doing so: the socket stays in the poller until closeListener.
-// Called under lnMu.
+// poller, if the worker waits there (see above), or nil. It decides at the
+// first wait, once the worker's Serve or OnWorkerStart may have set
+// GOMAXPROCS (examples/fasthttp does, in Serve), and keeps to it: asking
+// GOMAXPROCS takes the scheduler's lock, which a turn need not pay, and
+// the socket stays in the poller until closeListener. Called under lnMu.
 func (w *worker) pollerListener(fds []unix.PollFd) *polledListener {
-	if p := w.lnPolled.Load(); p != nil {
-		return p
+	if w.pollDecided {
+		return w.lnPolled.Load()
 	}
+	w.pollDecided = true
 	if w.boot.mode != ModeReuseport || len(fds) != 2 || runtime.GOMAXPROCS(0) != 1 {
 		return nil
 	}
@@ -78,8 +81,8 @@ func (p *polledListener) accept(w *worker, peer *unix.RawSockaddrInet6) (cfd int
 	})
 	if wakes := calls - 1; wakes > 0 {
 		w.slot[wWakeups].Add(uint64(wakes))
-		futile := wakes // each wake's accept4 but the one that took a connection
-		if err == nil && e != unix.EAGAIN {
+		futile := wakes // each wake's accept4 but the one that ended the wait
+		if err == nil {
 			futile--
 		}
 		w.slot[wFutile].Add(uint64(futile))

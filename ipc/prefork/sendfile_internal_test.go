@@ -32,13 +32,30 @@ func sendfilePair(t testing.TB) (*countedConn, net.Conn) {
 	return c, client
 }
 
+// openedFile writes content to a file of the test's and returns it open
+// for reading, closed when the test ends.
+func openedFile(t testing.TB, content []byte) *os.File {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(path, content, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
 // countSendfile counts the calls of sendfile(2) until the test ends.
 func countSendfile(t *testing.T) *atomic.Int64 {
 	var calls atomic.Int64
-	t.Cleanup(func() { sendfile = sendfileSyscall })
+	orig := sendfile
+	t.Cleanup(func() { sendfile = orig })
 	sendfile = func(out, in int, off *int64, n int) (int, error) {
 		calls.Add(1)
-		return sendfileSyscall(out, in, off, n)
+		return orig(out, in, off, n)
 	}
 	return &calls
 }
@@ -65,15 +82,7 @@ func TestCountedConnSendfile(t *testing.T) {
 	c, client := sendfilePair(t)
 	content := make([]byte, 3<<20+123)
 	rand.Read(content)
-	path := filepath.Join(t.TempDir(), "file")
-	if err := os.WriteFile(path, content, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	f := openedFile(t, content)
 
 	got := receive(client, len(content))
 	n, err := c.ReadFrom(f)
@@ -159,15 +168,7 @@ func TestCountedConnReadFromCopies(t *testing.T) {
 // having sent part of the file.
 func TestCountedConnSendfileDeadline(t *testing.T) {
 	c, _ := sendfilePair(t)
-	path := filepath.Join(t.TempDir(), "file")
-	if err := os.WriteFile(path, make([]byte, 64<<20), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	f := openedFile(t, make([]byte, 64<<20))
 	c.SetWriteDeadline(time.Now().Add(200 * time.Millisecond))
 	start := time.Now()
 	n, err := c.ReadFrom(f)
@@ -185,15 +186,7 @@ func TestCountedConnSendfileDeadline(t *testing.T) {
 // the bytes sent until then are the ones counted.
 func TestCountedConnSendfileReset(t *testing.T) {
 	c, client := sendfilePair(t)
-	path := filepath.Join(t.TempDir(), "file")
-	if err := os.WriteFile(path, make([]byte, 64<<20), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	f := openedFile(t, make([]byte, 64<<20))
 	go func() {
 		io.CopyN(io.Discard, client, 1<<20)
 		client.(*net.TCPConn).SetLinger(0) // close with a RST
@@ -218,18 +211,11 @@ func TestCountedConnSendfileReset(t *testing.T) {
 // and discards it: with sendfile (ReadFrom) and copied through a buffer
 // (what a worker did before).
 func BenchmarkCountedConnReadFrom(b *testing.B) {
-	path := filepath.Join(b.TempDir(), "file")
-	if err := os.WriteFile(path, make([]byte, 1<<20), 0o600); err != nil {
-		b.Fatal(err)
-	}
+	file := openedFile(b, make([]byte, 1<<20))
 	for _, how := range []string{"sendfile", "copy"} {
 		b.Run(how, func(b *testing.B) {
 			c, client := sendfilePair(b)
 			go io.Copy(io.Discard, client)
-			file, err := os.Open(path)
-			if err != nil {
-				b.Fatal(err)
-			}
 			b.SetBytes(1 << 20)
 			b.ReportAllocs()
 			for b.Loop() {
@@ -245,7 +231,6 @@ func BenchmarkCountedConnReadFrom(b *testing.B) {
 				}
 			}
 			b.StopTimer()
-			file.Close()
 		})
 	}
 }

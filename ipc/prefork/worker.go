@@ -109,6 +109,8 @@ type worker struct {
 	// lnPolled is the listening socket in Go's poller, once the worker
 	// waits there (pollwait.go).
 	lnPolled atomic.Pointer[polledListener]
+	// pollDecided: pollerListener has decided whether to (under lnMu).
+	pollDecided bool
 
 	drainOnce   sync.Once
 	draining    atomic.Bool
