@@ -21,6 +21,8 @@ func TestServeModeUsage(t *testing.T) {
 		{[]string{"--mode", "thread"}, `ipc: serve: --mode must be one of prefork, fork, pass, reuseport, not "thread"`},
 		{[]string{"--mode", "fork", "--accept", "shared"}, "ipc: serve: --accept cannot be used with --mode fork: "},
 		{[]string{"--mode", "pass", "--accept", "lock"}, "ipc: serve: --accept cannot be used with --mode pass: "},
+		{[]string{"--mode", "reuseport", "--accept", "hold"}, "ipc: serve: --accept cannot be used with --mode reuseport: "},
+		{[]string{"--accept", "turns"}, `ipc: serve: --accept must be lock, hold or shared, not "turns"`},
 		{[]string{"--mode", "reuseport", "--max-children", "4"}, "ipc: serve: --max-children cannot be used with --mode reuseport: "},
 		{[]string{"--max-children", "4"}, "ipc: serve: --max-children cannot be used with --mode prefork: "},
 		{[]string{"--mode", "fork", "--workers", "2"}, "ipc: serve: --workers cannot be used with --mode fork: "},

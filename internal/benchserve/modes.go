@@ -10,15 +10,16 @@ import (
 
 // Modes lists the designs this build measures, in the order a run takes
 // them when none are chosen: prefork with the accept lock, prefork with
+// the lock kept by the worker that keeps up (AcceptHold), prefork with
 // every idle worker polling the listener (the herd), a child per
 // connection (fork), the supervisor passing each connection to an idle
 // worker (pass), a listening socket per worker (reuseport), and the
 // baseline of one Go process with a goroutine per connection (single).
-var Modes = []string{"prefork", "prefork-shared", "fork", "pass", "reuseport", "single"}
+var Modes = []string{"prefork", "prefork-hold", "prefork-shared", "fork", "pass", "reuseport", "single"}
 
 // KnownModes are every design's names, available in this build or not, so
 // that a mode this build lacks is told apart from a typing error.
-var KnownModes = []string{"prefork", "prefork-shared", "fork", "pass", "reuseport", "single"}
+var KnownModes = []string{"prefork", "prefork-hold", "prefork-shared", "fork", "pass", "reuseport", "single"}
 
 // CheckModes returns an error naming the first mode of modes this build
 // cannot measure, or a repeated one.
@@ -44,6 +45,8 @@ func configure(srv *prefork.Server, mode string, workers int) error {
 	switch mode {
 	case "prefork":
 		srv.Accept = prefork.AcceptLock
+	case "prefork-hold":
+		srv.Accept = prefork.AcceptHold
 	case "prefork-shared":
 		srv.Accept = prefork.AcceptShared
 	case "fork":

@@ -78,7 +78,7 @@ func (l *workerListener) Accept() (net.Conn, error) {
 			w.accepting.Store(false)
 			return nil, net.ErrClosed
 		}
-		n, backoff := w.turn(l.fds, l.batch[:])
+		n, backoff := w.turn(l.fds, l.batch[:], false)
 		l.pending = l.batch[:n]
 		if n == 0 {
 			w.accepting.Store(false)

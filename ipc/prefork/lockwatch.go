@@ -33,7 +33,7 @@ type holderWatch struct {
 }
 
 func (sv *supervisor) watchLock(now time.Time) {
-	if sv.cfg.Accept != AcceptLock || sv.set == nil {
+	if sv.cfg.Accept == AcceptShared || sv.set == nil {
 		return
 	}
 	h := &sv.holder

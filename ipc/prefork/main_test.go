@@ -110,8 +110,11 @@ func runTestSupervisor(args []string) int {
 		case "jitter":
 			s.MaxRequestsJitter = n
 		case "accept":
-			if v == "shared" {
+			switch v {
+			case "shared":
 				s.Accept = prefork.AcceptShared
+			case "hold":
+				s.Accept = prefork.AcceptHold
 			}
 		case "role":
 			s.Role = v

@@ -28,11 +28,18 @@ import (
 // line in upper case ("upper"), prefixed by the worker's pid ("pid"); "segv"
 // is upper, but the line "segv" kills the process with a real SIGSEGV (its
 // handler reset to the default, no core); "serve-upper" is upper through
-// Server.Serve; "http" is the tests' HTTP handler. Its second argument is ignored (workerRole's hang).
+// Server.Serve; "spin" answers each line with the worker's pid after 30 ms
+// of CPU (accepthold_test.go); "http" is the tests' HTTP handler. Its second argument is ignored (workerRole's hang).
 const modeRole = "test-mode-worker"
+
+// holdBusyEnv, if set, is holdBusy in the mode tests' workers.
+const holdBusyEnv = "PREFORK_TEST_HOLD_BUSY"
 
 func init() {
 	proc.Register(modeRole, func(args []string) int {
+		if d, err := time.ParseDuration(os.Getenv(holdBusyEnv)); err == nil {
+			prefork.SetHoldBusy(d)
+		}
 		s := &prefork.Server{Role: modeRole, Logger: slog.New(slog.NewJSONHandler(os.Stderr, nil))}
 		switch args[0] {
 		case "pid":
@@ -41,6 +48,8 @@ func init() {
 			s.Handler = segvUpper
 		case "serve-upper":
 			s.Serve = serveUpper
+		case "spin":
+			s.Handler = spinPID
 		case "http":
 			s.HTTPHandler = httpHandler()
 		default:
@@ -304,6 +313,13 @@ func testMode(t *testing.T, m string) {
 	noZombies(t, s.cmd.Pid())
 	keep.Close()
 
+	stopLeavingNothing(t, s, before)
+}
+
+// stopLeavingNothing stops s with SIGTERM and checks that it exits 0 and
+// leaves no process behind and no IPC object that was not there before.
+func stopLeavingNothing(t *testing.T, s *server, before map[string]bool) {
+	t.Helper()
 	s.signal(syscall.SIGTERM)
 	if st := s.wait(15 * time.Second); !st.Success() {
 		t.Errorf("supervisor: %v", st)

@@ -245,12 +245,29 @@ const (
 	// wake for each connection while one wins it (the thundering herd; it
 	// is what net.FileListener in each worker amounts to). For comparison.
 	AcceptShared
+	// AcceptHold: the accept lock, kept by the worker that accepted for
+	// as long as it keeps up. A Go worker is not the textbook's
+	// single-threaded child: its goroutines use every CPU the runtime
+	// gives it, so one worker can take all the connections a moment
+	// brings, and the others wait as spares. It gives the lock back when
+	// it drains, and when its accept loop, which yields its P after each
+	// hand-over, comes back more than a millisecond late: its CPUs are
+	// busy, and another worker takes the next connections. Fewer workers
+	// awake means fewer wake-ups and context switches per request, at the
+	// price of balance: a worker killed takes more connections with it,
+	// and a worker limited to fewer CPUs than the machine (GOMAXPROCS)
+	// holds the lock until it is saturated. With Server.Serve, whose
+	// server calls Accept when it wants to, it is AcceptLock.
+	AcceptHold
 )
 
 // String names the mode as the command line does.
 func (m AcceptMode) String() string {
-	if m == AcceptShared {
+	switch m {
+	case AcceptShared:
 		return "shared"
+	case AcceptHold:
+		return "hold"
 	}
 	return "lock"
 }
@@ -378,7 +395,7 @@ func (s *Server) config() (config, error) {
 		return c, serverErr(op, errors.New("Timeout must be at least "+MinTimeout.String()+", twice the heartbeat's period"), c.Timeout.String())
 	case c.MaxRequests < 0 || c.MaxRequestsJitter < 0:
 		return c, serverErr(op, errors.New("MaxRequests and MaxRequestsJitter must not be negative"), "")
-	case c.Accept != AcceptLock && c.Accept != AcceptShared:
+	case c.Accept < AcceptLock || c.Accept > AcceptHold:
 		return c, serverErr(op, errors.New("unknown AcceptMode"), strconv.Itoa(int(c.Accept)))
 	}
 	if err := c.checkOps(); err != nil {

@@ -80,6 +80,10 @@ type worker struct {
 	// lockWaitFrom and lockHeldAt carry the accept lock's wait and hold
 	// from one turn to the next (turn, which one caller runs at a time).
 	lockWaitFrom, lockHeldAt uint64
+	// lockKept: with AcceptHold, the lock is still this worker's from its
+	// last turn, which ended (its connections accepted) at keptAt.
+	lockKept bool
+	keptAt   uint64
 
 	// silentMu guards silent: the HTTP connections that have not brought
 	// a byte yet (StateNew), since when.
@@ -345,7 +349,7 @@ func (w *worker) acceptLoop() {
 	fds := pollFDs(w.boot.listeners, w.wakeFD)
 	var batch [acceptBatch]accepted
 	for !w.draining.Load() {
-		n, backoff := w.turn(fds, batch[:])
+		n, backoff := w.turn(fds, batch[:], true)
 		for i := range batch[:n] {
 			w.handoff(&batch[i])
 		}
@@ -353,6 +357,9 @@ func (w *worker) acceptLoop() {
 		if backoff {
 			time.Sleep(50 * time.Millisecond)
 		}
+	}
+	if w.lockKept {
+		w.giveBackLock()
 	}
 }
 
@@ -363,7 +370,12 @@ func (w *worker) acceptLoop() {
 // worker drains), and backoff when accept is short of a resource and the
 // caller should pause. accepting is left set: the caller clears it once
 // what was accepted has been handed over.
-func (w *worker) turn(fds []unix.PollFd, batch []accepted) (n int, backoff bool) {
+//
+// With AcceptHold and mayKeep (the built-in accept loop, which comes back
+// to the listener as soon as it has handed its connections over), a turn
+// that accepted keeps the lock for the next one, which gives it back
+// first if it began more than holdBusy after this one ended (keepLock).
+func (w *worker) turn(fds []unix.PollFd, batch []accepted, mayKeep bool) (n int, backoff bool) {
 	t := w.beat()
 	// The accept lock's wait and hold times, for the metrics: the hold
 	// ends at the next turn's heartbeat (so it includes the hand-off of
@@ -381,8 +393,15 @@ func (w *worker) turn(fds []unix.PollFd, batch []accepted) (n int, backoff bool)
 		w.drain(reasonStop, "asked to stop")
 		return 0, false
 	}
-	locking := w.boot.accept == AcceptLock && w.boot.mode == ModePrefork
-	if locking {
+	locking := w.boot.accept != AcceptShared && w.boot.mode == ModePrefork
+	if w.lockKept {
+		if t-w.keptAt > uint64(holdBusy) {
+			w.giveBackLock()
+		} else {
+			w.lockHeldAt = t
+		}
+	}
+	if locking && !w.lockKept {
 		err := w.lock.LockTimeout(lockWait)
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			w.lockWaitFrom = t
@@ -426,12 +445,31 @@ func (w *worker) turn(fds []unix.PollFd, batch []accepted) (n int, backoff bool)
 	}
 	w.lnMu.Unlock()
 	if locking {
-		w.slot[wHolding].Store(0)
-		if err := w.lock.Unlock(); err != nil {
-			w.drain(reasonIPCGone, "the accept lock is gone: "+err.Error())
+		if mayKeep && n > 0 && w.boot.accept == AcceptHold && !w.draining.Load() {
+			w.lockKept, w.keptAt = true, now()
+		} else {
+			w.giveBackLock()
 		}
 	}
 	return n, cfd == errBackoff
+}
+
+// holdBusy is how late a turn may begin after the last one, with
+// AcceptHold, and still find the lock kept for it. The accept loop hands
+// its connections over and yields its P (handoff): it comes back at once
+// when the worker has a P to spare, and after the worker's other
+// goroutines have run when it has none, so a late turn means the worker's
+// CPUs are taken and another worker should accept. (A variable for the
+// tests: SetHoldBusy.)
+var holdBusy = time.Millisecond
+
+// giveBackLock releases the accept lock this worker holds.
+func (w *worker) giveBackLock() {
+	w.lockKept = false
+	w.slot[wHolding].Store(0)
+	if err := w.lock.Unlock(); err != nil {
+		w.drain(reasonIPCGone, "the accept lock is gone: "+err.Error())
+	}
 }
 
 // acceptBatch is the most connections a worker accepts in one turn with
