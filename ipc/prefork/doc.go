@@ -32,6 +32,10 @@
 //     and gives the lock back. Only the holder waits on the listener, so a
 //     connection wakes one process; a
 //     worker killed while holding the lock gives it back through SEM_UNDO.
+//     With Accept = AcceptHold a worker that accepted keeps the lock for
+//     its next turn while it keeps up (its accept loop back within 1 ms),
+//     so that one multi-threaded Go worker takes what a moment brings and
+//     fewer processes wake per request.
 //     The supervisor and every worker add 1 to members with SEM_UNDO, so
 //     the kernel counts them out however they end.
 //   - a message queue: mtype 1 is the supervisor's inbox (a worker is ready,
