@@ -96,6 +96,27 @@ func TestAcceptHold(t *testing.T) {
 		return len(st.Workers) == 3 && allReady(st)
 	})
 	askMany(t, s.addr, 20)
+
+	// A reload: the old holder drains and gives the lock back, and the
+	// new generation serves.
+	s.signal(syscall.SIGHUP)
+	st = s.waitStatus(10*time.Second, "generation 2", func(st prefork.Status) bool {
+		for _, w := range st.Workers {
+			if w.Generation != 2 || w.State == "starting" || w.State == "stopping" {
+				return false
+			}
+		}
+		return st.Generation == 2 && len(st.Workers) == 3
+	})
+	gen2 := map[int]bool{}
+	for _, w := range st.Workers {
+		gen2[w.PID] = true
+	}
+	for pid := range askMany(t, s.addr, 20) {
+		if !gen2[pid] {
+			t.Errorf("after the reload, %d (not of generation 2) served", pid)
+		}
+	}
 	noZombies(t, s.cmd.Pid())
 
 	stopLeavingNothing(t, s, before)

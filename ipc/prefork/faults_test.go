@@ -310,9 +310,22 @@ func TestChatStoppedWorkerReload(t *testing.T) {
 // Requirement 3: a SIGSTOPped accept-lock holder is killed within about a
 // second whatever --timeout is; SEM_UNDO releases the lock and accepting
 // resumes within 2 s. A worker stopped while idle holds nobody up either.
-// The stops are logged as the textbook server logs them.
+// The stops are logged as the textbook server logs them. The same with
+// AcceptHold, whose holder keeps the lock from one connection to the next.
 func TestStoppedLockHolder(t *testing.T) {
-	s := startServer(t, "workers=3", "timeout=30s")
+	for _, accept := range []string{"lock", "hold"} {
+		t.Run(accept, func(t *testing.T) { testStoppedLockHolder(t, accept) })
+	}
+}
+
+func testStoppedLockHolder(t *testing.T, accept string) {
+	s := startServer(t, "workers=3", "timeout=30s", "accept="+accept)
+	if accept == "hold" {
+		// The holder has accepted and kept the lock.
+		if failed := clientsUpper(t, s.addr, 20); failed > 0 {
+			t.Fatalf("%d of 20 clients failed", failed)
+		}
+	}
 	var holder int
 	s.waitStatus(3*time.Second, "a worker holding the lock", func(st prefork.Status) bool {
 		for _, w := range st.Workers {
