@@ -374,7 +374,10 @@ func (w *worker) acceptLoop() {
 // With AcceptHold and mayKeep (the built-in accept loop, which comes back
 // to the listener as soon as it has handed its connections over), a turn
 // that accepted keeps the lock for the next one, which gives it back
-// first if it began more than holdBusy after this one ended (keepLock).
+// first if it began more than holdBusy after this one ended. The lock is
+// then held through the hand-over too: a hand-over that waits (net/http's
+// 16 connections not yet taken) is a worker short of CPU, and its next
+// turn comes late and gives the lock back.
 func (w *worker) turn(fds []unix.PollFd, batch []accepted, mayKeep bool) (n int, backoff bool) {
 	t := w.beat()
 	// The accept lock's wait and hold times, for the metrics: the hold
