@@ -129,6 +129,7 @@ func TestAcceptHold(t *testing.T) {
 // clients that come next go to another worker. (A burst that comes while
 // the holder is idle all goes to it: nothing is busy yet when it accepts.)
 func TestAcceptHoldGivesBackWhenBusy(t *testing.T) {
+	before := ipctest.Snapshot()
 	s := startServerEnv(t, []string{"GOMAXPROCS=1"}, "role="+modeRole, "accept=hold", "workers=3", "handler=spin")
 	busy, busyR := dial(t, s.addr)
 	defer busy.Close()
@@ -172,8 +173,5 @@ func TestAcceptHoldGivesBackWhenBusy(t *testing.T) {
 	if per[busyPID] == n {
 		t.Errorf("the busy worker %d took all %d connections that came while its P was busy", busyPID, n)
 	}
-	s.signal(syscall.SIGTERM)
-	if st := s.wait(15 * time.Second); !st.Success() {
-		t.Errorf("supervisor: %v", st)
-	}
+	stopLeavingNothing(t, s, before)
 }

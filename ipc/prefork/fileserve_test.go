@@ -65,9 +65,5 @@ func TestHTTPServeFile(t *testing.T) {
 		t.Errorf("GET after the others: %d bytes (equal: false)", len(b))
 	}
 
-	o.srv.Close()
-	<-o.done
-	if leaks := ipctest.Leaked(before); len(leaks) > 0 {
-		t.Errorf("left behind: %v", leaks)
-	}
+	o.closeLeavingNothing(t, before)
 }

@@ -50,9 +50,5 @@ func TestHTTPIdleTimeout(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Error("the silent connection is still open 5 s past the timeout")
 	}
-	o.srv.Close()
-	<-o.done
-	if leaks := ipctest.Leaked(before); len(leaks) > 0 {
-		t.Errorf("left behind: %v", leaks)
-	}
+	o.closeLeavingNothing(t, before)
 }

@@ -135,6 +135,17 @@ func startOps(t *testing.T, handler string, set func(*prefork.Server)) *opsServe
 	return o
 }
 
+// closeLeavingNothing closes the server, waits for Run to return and
+// checks that no IPC object is left that was not there before.
+func (o *opsServer) closeLeavingNothing(t *testing.T, before map[string]bool) {
+	t.Helper()
+	o.srv.Close()
+	<-o.done
+	if leaks := ipctest.Leaked(before); len(leaks) > 0 {
+		t.Errorf("left behind: %v", leaks)
+	}
+}
+
 // workerEvents returns the workers' log records whose msg is msg.
 func (o *opsServer) workerEvents(msg string) []event {
 	b, _ := os.ReadFile(o.workerLog)
@@ -286,11 +297,7 @@ func TestRequestTimeoutHTTP(t *testing.T) {
 	if ev := o.workerEvents("request timed out; closing its connection"); len(ev) != 1 {
 		t.Errorf("the worker logged the timeout %d times, want 1", len(ev))
 	}
-	o.srv.Close()
-	<-o.done
-	if leaks := ipctest.Leaked(before); len(leaks) > 0 {
-		t.Errorf("left behind: %v", leaks)
-	}
+	o.closeLeavingNothing(t, before)
 }
 
 // A raw handler's request is its connection: one held past RequestTimeout
