@@ -27,6 +27,12 @@ func TestManPage(t *testing.T) {
 	var walk func(cmds []*cli.Command, path string)
 	walk = func(cmds []*cli.Command, path string) {
 		for _, c := range cmds {
+			if c.Name == "help" && path != "ipc" {
+				// urfave's own, which it adds to a command the first
+				// time the command runs in this process (a test that
+				// calls run before this one, as -count=2 does).
+				continue
+			}
 			p := path + " " + c.Name
 			if !strings.Contains(page, roff(p)) {
 				t.Errorf("%s is not in the page", p)
