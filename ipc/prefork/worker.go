@@ -175,18 +175,7 @@ func runWorker(ctx context.Context, s *Server) int {
 	}
 
 	if s.Serve == nil && s.Handler == nil {
-		w.httpLn = newChanListener(localAddr())
-		w.httpSrv = &http.Server{
-			Handler:           w.httpHandler(s.HTTPHandler),
-			BaseContext:       func(net.Listener) context.Context { return base },
-			ReadHeaderTimeout: 30 * time.Second,
-			IdleTimeout:       httpIdleTimeout(s.HTTPIdleTimeout),
-			ErrorLog:          slog.NewLogLogger(w.log.Handler(), slog.LevelWarn),
-			ConnState:         w.trackSilent,
-			ConnContext:       func(ctx context.Context, c net.Conn) context.Context { return context.WithValue(ctx, connKey{}, c) },
-		}
-		w.silent = map[net.Conn]time.Time{}
-		go w.httpSrv.Serve(w.httpLn)
+		w.startHTTP(base, s.HTTPHandler, s.HTTPIdleTimeout)
 	}
 
 	if b.mode == ModeFork {
@@ -643,6 +632,28 @@ func httpIdleTimeout(d time.Duration) time.Duration {
 		return 0 // none: net/http falls back on ReadTimeout, which is 0
 	}
 	return d
+}
+
+// httpHeaderTimeout is how long a worker's http.Server waits for a
+// request's header (http.Server.ReadHeaderTimeout): a client that opens a
+// connection and sends nothing holds no goroutine for ever.
+const httpHeaderTimeout = 30 * time.Second
+
+// startHTTP starts the http.Server that serves h on the connections the
+// accept loop hands to w.httpLn.
+func (w *worker) startHTTP(base context.Context, h http.Handler, idle time.Duration) {
+	w.httpLn = newChanListener(localAddr())
+	w.httpSrv = &http.Server{
+		Handler:           w.httpHandler(h),
+		BaseContext:       func(net.Listener) context.Context { return base },
+		ReadHeaderTimeout: httpHeaderTimeout,
+		IdleTimeout:       httpIdleTimeout(idle),
+		ErrorLog:          slog.NewLogLogger(w.log.Handler(), slog.LevelWarn),
+		ConnState:         w.trackSilent,
+		ConnContext:       func(ctx context.Context, c net.Conn) context.Context { return context.WithValue(ctx, connKey{}, c) },
+	}
+	w.silent = map[net.Conn]time.Time{}
+	go w.httpSrv.Serve(w.httpLn)
 }
 
 func (w *worker) httpHandler(h http.Handler) http.Handler {
