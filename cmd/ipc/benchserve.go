@@ -25,7 +25,7 @@ func benchServeCommand() *cli.Command {
 		UsageText: "ipc bench serve [--modes M,M,...] [--clients C] [--connections N] [--bytes B] [--workers W] [--json]",
 		Description: `For each design (--modes, in order) a server starts as a process of its
 own: prefork (workers take turns accepting under the accept lock),
-prefork-hold (the worker that accepted keeps the lock: --accept hold),
+prefork-hold (the worker that accepted keeps the lock while it keeps up),
 prefork-shared (every idle worker polls the listener: the herd), fork (the
 supervisor accepts and starts a child per connection), pass (the supervisor
 accepts and passes each connection to an idle worker over a socketpair),

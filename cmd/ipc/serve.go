@@ -96,7 +96,7 @@ EXAMPLES:
 			&cli.DurationFlag{Name: "idle-timeout", Value: defaultIdleTimeout, Usage: "close a connection idle this long (http: kept alive between requests; 100ms to 24h)"},
 			&cli.IntFlag{Name: "max-requests", Usage: "a worker retires after this many requests (0: never; at most 1e9)"},
 			&cli.IntFlag{Name: "max-requests-jitter", Usage: "plus a random 0..N (at most 1e9)", DefaultText: "a tenth of --max-requests"},
-			&cli.StringFlag{Name: "accept", Value: "lock", Usage: "lock (workers take turns under the semaphore), hold (the worker that accepted keeps the semaphore: one worker serves, the others are spares) or shared (every idle worker polls: the herd, for comparison)"},
+			&cli.StringFlag{Name: "accept", Value: "lock", Usage: "lock (workers take turns under the semaphore), hold (the worker that accepted keeps the semaphore while it keeps up) or shared (every idle worker polls: the herd, for comparison)"},
 			&cli.BoolFlag{Name: "log-json", Usage: "log JSON lines instead of key=value text"},
 			&cli.BoolFlag{Name: "private-ipc", Usage: "run in an IPC namespace of its own (needs CAP_SYS_ADMIN): nothing can leak, but workers cannot see the host's objects"},
 		}, append(append(append(serveDeployFlags(), serveModeFlags()...), servePoolFlags()...), serveOpsFlags()...)...),

@@ -33,10 +33,9 @@
 //     connection wakes one process; a
 //     worker killed while holding the lock gives it back through SEM_UNDO.
 //     With Accept = AcceptHold a worker that accepted keeps the lock for
-//     its next turns, so that one multi-threaded Go worker takes the
-//     connections and fewer processes wake per request; one whose
-//     GOMAXPROCS is below the CPUs it may use gives it back when its
-//     accept loop comes back more than 1 ms late (its Ps are busy).
+//     its next turn while it keeps up (its accept loop back within 1 ms),
+//     so that one multi-threaded Go worker takes what a moment brings and
+//     fewer processes wake per request.
 //     The supervisor and every worker add 1 to members with SEM_UNDO, so
 //     the kernel counts them out however they end.
 //   - a message queue: mtype 1 is the supervisor's inbox (a worker is ready,

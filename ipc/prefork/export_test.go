@@ -11,8 +11,3 @@ func SetHangAfterLock(path string) { hangAfterLock = path }
 // lock kept (AcceptHold), for the tests that check that the lock is kept
 // whatever the load of the machine that runs them.
 func SetHoldBusy(d time.Duration) { holdBusy = d }
-
-// SetHoldCPUs sets holdCPUs, the CPUs a worker's GOMAXPROCS is compared
-// with (AcceptHold), for the tests that check either side of the rule
-// whatever the CPUs of the machine that runs them.
-func SetHoldCPUs(n int) { holdCPUs = n }

@@ -32,20 +32,13 @@ import (
 // of CPU (accepthold_test.go); "http" is the tests' HTTP handler. Its second argument is ignored (workerRole's hang).
 const modeRole = "test-mode-worker"
 
-// holdBusyEnv, if set, is holdBusy in the mode tests' workers, and
-// holdCPUsEnv holdCPUs.
-const (
-	holdBusyEnv = "PREFORK_TEST_HOLD_BUSY"
-	holdCPUsEnv = "PREFORK_TEST_HOLD_CPUS"
-)
+// holdBusyEnv, if set, is holdBusy in the mode tests' workers.
+const holdBusyEnv = "PREFORK_TEST_HOLD_BUSY"
 
 func init() {
 	proc.Register(modeRole, func(args []string) int {
 		if d, err := time.ParseDuration(os.Getenv(holdBusyEnv)); err == nil {
 			prefork.SetHoldBusy(d)
-		}
-		if n, err := strconv.Atoi(os.Getenv(holdCPUsEnv)); err == nil {
-			prefork.SetHoldCPUs(n)
 		}
 		s := &prefork.Server{Role: modeRole, Logger: slog.New(slog.NewJSONHandler(os.Stderr, nil))}
 		switch args[0] {

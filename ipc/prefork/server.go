@@ -245,21 +245,19 @@ const (
 	// wake for each connection while one wins it (the thundering herd; it
 	// is what net.FileListener in each worker amounts to). For comparison.
 	AcceptShared
-	// AcceptHold: the accept lock, kept by the worker that accepted. A
-	// Go worker is not the textbook's single-threaded child: its
-	// goroutines use every CPU the runtime gives it, so one worker can
-	// take all the connections, and the others wait as spares. A worker
-	// whose GOMAXPROCS covers every CPU it may run on (the default) keeps
-	// the lock until it drains: another worker could only take the same
-	// CPUs from it. A worker with fewer Ps also gives it back when its
-	// accept loop, which yields its P after each hand-over, comes back
-	// more than a millisecond late: its Ps are busy, and another worker,
-	// on the CPUs this one leaves out, takes the next connections. Fewer
-	// workers awake means fewer wake-ups and context switches per request,
-	// at the price of balance: a worker killed takes all its connections
-	// with it, and the others serve only once it is gone, draining or
-	// (with fewer Ps than CPUs) saturated. With Server.Serve, whose server
-	// calls Accept when it wants to, it is AcceptLock.
+	// AcceptHold: the accept lock, kept by the worker that accepted for
+	// as long as it keeps up. A Go worker is not the textbook's
+	// single-threaded child: its goroutines use every CPU the runtime
+	// gives it, so one worker can take all the connections a moment
+	// brings, and the others wait as spares. It gives the lock back when
+	// it drains, and when its accept loop, which yields its P after each
+	// hand-over, comes back more than a millisecond late: its CPUs are
+	// busy, and another worker takes the next connections. Fewer workers
+	// awake means fewer wake-ups and context switches per request, at the
+	// price of balance: a worker killed takes more connections with it,
+	// and a worker limited to fewer CPUs than the machine (GOMAXPROCS)
+	// holds the lock until it is saturated. With Server.Serve, whose
+	// server calls Accept when it wants to, it is AcceptLock.
 	AcceptHold
 )
 

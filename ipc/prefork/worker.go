@@ -387,7 +387,7 @@ func (w *worker) turn(fds []unix.PollFd, batch []accepted, mayKeep bool) (n int,
 	}
 	locking := w.boot.accept != AcceptShared && w.boot.mode == ModePrefork
 	if w.lockKept {
-		if t-w.keptAt > uint64(holdBusy) && runtime.GOMAXPROCS(0) < holdCPUs {
+		if t-w.keptAt > uint64(holdBusy) {
 			w.giveBackLock()
 		} else {
 			w.lockHeldAt = t
@@ -451,19 +451,9 @@ func (w *worker) turn(fds []unix.PollFd, batch []accepted, mayKeep bool) (n int,
 // its connections over and yields its P (handoff): it comes back at once
 // when the worker has a P to spare, and after the worker's other
 // goroutines have run when it has none, so a late turn means the worker's
-// Ps are taken and another worker should accept, on the CPUs this one's
-// GOMAXPROCS leaves out (holdCPUs). (A variable for the tests:
-// SetHoldBusy.)
+// CPUs are taken and another worker should accept. (A variable for the
+// tests: SetHoldBusy.)
 var holdBusy = time.Millisecond
-
-// holdCPUs is the CPUs this process may run on: a worker with AcceptHold
-// whose GOMAXPROCS is at least that keeps the lock however late its turns
-// come. Its goroutines can run on every CPU already; another worker could
-// only take the same CPUs from it, and the split of the clients over two
-// processes costs wake-ups and context switches (a kept-alive request 34.0
-// us of CPU against 36.6 when the late turns gave the lock away). (A
-// variable for the tests: SetHoldCPUs.)
-var holdCPUs = runtime.NumCPU()
 
 // giveBackLock releases the accept lock this worker holds.
 func (w *worker) giveBackLock() {
