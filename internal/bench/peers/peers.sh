@@ -27,13 +27,17 @@
 # nginx-light). Run it from the repository's root or anywhere inside it.
 set -u -o pipefail
 
+# usage prints the comment above, the script's manual.
+usage() { sed -n '2,/^set /p' "$0" | sed '$d; s/^# \{0,1\}//'; }
+
 rounds=3 secs=5 conns=32
 while getopts r:s:c:h opt; do
 	case $opt in
 	r) rounds=$OPTARG ;;
 	s) secs=$OPTARG ;;
 	c) conns=$OPTARG ;;
-	*) sed -n '2,/^set /p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 2 ;;
+	h) usage; exit 0 ;;
+	*) usage >&2; exit 2 ;;
 	esac
 done
 shift $((OPTIND - 1))
