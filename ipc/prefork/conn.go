@@ -316,12 +316,18 @@ const maxSendfile = 4 << 20
 // sendfile is sendfile(2), a variable so that a test can see it called.
 var sendfile = unix.Sendfile
 
+// Close closes the connection and counts it closed. The count comes after
+// the descriptor's close, so that a worker that shows no open connection
+// holds none (closed is set first: describe reads the peer's address only
+// while the descriptor is the connection's).
 func (c *countedConn) Close() error {
-	if c.closed.CompareAndSwap(false, true) {
-		c.w.slot[wActive].Add(^uint64(0))
-		c.w.slot[wLastActive].Store(now())
+	if !c.closed.CompareAndSwap(false, true) {
+		return c.Conn.Close()
 	}
-	return c.Conn.Close()
+	err := c.Conn.Close()
+	c.w.slot[wActive].Add(^uint64(0))
+	c.w.slot[wLastActive].Store(now())
+	return err
 }
 
 // CloseWrite half-closes a TCP connection, for handlers that signal the end
