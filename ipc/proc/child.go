@@ -179,7 +179,9 @@ func InheritedFile(i int, name string) *os.File {
 }
 
 // parentPollInterval bounds how late WatchParent notices a parent that died
-// without closing the life pipe, and how late its goroutine notices ctx.
+// when the life pipe cannot tell: the role closed it, so that getppid is
+// all that is left to look at (or no eventfd could be made, and then it
+// also bounds how late the watch notices ctx).
 const parentPollInterval = 200 * time.Millisecond
 
 // WatchParent returns a channel that is closed when the process that started
@@ -190,31 +192,66 @@ const parentPollInterval = 200 * time.Millisecond
 // getppid is checked as well, in case the role closed the pipe. When ctx is
 // done first the watch stops and the channel stays open. In a process that
 // Command did not start, the channel is never closed.
+//
+// The watch sleeps in poll(2) on the pipe and, for ctx, on an eventfd, with
+// no timeout: an idle process is not woken for it.
 func WatchParent(ctx context.Context) <-chan struct{} {
 	gone := make(chan struct{})
 	if !isChild {
 		return gone
 	}
-	go func() {
-		fds := []unix.PollFd{{Fd: int32(lifeFD), Events: unix.POLLIN}}
-		for ctx.Err() == nil {
-			if ppid := os.Getppid(); ppid != parentPID && ppid != 0 {
-				close(gone)
-				return
-			}
-			fds[0].Revents = 0
-			n, err := unix.Poll(fds, int(parentPollInterval/time.Millisecond))
-			// The parent never writes: any event on the read end (hang-up,
-			// or POLLNVAL if the role closed the descriptor, which the
-			// getppid check then covers) means its writer is gone.
-			if err == nil && n > 0 && fds[0].Revents&(unix.POLLHUP|unix.POLLIN|unix.POLLERR) != 0 {
-				close(gone)
-				return
-			}
-			if err == nil && n > 0 && fds[0].Revents&unix.POLLNVAL != 0 {
-				fds[0].Fd = -1 // poll ignores it from now on; keep polling getppid
-			}
-		}
-	}()
+	go watchParent(ctx, gone)
 	return gone
+}
+
+func watchParent(ctx context.Context, gone chan struct{}) {
+	fds := []unix.PollFd{{Fd: int32(lifeFD), Events: unix.POLLIN}}
+	timeout := -1
+	if ctx.Done() != nil {
+		if wake, err := unix.Eventfd(0, unix.EFD_CLOEXEC); err == nil {
+			// The eventfd is closed under mu, so that the write never
+			// reaches a descriptor number the process has since reused.
+			var mu sync.Mutex
+			closed := false
+			stop := context.AfterFunc(ctx, func() {
+				mu.Lock()
+				defer mu.Unlock()
+				if !closed {
+					one := [8]byte{1}
+					unix.Write(wake, one[:])
+				}
+			})
+			defer func() {
+				stop()
+				mu.Lock()
+				closed = true
+				unix.Close(wake)
+				mu.Unlock()
+			}()
+			fds = append(fds, unix.PollFd{Fd: int32(wake), Events: unix.POLLIN})
+		} else {
+			timeout = int(parentPollInterval / time.Millisecond)
+		}
+	}
+	for ctx.Err() == nil {
+		if ppid := os.Getppid(); ppid != parentPID && ppid != 0 {
+			close(gone)
+			return
+		}
+		fds[0].Revents = 0
+		n, err := unix.Poll(fds, timeout)
+		// The parent never writes: any event on the read end (hang-up,
+		// or POLLNVAL if the role closed the descriptor, which the
+		// getppid check then covers) means its writer is gone.
+		if err == nil && n > 0 && fds[0].Revents&(unix.POLLHUP|unix.POLLIN|unix.POLLERR) != 0 {
+			close(gone)
+			return
+		}
+		if err == nil && n > 0 && fds[0].Revents&unix.POLLNVAL != 0 {
+			// poll ignores it from now on; getppid is looked at every
+			// parentPollInterval instead.
+			fds[0].Fd = -1
+			timeout = int(parentPollInterval / time.Millisecond)
+		}
+	}
 }

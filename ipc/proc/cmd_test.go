@@ -692,3 +692,29 @@ func TestWatchParent(t *testing.T) {
 		t.Errorf("watcher: %v %v", ws, ok)
 	}
 }
+
+// While the parent lives, WatchParent's thread sleeps in poll and is not
+// woken; when ctx ends, the watch ends and its eventfd is closed.
+func TestWatchParentQuiet(t *testing.T) {
+	c := proc.Command("quietwatcher")
+	var out bytes.Buffer
+	c.Stdout = &out
+	c.Stderr = &out
+	start(t, c)
+	st, _ := c.Wait()
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if st.Success() && lines[0] == "no wchan" {
+		t.Skip("this kernel does not show where a thread sleeps (/proc/PID/task/TID/wchan)")
+	}
+	if !st.Success() || len(lines) != 2 || lines[1] != "stopped" {
+		t.Fatalf("watcher %v:\n%s", st, out.String())
+	}
+	n, err := strconv.Atoi(strings.TrimPrefix(lines[0], "switches "))
+	if err != nil {
+		t.Fatalf("watcher said %q", lines[0])
+	}
+	// Polling every parentPollInterval would be 5 a second.
+	if n > 1 {
+		t.Errorf("the watching thread woke %d times in a second of quiet; want none", n)
+	}
+}

@@ -146,6 +146,58 @@ func init() {
 		time.Sleep(time.Minute)
 		return 0
 	})
+	// quietwatcher: WatchParent's cost while the parent lives, and its end
+	// with ctx. Prints the context switches over a second of the thread
+	// that sleeps in poll for it, then whether the watch's eventfd is
+	// closed once ctx is cancelled.
+	proc.Register("quietwatcher", func(args []string) int {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		// The runtime's netpoller has one, made with the first descriptor
+		// it polls.
+		if r, w, err := os.Pipe(); err == nil {
+			r.Close()
+			w.Close()
+		}
+		base := eventfds()
+		gone := proc.WatchParent(ctx)
+		var tid string
+		for end := time.Now().Add(5 * time.Second); tid == "" && time.Now().Before(end); {
+			time.Sleep(10 * time.Millisecond)
+			tid = threadIn("poll")
+		}
+		if tid == "" {
+			if threadIn("_") == "" {
+				fmt.Println("no wchan") // hidden by this kernel
+				return 0
+			}
+			fmt.Println("no thread sleeps in poll")
+			return 1
+		}
+		before := switches(tid)
+		time.Sleep(time.Second)
+		fmt.Printf("switches %d\n", switches(tid)-before)
+		if n := eventfds(); n != base+1 {
+			fmt.Printf("%d eventfds while watching, want %d\n", n, base+1)
+			return 1
+		}
+		cancel()
+		for end := time.Now().Add(5 * time.Second); eventfds() != base; {
+			if time.Now().After(end) {
+				fmt.Println("the eventfd is still open 5s after ctx ended")
+				return 1
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		select {
+		case <-gone:
+			fmt.Println("gone closed though the parent lives")
+			return 1
+		default:
+		}
+		fmt.Println("stopped")
+		return 0
+	})
 	// watcher: says when WatchParent sees its parent gone, on ExtraFiles[0].
 	proc.Register("watcher", func(args []string) int {
 		out := proc.InheritedFile(0, "report")
@@ -234,4 +286,42 @@ func children(t *testing.T) map[int]byte {
 		}
 	}
 	return out
+}
+
+// threadIn returns the id of a thread of this process whose wchan (the
+// kernel function it sleeps in) contains fn, or "".
+func threadIn(fn string) string {
+	tasks, _ := os.ReadDir("/proc/self/task")
+	for _, task := range tasks {
+		b, _ := os.ReadFile("/proc/self/task/" + task.Name() + "/wchan")
+		if strings.Contains(string(b), fn) {
+			return task.Name()
+		}
+	}
+	return ""
+}
+
+// switches returns the context switches thread tid of this process made.
+func switches(tid string) int {
+	b, _ := os.ReadFile("/proc/self/task/" + tid + "/status")
+	n := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.HasSuffix(k, "ctxt_switches") {
+			c, _ := strconv.Atoi(strings.TrimSpace(v))
+			n += c
+		}
+	}
+	return n
+}
+
+// eventfds counts this process's eventfd descriptors.
+func eventfds() int {
+	fds, _ := os.ReadDir("/proc/self/fd")
+	n := 0
+	for _, fd := range fds {
+		if l, _ := os.Readlink("/proc/self/fd/" + fd.Name()); l == "anon_inode:[eventfd]" {
+			n++
+		}
+	}
+	return n
 }
