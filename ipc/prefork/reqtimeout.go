@@ -31,6 +31,9 @@ import (
 // which looks every describeEvery and writes the oldest request once it
 // has run describeAfter: so that the supervisor can name it even when the
 // worker no longer answers, without any formatting on the request's path.
+// It looks only while requests run: with none it sleeps until one begins,
+// so that an idle worker does not wake ten times a second (a server's
+// idle workers then cost nothing but their heartbeat, as nginx's do).
 
 // Header words of the operator's band (32 to 47).
 const (
@@ -104,6 +107,10 @@ type requests struct {
 	seq        uint64
 	head, tail *request
 	described  uint64
+	// parked: the describer found no request and waits on wake (capacity
+	// 1) for the next to begin.
+	parked bool
+	wake   chan struct{}
 }
 
 // beginRequest records a request that began at start (unix nanoseconds).
@@ -122,6 +129,13 @@ func (w *worker) beginRequest(start uint64, conn *countedConn, r *http.Request) 
 	} else {
 		t.head = q
 		w.publishOldest(q)
+		if t.parked {
+			t.parked = false
+			select {
+			case t.wake <- struct{}{}:
+			default:
+			}
+		}
 	}
 	t.tail = q
 	t.mu.Unlock()
@@ -188,9 +202,11 @@ func (q *request) describe() string {
 }
 
 // describer writes what the oldest request is into the slot, once it has
-// run describeAfter, until the worker drains.
+// run describeAfter, until the worker drains. It looks every describeEvery
+// while requests run, and parks while none does.
 func (w *worker) describer() {
-	t := time.NewTicker(describeEvery)
+	r := &w.reqs
+	t := time.NewTimer(describeEvery)
 	defer t.Stop()
 	for {
 		select {
@@ -198,12 +214,24 @@ func (w *worker) describer() {
 			return
 		case <-t.C:
 		}
-		r := &w.reqs
 		r.mu.Lock()
 		h := r.head
+		if h == nil {
+			r.parked = true
+			r.mu.Unlock()
+			select {
+			case <-w.drained:
+				return
+			case <-r.wake:
+			}
+			// The request that woke it began just now: it is worth
+			// describing describeAfter from now, not before.
+			t.Reset(describeEvery)
+			continue
+		}
 		var id uint64
 		var what string
-		if h != nil && h.id != r.described && now()-h.start >= uint64(describeAfter) {
+		if h.id != r.described && now()-h.start >= uint64(describeAfter) {
 			id, what = h.id, h.describe()
 			r.described = id
 		}
@@ -213,6 +241,7 @@ func (w *worker) describer() {
 			w.board.putWords(w.boot.slot, wDesc, descWords, what)
 			w.slot[wDescID].Store(id)
 		}
+		t.Reset(describeEvery)
 	}
 }
 

@@ -3,6 +3,7 @@ package prefork
 import (
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // heapWorker is a worker whose scoreboard slot is plain memory, for the
@@ -46,6 +47,53 @@ func TestOldestRequest(t *testing.T) {
 	}
 	if _, _, ok := w.findRequest(c.id); ok {
 		t.Error("an ended request is still found")
+	}
+}
+
+// The describer parks while no request runs, wakes for the next one,
+// describes it in the slot once it has run describeAfter, and parks again
+// when it ends.
+func TestDescriberParks(t *testing.T) {
+	w := heapWorker()
+	w.drained = make(chan struct{})
+	w.reqs.wake = make(chan struct{}, 1)
+	done := make(chan struct{})
+	go func() { w.describer(); close(done) }()
+	parked := func() bool {
+		w.reqs.mu.Lock()
+		defer w.reqs.mu.Unlock()
+		return w.reqs.parked
+	}
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		for end := time.Now().Add(5 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+			if time.Now().After(end) {
+				t.Fatalf("5s and still not %s", what)
+			}
+		}
+	}
+	waitFor("parked with no request", parked)
+	for round := range 3 {
+		q := w.beginRequest(now(), nil, nil)
+		if parked() {
+			t.Fatalf("round %d: a request began and the describer is still parked", round)
+		}
+		began := time.Now()
+		waitFor("described", func() bool { return w.slot[wDescID].Load() == q.id })
+		if took := time.Since(began); took < describeAfter {
+			t.Errorf("round %d: described after %v, before describeAfter (%v)", round, took, describeAfter)
+		}
+		if got := w.board.words(0, wDesc, descWords); got != "connection from ?" {
+			t.Errorf("round %d: the slot says %q", round, got)
+		}
+		w.endRequest(q)
+		waitFor("parked again", parked)
+	}
+	close(w.drained)
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the describer of a drained worker still runs")
 	}
 }
 

@@ -77,6 +77,7 @@ func (w *worker) startOps() {
 			w.slowLog = os.NewFile(uintptr(fd), "slow log")
 		}
 	}
+	w.reqs.wake = make(chan struct{}, 1)
 	go w.describer()
 }
 
