@@ -781,3 +781,52 @@ func TestConfigErrors(t *testing.T) {
 		t.Errorf("bad address: %v", err)
 	}
 }
+
+// An idle server's workers sleep: with no connection, a worker wakes for
+// its heartbeat (once a second) and little else, in every design that has
+// workers (fork mode's children live as long as their connection). It
+// wakes more for a few seconds after it starts (the runtime returns the
+// start's memory), so the test waits, up to a bound, for a second in which
+// every worker is quiet. Ten wake-ups a second per worker, from a 100 ms
+// ticker, is what it found once: some 100 context switches a second.
+func TestIdleWorkersSleep(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"prefork", []string{"workers=2"}},
+		{"prefork-http", []string{"workers=2", "handler=http"}},
+		{"shared", []string{"workers=2", "accept=shared"}},
+		{"hold", []string{"workers=2", "accept=hold"}},
+		{"reuseport", []string{"mode=reuseport", "role=" + modeRole, "workers=2", "handler=upper"}},
+		{"pass", []string{"mode=pass", "role=" + modeRole, "workers=2", "handler=upper"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := startServer(t, tc.args...)
+			var pids []int
+			for _, w := range s.scoreboard().Workers {
+				pids = append(pids, w.PID)
+			}
+			if len(pids) != 2 {
+				t.Fatalf("%d workers, want 2", len(pids))
+			}
+			const most = 15 // per second; the heartbeat makes 4 or 5
+			var rates []int
+			for end := time.Now().Add(15 * time.Second); time.Now().Before(end); {
+				before := ctxSwitches(pids)
+				time.Sleep(time.Second)
+				after := ctxSwitches(pids)
+				rates = rates[:0]
+				for i := range pids {
+					rates = append(rates, after[i]-before[i])
+				}
+				if slices.Max(rates) <= most {
+					t.Logf("workers %v: %v context switches in a second, idle", pids, rates)
+					return
+				}
+			}
+			t.Errorf("idle workers %v made %v context switches a second, in every second of 15; want at most %d", pids, rates, most)
+		})
+	}
+}
