@@ -21,6 +21,7 @@ import (
 	"github.com/ipctoolkit/ipc/internal/ipctest"
 	"github.com/ipctoolkit/ipc/ipc/prefork"
 	"github.com/ipctoolkit/ipc/ipc/proc"
+	"github.com/ipctoolkit/ipc/sem"
 	"golang.org/x/sys/unix"
 )
 
@@ -246,10 +247,12 @@ type room struct {
 
 func (r *room) serve(ctx context.Context, c net.Conn) {
 	w := prefork.WorkerFrom(ctx)
-	fmt.Fprintf(c, "worker %d\n", w.Slot())
+	// A member before it says hello: a client that has read its hello
+	// gets every line broadcast after.
 	r.mu.Lock()
 	r.members[c] = true
 	r.mu.Unlock()
+	fmt.Fprintf(c, "worker %d\n", w.Slot())
 	defer func() {
 		r.mu.Lock()
 		delete(r.members, c)
@@ -461,6 +464,28 @@ func (s *server) scoreboard() prefork.Status {
 		s.t.Fatal(err)
 	}
 	return st
+}
+
+// waitInRotation waits until the accept lock is held and workers-1
+// processes wait for it: every worker takes turns. A worker reports ready
+// a moment before its first wait, and until it waits the others take
+// every turn.
+func (s *server) waitInRotation(workers int) {
+	s.t.Helper()
+	set, err := sem.FromID(s.state.Semaphore)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	var v, waiting int
+	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(2 * time.Millisecond) {
+		// The lock is semaphore 0 (objects.go's semLock).
+		v, _ = set.Value(0)
+		waiting, _ = set.WaitingForIncrease(0)
+		if v == 0 && waiting == workers-1 {
+			return
+		}
+	}
+	s.t.Fatalf("5 s and the accept lock is at %d with %d waiting, want 0 and %d", v, waiting, workers-1)
 }
 
 // waitStatus polls the scoreboard until cond holds.

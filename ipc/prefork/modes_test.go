@@ -196,6 +196,9 @@ func testMode(t *testing.T, m string) {
 	before := ipctest.Snapshot()
 	s := startServer(t, modeArgs(m, "handler=pid", "graceful=2s")...)
 	const n = 200
+	if m == "prefork" {
+		s.waitInRotation(3)
+	}
 	per := askMany(t, s.addr, n)
 	st := s.waitStatus(5*time.Second, "every connection closed", func(st prefork.Status) bool {
 		return allClosed(st) && (m != "fork" || len(st.Workers) == 0)
