@@ -240,19 +240,7 @@ func quietSwitches(pids []int) []int {
 func ctxSwitches(pids []int) []int {
 	out := make([]int, len(pids))
 	for i, pid := range pids {
-		tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
-		for _, task := range tasks {
-			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/status", pid, task.Name()))
-			if err != nil {
-				continue
-			}
-			for _, line := range strings.Split(string(b), "\n") {
-				if k, v, ok := strings.Cut(line, ":"); ok && strings.HasSuffix(k, "ctxt_switches") {
-					n, _ := strconv.Atoi(strings.TrimSpace(v))
-					out[i] += n
-				}
-			}
-		}
+		out[i] = ipctest.ProcessSwitches(pid)
 	}
 	return out
 }

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ipctoolkit/ipc/internal/sys"
 	"golang.org/x/sys/unix"
 )
 
@@ -208,7 +209,7 @@ func watchParent(ctx context.Context, gone chan struct{}) {
 	fds := []unix.PollFd{{Fd: int32(lifeFD), Events: unix.POLLIN}}
 	timeout := -1
 	if ctx.Done() != nil {
-		if wake, err := unix.Eventfd(0, unix.EFD_CLOEXEC); err == nil {
+		if wake, err := sys.NewWake(); err == nil {
 			// The eventfd is closed under mu, so that the write never
 			// reaches a descriptor number the process has since reused.
 			var mu sync.Mutex
@@ -217,8 +218,7 @@ func watchParent(ctx context.Context, gone chan struct{}) {
 				mu.Lock()
 				defer mu.Unlock()
 				if !closed {
-					one := [8]byte{1}
-					unix.Write(wake, one[:])
+					sys.Wake(wake)
 				}
 			})
 			defer func() {

@@ -161,22 +161,22 @@ func init() {
 		}
 		base := eventfds()
 		gone := proc.WatchParent(ctx)
-		var tid string
-		for end := time.Now().Add(5 * time.Second); tid == "" && time.Now().Before(end); {
+		var tid int
+		for end := time.Now().Add(5 * time.Second); tid == 0 && time.Now().Before(end); {
 			time.Sleep(10 * time.Millisecond)
 			tid = threadIn("poll")
 		}
-		if tid == "" {
-			if threadIn("_") == "" {
+		if tid == 0 {
+			if threadIn("_") == 0 {
 				fmt.Println("no wchan") // hidden by this kernel
 				return 0
 			}
 			fmt.Println("no thread sleeps in poll")
 			return 1
 		}
-		before := switches(tid)
+		before := ipctest.ThreadSwitches(os.Getpid(), tid)
 		time.Sleep(time.Second)
-		fmt.Printf("switches %d\n", switches(tid)-before)
+		fmt.Printf("switches %d\n", ipctest.ThreadSwitches(os.Getpid(), tid)-before)
 		if n := eventfds(); n != base+1 {
 			fmt.Printf("%d eventfds while watching, want %d\n", n, base+1)
 			return 1
@@ -289,29 +289,15 @@ func children(t *testing.T) map[int]byte {
 }
 
 // threadIn returns the id of a thread of this process whose wchan (the
-// kernel function it sleeps in) contains fn, or "".
-func threadIn(fn string) string {
-	tasks, _ := os.ReadDir("/proc/self/task")
-	for _, task := range tasks {
-		b, _ := os.ReadFile("/proc/self/task/" + task.Name() + "/wchan")
+// kernel function it sleeps in) contains fn, or 0.
+func threadIn(fn string) int {
+	for _, tid := range ipctest.Threads(os.Getpid()) {
+		b, _ := os.ReadFile("/proc/self/task/" + strconv.Itoa(tid) + "/wchan")
 		if strings.Contains(string(b), fn) {
-			return task.Name()
+			return tid
 		}
 	}
-	return ""
-}
-
-// switches returns the context switches thread tid of this process made.
-func switches(tid string) int {
-	b, _ := os.ReadFile("/proc/self/task/" + tid + "/status")
-	n := 0
-	for _, line := range strings.Split(string(b), "\n") {
-		if k, v, ok := strings.Cut(line, ":"); ok && strings.HasSuffix(k, "ctxt_switches") {
-			c, _ := strconv.Atoi(strings.TrimSpace(v))
-			n += c
-		}
-	}
-	return n
+	return 0
 }
 
 // eventfds counts this process's eventfd descriptors.
