@@ -49,8 +49,16 @@ func TestModesUpgrade(t *testing.T) {
 			close(stop)
 			load.wg.Wait()
 			t.Logf("%s: upgrade under load: %d requests, %d failed %v", m, load.sent.Load(), load.failed.Load(), load.errs)
-			if f := load.failed.Load(); f > 0 || load.answered.Load() == 0 {
-				t.Errorf("%d of %d requests failed across the upgrade: %v", f, load.sent.Load(), load.errs)
+			// In reuseport mode the old workers close their sockets as a
+			// reload's do, with the kernel's window (TestReuseportReloadNoDrop).
+			allowed := int64(0)
+			if m == "reuseport" {
+				allowed = reuseportResets(load.sent.Load())
+			}
+			if f := load.failed.Load(); f > allowed || load.answered.Load() == 0 {
+				t.Errorf("%d of %d requests failed across the upgrade (at most %d allowed): %v", f, load.sent.Load(), allowed, load.errs)
+			} else if f > 0 {
+				t.Logf("KNOWN GAP: %d of %d reset in the kernel's window (tcp_migrate_req=0)", f, load.sent.Load())
 			}
 			b, _ := os.ReadFile(pidFile)
 			newPID, _ := strconv.Atoi(strings.TrimSpace(string(b)))
