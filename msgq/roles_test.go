@@ -149,10 +149,8 @@ func waitBlocked(t *testing.T, pid int, fn string) {
 func blockedIn(pid int, fn string) bool {
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		tasks, _ := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
-		for _, task := range tasks {
-			b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/task/" + task.Name() + "/wchan")
-			if string(b) == fn {
+		for _, tid := range ipctest.Threads(pid) {
+			if ipctest.Wchan(pid, tid) == fn {
 				return true
 			}
 		}

@@ -3,7 +3,6 @@ package prefork_test
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ipctoolkit/ipc/internal/ipctest"
 	"github.com/ipctoolkit/ipc/ipc/prefork"
 )
 
@@ -114,13 +114,7 @@ func TestPassNoFDLeaks(t *testing.T) {
 	if fmt.Sprint(start) != fmt.Sprint(end) {
 		t.Errorf("descriptors leaked: %v before, %v after (pids %v)", start, end, pids)
 		for _, p := range pids {
-			ents, _ := os.ReadDir("/proc/" + strconv.Itoa(p) + "/fd")
-			var ls []string
-			for _, e := range ents {
-				l, _ := os.Readlink("/proc/" + strconv.Itoa(p) + "/fd/" + e.Name())
-				ls = append(ls, e.Name()+"->"+l)
-			}
-			t.Logf("%d: %s", p, strings.Join(ls, " "))
+			t.Logf("%d: %v", p, ipctest.FDs(p))
 		}
 	}
 	if st.Passed != total+50 {

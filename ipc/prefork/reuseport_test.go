@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ipctoolkit/ipc/internal/ipctest"
 	"github.com/ipctoolkit/ipc/ipc/prefork"
 	"github.com/ipctoolkit/ipc/sem"
 )
@@ -43,10 +44,7 @@ func listeningInodes(t *testing.T, port int) map[uint64]bool {
 // socketInodes are the inodes of pid's sockets.
 func socketInodes(pid int) map[uint64]bool {
 	out := map[uint64]bool{}
-	dir := "/proc/" + strconv.Itoa(pid) + "/fd/"
-	ents, _ := os.ReadDir(dir)
-	for _, e := range ents {
-		l, _ := os.Readlink(dir + e.Name())
+	for _, l := range ipctest.FDs(pid) {
 		if v, ok := strings.CutPrefix(l, "socket:["); ok {
 			ino, _ := strconv.ParseUint(strings.TrimSuffix(v, "]"), 10, 64)
 			out[ino] = true

@@ -291,9 +291,9 @@ func children(t *testing.T) map[int]byte {
 // threadIn returns the id of a thread of this process whose wchan (the
 // kernel function it sleeps in) contains fn, or 0.
 func threadIn(fn string) int {
-	for _, tid := range ipctest.Threads(os.Getpid()) {
-		b, _ := os.ReadFile("/proc/self/task/" + strconv.Itoa(tid) + "/wchan")
-		if strings.Contains(string(b), fn) {
+	pid := os.Getpid()
+	for _, tid := range ipctest.Threads(pid) {
+		if strings.Contains(ipctest.Wchan(pid, tid), fn) {
 			return tid
 		}
 	}
@@ -302,10 +302,9 @@ func threadIn(fn string) int {
 
 // eventfds counts this process's eventfd descriptors.
 func eventfds() int {
-	fds, _ := os.ReadDir("/proc/self/fd")
 	n := 0
-	for _, fd := range fds {
-		if l, _ := os.Readlink("/proc/self/fd/" + fd.Name()); l == "anon_inode:[eventfd]" {
+	for _, l := range ipctest.FDs(os.Getpid()) {
+		if l == "anon_inode:[eventfd]" {
 			n++
 		}
 	}

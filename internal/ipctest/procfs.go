@@ -6,6 +6,33 @@ import (
 	"strings"
 )
 
+// FDs returns what each descriptor of process pid refers to, as
+// /proc/PID/fd's links say ("socket:[1234]", "anon_inode:[eventfd]",
+// a path), by descriptor number; empty if pid is gone.
+func FDs(pid int) map[int]string {
+	dir := "/proc/" + strconv.Itoa(pid) + "/fd/"
+	ents, _ := os.ReadDir(dir)
+	out := make(map[int]string, len(ents))
+	for _, e := range ents {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if l, err := os.Readlink(dir + e.Name()); err == nil {
+			out[fd] = l
+		}
+	}
+	return out
+}
+
+// Wchan returns the kernel function thread tid of process pid sleeps in
+// (/proc/PID/task/TID/wchan), "0" while it runs or where the kernel hides
+// it, "" if it is gone.
+func Wchan(pid, tid int) string {
+	b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/task/" + strconv.Itoa(tid) + "/wchan")
+	return string(b)
+}
+
 // ThreadSwitches returns the context switches, voluntary and not, that
 // thread tid of process pid has made (/proc/PID/task/TID/status), or 0 if
 // it is gone. Tests use it to see whether a process woke: a thread that
